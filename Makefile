@@ -1,0 +1,30 @@
+# make run   - build .venv on first use, then run the default workflow
+# make test  - build .venv on first use, then run the test suite
+# Extra arguments: make run ARGS="-n"   make test ARGS="-k stats"
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Rule scripts run with the python on PATH: make it the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test venv lint
+
+run: $(STAMP)
+	$(BIN)/snakemake $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@

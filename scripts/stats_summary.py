@@ -1,0 +1,11 @@
+from mnistflow import atomic
+from mnistflow.datasets import load_dataset
+from mnistflow.rules import rule_context
+from mnistflow.stats import Summary
+
+with rule_context(snakemake) as log:
+    summary = Summary.compute(load_dataset(snakemake.input[0]))
+    summary.save(snakemake.output.summary)
+    table = summary.table()
+    atomic.save_csv(snakemake.output.table, table)
+    log.info("\n%s", table[table.label == "all"].to_string(index=False))

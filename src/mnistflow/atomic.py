@@ -1,0 +1,63 @@
+"""Atomic output files: write to a hidden temporary file beside the target, then rename.
+
+An interrupted job therefore never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path with the target's suffix; rename it onto ``path`` on success.
+
+    The suffix is kept because writers such as ``matplotlib.savefig`` and ``numpy.savez``
+    choose the format (or append an extension) from it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=f".partial{target.suffix}"
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def save_npz(path: str | os.PathLike, **arrays) -> None:
+    """``numpy.savez`` (uncompressed: the caches are read far more often than written)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def save_csv(path: str | os.PathLike, frame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def save_figure(path: str | os.PathLike, fig, **kwargs) -> None:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    kwargs.setdefault("dpi", 120)
+    kwargs.setdefault("bbox_inches", "tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kwargs)
+    plt.close(fig)

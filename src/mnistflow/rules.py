@@ -1,0 +1,42 @@
+"""What every rule script does around its one library call: log to the rule's log file, use
+the rule's threads, and record a failure with its traceback before Snakemake reports it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from typing import Iterator
+
+
+def set_threads(n: int) -> None:
+    """Limit BLAS/OpenMP pools (and torch, if loaded) to the ``threads:`` Snakemake granted."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+@contextlib.contextmanager
+def rule_context(snakemake) -> Iterator[logging.Logger]:
+    log = logging.getLogger(f"mnistflow.{snakemake.rule}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.FileHandler(snakemake.log[0], mode="w") if snakemake.log else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    set_threads(snakemake.threads)
+    started = time.perf_counter()
+    log.info("rule %s, %d thread(s), wildcards %s", snakemake.rule, snakemake.threads, dict(snakemake.wildcards))
+    try:
+        yield log
+    except BaseException:
+        log.exception("failed after %.1f s", time.perf_counter() - started)
+        raise
+    else:
+        log.info("done in %.1f s", time.perf_counter() - started)
+    finally:
+        log.removeHandler(handler)
+        handler.close()

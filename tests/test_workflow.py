@@ -1,0 +1,186 @@
+"""The workflow through the Snakemake CLI, on a tiny synthetic dataset given as a local directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO
+from synthetic import write_dataset
+
+from mnistflow.stats import Summary
+
+pytestmark = pytest.mark.workflow
+
+STATS_OUTPUTS = [
+    "stats.csv",
+    "summary.npz",
+    "samples.png",
+    "class_means.png",
+    "class_stds.png",
+    "pixel_histograms.png",
+    "mean_intensity.png",
+    "class_counts.png",
+    "train_vs_test.png",
+]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule -> job count."""
+    out = result.stdout + result.stderr
+    if "Job stats:" not in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M) if m.group(1) != "total"}
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One full run of the default target on the tiny dataset; later tests reuse its outputs."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    written = write_dataset(workdir / "idx")
+    config = {
+        "datasets": ["tiny"],
+        "data": {"sources": ["local"], "local_dirs": {"tiny": str(workdir / "idx")}},
+        "custom_datasets": {"tiny": written["entry"]},
+    }
+    write_config(workdir, config)
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
+    return {"workdir": workdir, "config": config, "arrays": written["arrays"], "first": result}
+
+
+def test_every_stats_output_is_produced(tiny_run):
+    stats = tiny_run["workdir"] / "results/tiny/stats"
+    assert sorted(p.name for p in stats.iterdir()) == sorted(STATS_OUTPUTS)
+    for name in STATS_OUTPUTS:
+        if name.endswith(".png"):
+            with Image.open(stats / name) as image:
+                assert image.format == "PNG" and min(image.size) > 100
+    assert (tiny_run["workdir"] / "resources/tiny/raw/train-images-idx3-ubyte").is_file()
+    log = (tiny_run["workdir"] / "results/logs/tiny/acquire_raw.log").read_text()
+    assert "[local] trying local directory" in log and "[local] ok" in log
+    assert (tiny_run["workdir"] / "results/benchmarks/tiny/stats_summary.tsv").is_file()
+
+
+def test_stats_csv_matches_direct_computation(tiny_run):
+    table = pd.read_csv(tiny_run["workdir"] / "results/tiny/stats/stats.csv", dtype={"label": str})
+    arrays = tiny_run["arrays"]
+    for split in ("train", "test"):
+        images = arrays[f"{split}_images"].astype(np.float64) / 255
+        labels = arrays[f"{split}_labels"]
+        row = table[(table.split == split) & (table.label == "all")].iloc[0]
+        assert row.images == len(images)
+        assert row.mean_intensity == pytest.approx(images.mean(), rel=1e-9)
+        assert row.std_intensity == pytest.approx(images.std(), rel=1e-9)
+        row7 = table[(table.split == split) & (table.label == "7")].iloc[0]
+        assert row7.mean_intensity == pytest.approx(images[labels == 7].mean(), rel=1e-9)
+    summary = Summary.load(tiny_run["workdir"] / "results/tiny/stats/summary.npz")
+    assert summary.splits["test"].counts.sum() == len(arrays["test_labels"])
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    result = snakemake(tiny_run["workdir"], "--cores", "2", "--configfile", "config.yaml", "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_changing_one_plots_parameters_reruns_only_that_plot(tiny_run):
+    workdir = tiny_run["workdir"]
+    stats = workdir / "results/tiny/stats"
+    before = {p.name: p.stat().st_mtime_ns for p in stats.iterdir()}
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["stats"] = {"pixel_histograms": {"bins": 8}}
+    write_config(workdir, config)
+    planned = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n")
+    assert jobs(planned) == {"all": 1, "plot_pixel_histograms": 1}
+    snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
+    after = {p.name: p.stat().st_mtime_ns for p in stats.iterdir()}
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {"pixel_histograms.png"}
+
+
+def test_rebuilding_one_figure_by_file_name(tiny_run):
+    workdir = tiny_run["workdir"]
+    target = "results/tiny/stats/class_means.png"
+    result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "--forcerun", target, "-n", target)
+    assert jobs(result) == {"plot_class_means": 1}
+    result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "--forcerun", "plot_class_counts", "-n")
+    assert jobs(result) == {"all": 1, "plot_class_counts": 1}
+
+
+def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
+    write_config(tmp_path, {"datasets": ["mnist"], "stats": {"pixel_histograms": {"bins": 0}}})
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", "config.yaml", "-n", check=False)
+    assert result.returncode != 0
+    assert "config key stats.pixel_histograms.bins: 0 is less than the minimum of 2" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_config_override_on_the_command_line(tiny_run):
+    result = snakemake(
+        tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
+        "--config", "stats={train_vs_test: {bins: 5}}",
+    )
+    assert jobs(result) == {"all": 1, "plot_train_vs_test": 1}
+
+
+def test_unobtainable_data_fails_with_every_source_listed(tmp_path, tiny):
+    config = {
+        "datasets": ["tiny"],
+        "data": {"sources": ["local"], "local_dirs": {"tiny": str(tmp_path / "nowhere")}},
+        "custom_datasets": {"tiny": tiny["entry"]},
+    }
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", "config.yaml", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs/tiny/acquire_raw.log").read_text()
+    assert "could not obtain dataset 'tiny'" in log
+    assert f"local directory {tmp_path / 'nowhere'}: DataError: {tmp_path / 'nowhere'} is not a directory" in log
+    assert not (tmp_path / "resources/tiny/raw/train-images-idx3-ubyte").exists()
+
+
+def test_dry_run_of_the_default_config_lists_every_rule(tmp_path):
+    result = snakemake(tmp_path, "--cores", "2", "-n", "--configfile", str(REPO / "config.yaml"))
+    rules = set(snakemake(tmp_path, "--list-rules").stdout.split())
+    assert rules and set(jobs(result)) == rules
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_snakefmt_is_clean():
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    result = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

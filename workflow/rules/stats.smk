@@ -1,0 +1,200 @@
+# Part 1: dataset statistics over every image of each split (the article sampled random
+# batches with repeats instead).
+
+
+rule stats_summary:
+    input:
+        "results/{dataset}/data/dataset.npz",
+    output:
+        summary="results/{dataset}/stats/summary.npz",
+        table=report(
+            "results/{dataset}/stats/stats.csv",
+            caption="../report/stats_table.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "statistics table"},
+        ),
+    log:
+        "results/logs/{dataset}/stats_summary.log",
+    benchmark:
+        "results/benchmarks/{dataset}/stats_summary.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/stats_summary.py"
+
+
+rule plot_samples:
+    input:
+        "results/{dataset}/data/dataset.npz",
+    output:
+        report(
+            "results/{dataset}/stats/samples.png",
+            caption="../report/stats_samples.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "sample images"},
+        ),
+    params:
+        figure="samples",
+        options=config["stats"]["samples"],
+    log:
+        "results/logs/{dataset}/plot_samples.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_samples.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_class_means:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/class_means.png",
+            caption="../report/stats_class_means.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "class mean images"},
+        ),
+    params:
+        figure="class_means",
+        options=config["stats"]["class_means"],
+    log:
+        "results/logs/{dataset}/plot_class_means.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_class_means.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_class_stds:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/class_stds.png",
+            caption="../report/stats_class_stds.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "class std images"},
+        ),
+    params:
+        figure="class_stds",
+        options=config["stats"]["class_stds"],
+    log:
+        "results/logs/{dataset}/plot_class_stds.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_class_stds.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_pixel_histograms:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/pixel_histograms.png",
+            caption="../report/stats_pixel_histograms.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "pixel histograms per class"},
+        ),
+    params:
+        figure="pixel_histograms",
+        options=config["stats"]["pixel_histograms"],
+    log:
+        "results/logs/{dataset}/plot_pixel_histograms.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_pixel_histograms.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_mean_intensity:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/mean_intensity.png",
+            caption="../report/stats_mean_intensity.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "mean intensity per class"},
+        ),
+    params:
+        figure="mean_intensity",
+        options={},
+    log:
+        "results/logs/{dataset}/plot_mean_intensity.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_mean_intensity.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_class_counts:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/class_counts.png",
+            caption="../report/stats_class_counts.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "class counts"},
+        ),
+    params:
+        figure="class_counts",
+        options={},
+    log:
+        "results/logs/{dataset}/plot_class_counts.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_class_counts.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
+
+
+rule plot_train_vs_test:
+    input:
+        "results/{dataset}/stats/summary.npz",
+    output:
+        report(
+            "results/{dataset}/stats/train_vs_test.png",
+            caption="../report/stats_train_vs_test.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "item": "train vs test"},
+        ),
+    params:
+        figure="train_vs_test",
+        options=config["stats"]["train_vs_test"],
+    log:
+        "results/logs/{dataset}/plot_train_vs_test.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_train_vs_test.tsv"
+    threads: 1
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../../scripts/plot_stats.py"
