@@ -10,13 +10,10 @@ from mnistflow.config import validate_config
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
-
-# envs/*.yaml install this package from here when running with --sdm conda.
-os.environ["MNISTFLOW_ROOT"] = workflow.basedir
 
 
 report: "workflow/report/workflow.rst"
@@ -28,6 +25,6 @@ include: "workflow/rules/stats.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -61,3 +61,12 @@ def test_bad_enum_and_checksum(config):
     assert "config key data.sources.1: 'internet' is not one of ['local', 'torchvision', 'package']" in message
     assert "config key custom_datasets.tiny.sha256.train_images: 'xyz' does not match" in message
     assert "(expected: 64 hexadecimal digits)" in message
+
+
+def test_nested_command_line_strings_are_coerced(config):
+    config["stats"]["pixel_histograms"].update(bins="8", log_scale="false")
+    config["stats"]["samples"]["rows"] = "many"
+    with pytest.raises(ConfigError, match="stats.samples.rows: 'many' is not of type 'integer'"):
+        validate_config(config, SCHEMA)
+    assert config["stats"]["pixel_histograms"]["bins"] == 8
+    assert config["stats"]["pixel_histograms"]["log_scale"] is False

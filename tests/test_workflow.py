@@ -38,6 +38,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        cwd=workdir,
         capture_output=True,
         text=True,
         env=env,
@@ -139,7 +140,7 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     write_config(tmp_path, {"datasets": ["mnist"], "stats": {"pixel_histograms": {"bins": 0}}})
     result = snakemake(tmp_path, "--cores", "1", "--configfile", "config.yaml", "-n", check=False)
     assert result.returncode != 0
-    assert "config key stats.pixel_histograms.bins: 0 is less than the minimum of 2" in result.stderr
+    assert "config key stats.pixel_histograms.bins: 0 is less than the minimum of 2" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 

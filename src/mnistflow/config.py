@@ -27,6 +27,30 @@ def fill_defaults(config: dict, schema: dict) -> None:
             fill_defaults(config[key], sub)
 
 
+_PARSERS = {
+    "integer": int,
+    "number": float,
+    "boolean": lambda s: {"true": True, "false": False}[s.lower()],
+}
+
+
+def coerce_strings(config: dict, schema: dict) -> None:
+    """Turn strings into the integers, numbers and booleans the schema asks for, in place.
+
+    ``snakemake --config 'stats={pixel_histograms: {bins: 8}}'`` parses nested values as
+    strings; top-level values and YAML config files are unaffected.
+    """
+    for key, sub in schema.get("properties", {}).items():
+        value = config.get(key)
+        if isinstance(value, dict):
+            coerce_strings(value, sub)
+        elif isinstance(value, str) and sub.get("type") in _PARSERS:
+            try:
+                config[key] = _PARSERS[sub["type"]](value)
+            except (ValueError, KeyError):
+                pass  # left as is: validation names the key
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -44,6 +68,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Fill defaults into ``config`` and validate it; raise ``ConfigError`` naming every bad key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     fill_defaults(config, schema)
+    coerce_strings(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

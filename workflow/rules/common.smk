@@ -45,6 +45,8 @@ def stats_targets(dataset):
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
-        get_spec(dataset, config["custom_datasets"])  # unknown names fail before any job
+        get_spec(
+            dataset, config["custom_datasets"]
+        )  # unknown names fail before any job
         targets += stats_targets(dataset)
     return targets

@@ -18,9 +18,9 @@ rule stats_summary:
         "results/logs/{dataset}/stats_summary.log",
     benchmark:
         "results/benchmarks/{dataset}/stats_summary.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
     script:
         "../../scripts/stats_summary.py"
 
@@ -36,16 +36,16 @@ rule plot_samples:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "sample images"},
         ),
-    params:
-        figure="samples",
-        options=config["stats"]["samples"],
     log:
         "results/logs/{dataset}/plot_samples.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_samples.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="samples",
+        options=config["stats"]["samples"],
     script:
         "../../scripts/plot_stats.py"
 
@@ -61,16 +61,16 @@ rule plot_class_means:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class mean images"},
         ),
-    params:
-        figure="class_means",
-        options=config["stats"]["class_means"],
     log:
         "results/logs/{dataset}/plot_class_means.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_means.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="class_means",
+        options=config["stats"]["class_means"],
     script:
         "../../scripts/plot_stats.py"
 
@@ -86,16 +86,16 @@ rule plot_class_stds:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class std images"},
         ),
-    params:
-        figure="class_stds",
-        options=config["stats"]["class_stds"],
     log:
         "results/logs/{dataset}/plot_class_stds.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_stds.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="class_stds",
+        options=config["stats"]["class_stds"],
     script:
         "../../scripts/plot_stats.py"
 
@@ -111,16 +111,16 @@ rule plot_pixel_histograms:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "pixel histograms per class"},
         ),
-    params:
-        figure="pixel_histograms",
-        options=config["stats"]["pixel_histograms"],
     log:
         "results/logs/{dataset}/plot_pixel_histograms.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_pixel_histograms.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="pixel_histograms",
+        options=config["stats"]["pixel_histograms"],
     script:
         "../../scripts/plot_stats.py"
 
@@ -136,16 +136,16 @@ rule plot_mean_intensity:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "mean intensity per class"},
         ),
-    params:
-        figure="mean_intensity",
-        options={},
     log:
         "results/logs/{dataset}/plot_mean_intensity.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_mean_intensity.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="mean_intensity",
+        options={},
     script:
         "../../scripts/plot_stats.py"
 
@@ -161,16 +161,16 @@ rule plot_class_counts:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class counts"},
         ),
-    params:
-        figure="class_counts",
-        options={},
     log:
         "results/logs/{dataset}/plot_class_counts.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_counts.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="class_counts",
+        options={},
     script:
         "../../scripts/plot_stats.py"
 
@@ -186,15 +186,15 @@ rule plot_train_vs_test:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "train vs test"},
         ),
-    params:
-        figure="train_vs_test",
-        options=config["stats"]["train_vs_test"],
     log:
         "results/logs/{dataset}/plot_train_vs_test.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_train_vs_test.tsv"
-    threads: 1
     conda:
         "../../envs/stats.yaml"
+    threads: 1
+    params:
+        figure="train_vs_test",
+        options=config["stats"]["train_vs_test"],
     script:
         "../../scripts/plot_stats.py"
