@@ -5,6 +5,6 @@ from mnistflow.rules import rule_context
 
 with rule_context(snakemake) as log:
     spec = get_spec(snakemake.wildcards.dataset, snakemake.params.custom_datasets)
-    data = read_raw(spec, Path(snakemake.input[0]).parent)
+    data = read_raw(spec, Path(snakemake.input.raw[0]).parent)
     log.info("train %s, test %s, %d classes", data.train_images.shape, data.test_images.shape, len(data.classes))
     save_dataset(snakemake.output[0], data)

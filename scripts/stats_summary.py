@@ -4,7 +4,7 @@ from mnistflow.rules import rule_context
 from mnistflow.stats import Summary
 
 with rule_context(snakemake) as log:
-    summary = Summary.compute(load_dataset(snakemake.input[0]))
+    summary = Summary.compute(load_dataset(snakemake.input.dataset))
     summary.save(snakemake.output.summary)
     table = summary.table()
     atomic.save_csv(snakemake.output.table, table)

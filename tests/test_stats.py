@@ -43,10 +43,19 @@ def test_rebin_equals_numpy_histogram(data, bins):
     summary = Summary.compute(data)
     images, labels = data.split("train")
     counts, edges = rebin(summary.splits["train"].value_counts, bins)
+    assert edges[0] == pytest.approx(-0.5 / 255) and edges[-1] == pytest.approx(255.5 / 255)
     for c in range(10):
-        expected, expected_edges = np.histogram(images[labels == c] / 255.0, bins=bins, range=(0, 1))
+        expected, _ = np.histogram(images[labels == c] / 255.0, bins=edges)
         np.testing.assert_array_equal(counts[c], expected)
-        np.testing.assert_allclose(edges, expected_edges)
+        assert counts[c].sum() == (labels == c).sum() * 28 * 28
+
+
+def test_rebin_gives_every_bin_the_same_number_of_levels():
+    flat = np.ones(256, np.int64)  # one pixel at every level
+    counts, edges = rebin(flat, 32)
+    assert (counts == 8).all()
+    counts, _ = rebin(flat, 50)
+    assert set(counts) == {5, 6} and counts.sum() == 256
 
 
 def test_save_load_roundtrip(data, tmp_path):

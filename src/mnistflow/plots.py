@@ -25,14 +25,14 @@ def _class_axes(n_classes: int, cols: int = 5, size: float = 2.0):
     return fig, axes[:n_classes]
 
 
-def _image_panels(images: np.ndarray, titles, suptitle: str, cmap: str, vmax: float | None):
+def _image_panels(images: np.ndarray, titles, suptitle: str, cmap: str, vmax: float, label: str):
     fig, axes = _class_axes(len(images))
     for ax, image, title in zip(axes, images, titles):
         shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=vmax)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(shown, ax=list(axes), shrink=0.8, label="intensity")
+    fig.colorbar(shown, ax=list(axes), shrink=0.8, label=label)
     fig.suptitle(suptitle)
     return fig
 
@@ -55,7 +55,7 @@ def class_mean_images(summary: Summary, split: str = "train"):
     s = summary.splits[split]
     titles = [f"{c} (n={n:,})" for c, n in zip(summary.classes, s.counts)]
     return _image_panels(
-        s.mean_images(), titles, f"{summary.name}: mean image per class ({split}, every image)", "gray", 1.0
+        s.mean_images(), titles, f"{summary.name}: mean image per class ({split}, every image)", "gray", 1.0, "mean intensity"
     )
 
 
@@ -68,6 +68,7 @@ def class_std_images(summary: Summary, split: str = "train"):
         f"{summary.name}: per-pixel standard deviation per class ({split})",
         "magma",
         float(stds.max()) or 1.0,
+        "std of intensity",
     )
 
 
@@ -77,7 +78,7 @@ def pixel_histograms(summary: Summary, bins: int, log_scale: bool, split: str = 
     for ax, c, row in zip(axes, summary.classes, counts):
         ax.stairs(row, edges, fill=True, color="tab:blue")
         ax.set_title(str(c), fontsize=9)
-        ax.set_xlim(0, 1)
+        ax.set_xlim(edges[0], edges[-1])
         if log_scale:
             ax.set_yscale("log")
         ax.tick_params(labelsize=7)
@@ -88,7 +89,7 @@ def pixel_histograms(summary: Summary, bins: int, log_scale: bool, split: str = 
     return fig
 
 
-def _split_bars(summary: Summary, values: dict[str, np.ndarray], ylabel: str, title: str, errors=None):
+def _split_bars(summary: Summary, values: dict[str, np.ndarray], ylabel: str, title: str):
     x = np.arange(len(summary.classes))
     width = 0.4
     fig, ax = plt.subplots(figsize=(max(6, len(x) * 0.8), 4))
@@ -97,10 +98,8 @@ def _split_bars(summary: Summary, values: dict[str, np.ndarray], ylabel: str, ti
             x + (k - 0.5) * width,
             values[split],
             width,
-            yerr=None if errors is None else errors[split],
             label=split,
             color=SPLIT_COLORS[split],
-            capsize=2,
         )
     ax.set_xticks(x, summary.classes, rotation=30 if max(map(len, summary.classes)) > 2 else 0)
     ax.set_ylabel(ylabel)
@@ -111,13 +110,11 @@ def _split_bars(summary: Summary, values: dict[str, np.ndarray], ylabel: str, ti
 
 
 def mean_intensity(summary: Summary):
-    moments = {s: summary.splits[s].intensity_moments() for s in SPLITS}
     return _split_bars(
         summary,
-        {s: m[0] for s, m in moments.items()},
+        {s: summary.splits[s].intensity_moments()[0] for s in SPLITS},
         "mean pixel intensity",
-        f"{summary.name}: mean intensity per class (bars: ± 1 std of pixel intensity / 10)",
-        errors={s: m[1] / 10 for s, m in moments.items()},
+        f"{summary.name}: mean intensity per class (every pixel of every image)",
     )
 
 

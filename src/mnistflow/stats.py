@@ -120,12 +120,14 @@ class Summary:
 
 
 def rebin(value_counts: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram over [0, 1] with ``bins`` equal bins from exact 256-level counts.
+    """Histogram with ``bins`` bins from exact 256-level counts.
 
-    Returns (counts of shape (..., bins), edges of shape (bins + 1,)). Level v (intensity v/255)
-    falls in the bin ``numpy.histogram`` would put it in.
+    Each bin holds a run of whole levels (the same number when ``bins`` divides 256), with its
+    edges halfway between levels. Equal-width bins over [0, 1] would instead give some bins one
+    level more than others, a spurious spike. Returns (counts of shape (..., bins), edges of shape
+    (bins + 1,) in intensity units, from -0.5/255 to 255.5/255).
     """
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.searchsorted(edges, np.arange(LEVELS) / 255.0, side="right") - 1, 0, bins - 1)
+    first_level = -(-np.arange(bins + 1) * LEVELS // bins)  # ceil(k * 256 / bins)
+    index = np.arange(LEVELS) * bins // LEVELS
     out = np.stack([value_counts[..., index == b].sum(axis=-1) for b in range(bins)], axis=-1)
-    return out, edges
+    return out, (first_level - 0.5) / 255.0

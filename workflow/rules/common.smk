@@ -1,5 +1,7 @@
 # Input functions and targets shared by the rule files (no rules here).
 
+import os
+
 from mnistflow.datasets import RAW_FILES, get_spec
 
 STATS_FIGURES = [
@@ -15,6 +17,14 @@ STATS_FIGURES = [
 
 wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
+
+
+def package_code(*modules):
+    """Library modules a rule's output depends on, as inputs: editing one reruns the rule
+    (Snakemake's own code trigger only sees the rule's script)."""
+    return [
+        os.path.join(workflow.basedir, "src", "mnistflow", f"{m}.py") for m in modules
+    ]
 
 
 def custom_dataset(wildcards):

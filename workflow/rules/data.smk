@@ -1,4 +1,6 @@
 # Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads.
+# Unlike the analyses, these rules take no package_code() inputs: their outputs are fixed by the
+# checksums, so editing the data code (say, adding a dataset) must not redo every dataset.
 
 
 rule acquire_raw:
@@ -21,7 +23,7 @@ rule acquire_raw:
 
 rule dataset_cache:
     input:
-        raw_files,
+        raw=raw_files,
     output:
         "results/{dataset}/data/dataset.npz",
     log:

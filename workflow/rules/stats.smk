@@ -4,7 +4,8 @@
 
 rule stats_summary:
     input:
-        "results/{dataset}/data/dataset.npz",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("stats"),
     output:
         summary="results/{dataset}/stats/summary.npz",
         table=report(
@@ -27,7 +28,8 @@ rule stats_summary:
 
 rule plot_samples:
     input:
-        "results/{dataset}/data/dataset.npz",
+        source="results/{dataset}/data/dataset.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/samples.png",
@@ -52,7 +54,8 @@ rule plot_samples:
 
 rule plot_class_means:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/class_means.png",
@@ -77,7 +80,8 @@ rule plot_class_means:
 
 rule plot_class_stds:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/class_stds.png",
@@ -102,7 +106,8 @@ rule plot_class_stds:
 
 rule plot_pixel_histograms:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/pixel_histograms.png",
@@ -127,7 +132,8 @@ rule plot_pixel_histograms:
 
 rule plot_mean_intensity:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/mean_intensity.png",
@@ -152,7 +158,8 @@ rule plot_mean_intensity:
 
 rule plot_class_counts:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/class_counts.png",
@@ -177,7 +184,8 @@ rule plot_class_counts:
 
 rule plot_train_vs_test:
     input:
-        "results/{dataset}/stats/summary.npz",
+        source="results/{dataset}/stats/summary.npz",
+        code=package_code("plots"),
     output:
         report(
             "results/{dataset}/stats/train_vs_test.png",
