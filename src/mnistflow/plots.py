@@ -167,14 +167,17 @@ def stats_figure(figure: str, source: str, options: dict):
         from .datasets import load_dataset
 
         return sample_grid(load_dataset(source), **options)
-    drawers = {
-        "class_means": class_mean_images,
-        "class_stds": class_std_images,
-        "pixel_histograms": pixel_histograms,
-        "mean_intensity": mean_intensity,
-        "class_counts": class_counts,
-        "train_vs_test": train_vs_test,
-    }
-    if figure not in drawers:
-        raise ValueError(f"unknown statistics figure {figure!r}; known: samples, {', '.join(drawers)}")
-    return drawers[figure](Summary.load(source), **options)
+    if figure not in SUMMARY_FIGURES:
+        raise ValueError(f"unknown statistics figure {figure!r}; known: samples, {', '.join(SUMMARY_FIGURES)}")
+    return SUMMARY_FIGURES[figure](Summary.load(source), **options)
+
+
+# The statistics figures drawn from a Summary alone, by the name their rule and file use.
+SUMMARY_FIGURES = {
+    "class_means": class_mean_images,
+    "class_stds": class_std_images,
+    "pixel_histograms": pixel_histograms,
+    "mean_intensity": mean_intensity,
+    "class_counts": class_counts,
+    "train_vs_test": train_vs_test,
+}

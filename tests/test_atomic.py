@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from mnistflow import atomic
+
+
+def test_interrupted_write_leaves_neither_target_nor_temp(tmp_path):
+    target = tmp_path / "out" / "figure.png"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a png")
+            raise KeyboardInterrupt
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_previous_output_survives_a_failed_rewrite(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old,complete\n")
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text("new,but")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old,complete\n"
+
+
+def test_savez_keeps_the_name_and_suffix_drives_the_format(tmp_path):
+    atomic.save_npz(tmp_path / "a.npz", x=np.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+    with np.load(tmp_path / "a.npz") as npz:
+        assert npz["x"].tolist() == [0, 1, 2]
+    with atomic.atomic_path(tmp_path / "fig.png") as tmp:
+        assert tmp.suffix == ".png" and tmp.name.startswith(".fig.png.")
