@@ -25,6 +25,8 @@ lint: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt
+	grep -v '^MulticoreTSNE==' requirements.txt > $(VENV)/requirements-first-pass.txt
+	$(BIN)/pip install --quiet -r $(VENV)/requirements-first-pass.txt
+	$(BIN)/pip install --quiet --no-build-isolation -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

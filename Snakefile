@@ -22,6 +22,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/embed.smk"
 
 
 rule all:

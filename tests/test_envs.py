@@ -8,21 +8,29 @@ import yaml
 from conftest import REPO
 
 
+def normalized(name: str) -> str:
+    """PyPI and conda-forge spell names differently (MulticoreTSNE, multicore-tsne)."""
+    return re.sub(r"[-_.]", "", name.lower())
+
+
 def requirement_pins():
     pins = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")
-            pins[name.lower().replace("_", "-")] = version
+            pins[normalized(name)] = version
     return pins
+
+
+NOT_IN_VENV = {"python", "pip", "nodejs"}  # the interpreter and tools the venv gets elsewhere
 
 
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 
 
 def test_there_are_env_files():
-    assert {p.name for p in ENV_FILES} >= {"data.yaml", "stats.yaml"}
+    assert {p.name for p in ENV_FILES} >= {"data.yaml", "stats.yaml", "embed.yaml"}
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -31,6 +39,10 @@ def test_env_pins_match_requirements(path):
     pins = requirement_pins()
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     assert "python=3.11" in conda
+    for entry in conda:
+        name, _, version = entry.partition("=")
+        if normalized(name) not in NOT_IN_VENV:
+            assert pins.get(normalized(name)) == version, f"{path.name}: conda {entry}, venv has {pins.get(normalized(name))}"
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     checked = 0
     for entry in pip:
@@ -38,7 +50,7 @@ def test_env_pins_match_requirements(path):
             continue
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", entry)
         assert match, f"{path.name}: {entry!r} is not pinned with =="
-        name = match.group(1).lower().replace("_", "-")
+        name = normalized(match.group(1))
         assert name in pins, f"{path.name}: {name} is not in requirements.txt"
         assert pins[name] == match.group(2), f"{path.name}: {name}=={match.group(2)}, venv has {pins[name]}"
         checked += 1

@@ -3,6 +3,7 @@
 import os
 
 from mnistflow.datasets import RAW_FILES, get_spec
+from mnistflow.embed import TSNE_BACKENDS
 
 STATS_FIGURES = [
     "samples",
@@ -14,9 +15,14 @@ STATS_FIGURES = [
     "train_vs_test",
 ]
 
+EMBEDDING_FIGURES = ["scatter", "classes", "axes", "values"]
+PCA_FIGURES = ["3d", "variance", "components"]
+
 
 wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
+    backend="|".join(TSNE_BACKENDS),
+    method="pca|umap|tsne-(" + "|".join(TSNE_BACKENDS) + ")",
 
 
 def package_code(*modules):
@@ -52,11 +58,44 @@ def stats_targets(dataset):
     ]
 
 
+def compared_methods():
+    embed = config["embed"]
+    methods = ["pca"] + [f"tsne-{b}" for b in embed["tsne"]["backends"]]
+    return methods + (["umap"] if embed["umap"]["enabled"] else [])
+
+
+def embeddings_to_compare(wildcards):
+    return [f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods()]
+
+
+def tsne_options(wildcards):
+    """The shared t-SNE settings plus those of this backend alone, so that editing one backend's
+    settings reruns only that backend."""
+    tsne = config["embed"]["tsne"]
+    shared = ["perplexity", "early_exaggeration", "early_exaggeration_iterations"]
+    options = {key: tsne[key] for key in shared}
+    options.update(tsne[wildcards.backend], seed=config["embed"]["seed"])
+    return options
+
+
+def embed_targets(dataset):
+    prefix = f"results/{dataset}/embed"
+    return (
+        [f"{prefix}/embed_quality.csv", f"{prefix}/embed_quality.png"]
+        + [f"{prefix}/pca-{figure}.png" for figure in PCA_FIGURES]
+        + [
+            f"{prefix}/{method}-{figure}.png"
+            for method in compared_methods()
+            for figure in EMBEDDING_FIGURES
+        ]
+    )
+
+
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
         get_spec(
             dataset, config["custom_datasets"]
         )  # unknown names fail before any job
-        targets += stats_targets(dataset)
+        targets += stats_targets(dataset) + embed_targets(dataset)
     return targets

@@ -1,0 +1,14 @@
+from mnistflow import atomic
+from mnistflow.datasets import load_dataset
+from mnistflow.embed import Embedding, quality_table
+from mnistflow.plots_embed import quality_comparison
+from mnistflow.rules import rule_context
+
+with rule_context(snakemake) as log:
+    dataset = load_dataset(snakemake.input.dataset)
+    embeddings = [Embedding.load(path) for path in snakemake.input.embeddings]
+    p = snakemake.params
+    table = quality_table(embeddings, dataset, p.knn_k, p.trustworthiness_sample, p.trustworthiness_neighbors, p.seed)
+    log.info("\n%s", table.to_string(index=False))
+    atomic.save_csv(snakemake.output.table, table)
+    atomic.save_figure(snakemake.output.figure, quality_comparison(embeddings, table, dataset.classes, p.point_size))

@@ -1,0 +1,312 @@
+"""Two-dimensional embeddings of every image (train and test together) and their quality.
+
+Each method returns an ``Embedding``: the 2-D coordinates, the points' labels and split, the
+parameters used and the wall time, saved as one npz per method.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic
+from .datasets import Dataset
+
+TSNE_BACKENDS = ("opentsne", "multicore", "sklearn")
+
+
+@dataclass(frozen=True)
+class Points:
+    """The images to embed, flattened to [0, 1] floats, with labels and where they came from."""
+
+    pixels: np.ndarray  # (n, h*w) float32
+    labels: np.ndarray  # (n,) int64
+    is_test: np.ndarray  # (n,) bool
+    index: np.ndarray  # (n,) position in train followed by test
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, subset: int | None = None, seed: int = 0) -> "Points":
+        """Every train and test image, or ``subset`` of them drawn at random with ``seed``."""
+        n = len(dataset.train_images) + len(dataset.test_images)
+        index = np.arange(n)
+        if subset is not None and subset < n:
+            index = np.sort(np.random.default_rng(seed).choice(n, size=subset, replace=False))
+        return cls.at(dataset, index)
+
+    @classmethod
+    def at(cls, dataset: Dataset, index: np.ndarray) -> "Points":
+        """The images at ``index`` in train followed by test."""
+        images = np.concatenate([dataset.train_images, dataset.test_images])
+        labels = np.concatenate([dataset.train_labels, dataset.test_labels])
+        pixels = images[index].reshape(len(index), -1).astype(np.float32) / 255.0
+        return cls(pixels, labels[index], index >= len(dataset.train_images), np.asarray(index))
+
+
+@dataclass(frozen=True)
+class Embedding:
+    method: str
+    coords: np.ndarray  # (n, 2) float
+    labels: np.ndarray
+    is_test: np.ndarray
+    index: np.ndarray
+    seconds: float
+    params: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        atomic.save_npz(
+            path,
+            method=np.array(self.method),
+            coords=self.coords,
+            labels=self.labels,
+            is_test=self.is_test,
+            index=self.index,
+            seconds=np.array(self.seconds),
+            params=np.array(json.dumps(self.params, sort_keys=True)),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Embedding":
+        with np.load(path) as npz:
+            return cls(
+                method=str(npz["method"]),
+                coords=npz["coords"],
+                labels=npz["labels"],
+                is_test=npz["is_test"],
+                index=npz["index"],
+                seconds=float(npz["seconds"]),
+                params=json.loads(str(npz["params"])),
+            )
+
+
+@dataclass(frozen=True)
+class PCAResult:
+    """PCA of the pixels: the first components, the whole explained-variance spectrum, and the
+    projection of every point onto the first components (the input of t-SNE and UMAP)."""
+
+    components: np.ndarray  # (k, h*w)
+    mean: np.ndarray  # (h*w,)
+    explained_variance_ratio: np.ndarray  # (h*w,) every component, not only the first k
+    projection: np.ndarray  # (n, k) float32
+    labels: np.ndarray
+    is_test: np.ndarray
+    index: np.ndarray
+    seconds: float
+
+    def save(self, path: str | Path) -> None:
+        atomic.save_npz(path, **{k: np.asarray(v) for k, v in vars(self).items()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PCAResult":
+        with np.load(path) as npz:
+            values = {k: npz[k] for k in npz.files}
+        values["seconds"] = float(values["seconds"])
+        return cls(**values)
+
+    def embedding(self) -> Embedding:
+        return Embedding(
+            "pca",
+            self.projection[:, :2].astype(np.float64),
+            self.labels,
+            self.is_test,
+            self.index,
+            self.seconds,
+            {"components": 2, "points": len(self.labels)},
+        )
+
+
+def pca(points: Points, components: int = 50) -> PCAResult:
+    """PCA through the eigendecomposition of the covariance matrix (784 x 784), which is exact and
+    far faster than an SVD of the (n x 784) data when n is large."""
+    started = time.perf_counter()
+    x = points.pixels.astype(np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    covariance = centred.T @ centred / max(len(x) - 1, 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.maximum(eigenvalues[order], 0.0)
+    eigenvectors = eigenvectors[:, order]
+    # Deterministic signs: the largest-magnitude loading of each component is positive.
+    signs = np.sign(eigenvectors[np.abs(eigenvectors).argmax(axis=0), np.arange(eigenvectors.shape[1])])
+    eigenvectors *= np.where(signs == 0, 1.0, signs)
+    top = eigenvectors[:, :components]
+    projection = (centred @ top).astype(np.float32)
+    total = eigenvalues.sum()
+    return PCAResult(
+        components=top.T,
+        mean=mean,
+        explained_variance_ratio=eigenvalues / total if total > 0 else eigenvalues,
+        projection=projection,
+        labels=points.labels,
+        is_test=points.is_test,
+        index=points.index,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def knn_accuracy(embedding: Embedding, k: int = 10) -> float:
+    """Accuracy of a k-nearest-neighbour vote in the 2-D embedding: test points classified from
+    train points."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    train, test = ~embedding.is_test, embedding.is_test
+    if not train.any() or not test.any():
+        raise ValueError(f"{embedding.method}: need both train and test points for kNN accuracy")
+    classifier = KNeighborsClassifier(n_neighbors=min(k, int(train.sum())))
+    classifier.fit(embedding.coords[train], embedding.labels[train])
+    return float(classifier.score(embedding.coords[test], embedding.labels[test]))
+
+
+def trustworthiness(pixels: np.ndarray, embedding: Embedding, sample: int = 5000, seed: int = 0,
+                    n_neighbors: int = 5) -> float:
+    """scikit-learn's trustworthiness between pixel space and the embedding, on a fixed random
+    sample of points (the same sample for every method with the same points and seed)."""
+    from sklearn.manifold import trustworthiness as sk_trustworthiness
+
+    n = len(embedding.coords)
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+    return float(sk_trustworthiness(pixels[chosen], embedding.coords[chosen], n_neighbors=n_neighbors))
+
+
+def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
+                  early_exaggeration_iterations: int, iterations: int, annoy_trees: int,
+                  seed: int, threads: int) -> tuple[np.ndarray, dict]:
+    """openTSNE with FFT-accelerated gradients. The defaults in config.yaml trade two of
+    openTSNE's defaults for speed, measured on MNIST (bench/embed.py): Annoy with 25 trees
+    instead of 50, and 125 iterations after early exaggeration instead of 500; the test points'
+    kNN accuracy barely moves, the run is about 4x faster."""
+    import openTSNE
+
+    started = time.perf_counter()
+    affinities = openTSNE.affinity.PerplexityBasedNN(
+        x, perplexity=perplexity, method="annoy", n_jobs=threads, random_state=seed,
+        knn_kwargs={"n_trees": annoy_trees},
+    )
+    neighbours_done = time.perf_counter()
+    init = openTSNE.initialization.pca(x, random_state=seed)
+    embedding = openTSNE.TSNEEmbedding(init, affinities, n_jobs=threads, random_state=seed)
+    embedding = embedding.optimize(early_exaggeration_iterations, exaggeration=early_exaggeration)
+    exaggeration_done = time.perf_counter()
+    embedding = embedding.optimize(iterations)
+    finished = time.perf_counter()
+    return np.asarray(embedding, dtype=np.float64), {
+        "seconds_neighbours_and_affinities": neighbours_done - started,
+        "seconds_early_exaggeration": exaggeration_done - neighbours_done,
+        "seconds_optimisation": finished - exaggeration_done,
+        "kl_divergence": float(embedding.kl_divergence),
+    }
+
+
+def tsne_multicore(x: np.ndarray, perplexity: float, early_exaggeration: float,
+                   early_exaggeration_iterations: int, iterations: int, learning_rate: float,
+                   seed: int, threads: int) -> tuple[np.ndarray, dict]:
+    """MulticoreTSNE (Barnes-Hut), the article's tool. ``iterations`` counts after early
+    exaggeration, as for the other backends; MulticoreTSNE's own ``n_iter`` is the total.
+
+    It starts, like openTSNE and scikit-learn, from the first two PCA coordinates scaled to
+    standard deviation 1e-4 (``x`` is already a PCA projection, so those are its first two
+    columns). Even so its results differ from run to run for the same ``random_state``."""
+    from MulticoreTSNE import MulticoreTSNE
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    init = x[:, :2] / max(float(x[:, 0].std()), 1e-12) * 1e-4
+    model = MulticoreTSNE(
+        n_components=2, perplexity=perplexity, early_exaggeration=early_exaggeration,
+        learning_rate=learning_rate, n_iter=early_exaggeration_iterations + iterations,
+        n_iter_early_exag=early_exaggeration_iterations, random_state=seed, n_jobs=threads,
+        init=np.ascontiguousarray(init),
+    )
+    coords = model.fit_transform(x)
+    return np.asarray(coords, dtype=np.float64), {"kl_divergence": float(model.kl_divergence_)}
+
+
+def tsne_sklearn(x: np.ndarray, perplexity: float, early_exaggeration: float,
+                 early_exaggeration_iterations: int, iterations: int, seed: int,
+                 threads: int) -> tuple[np.ndarray, dict]:
+    """scikit-learn's Barnes-Hut t-SNE (PCA initialisation, learning rate "auto")."""
+    from sklearn.manifold import TSNE
+
+    if early_exaggeration_iterations != 250:
+        raise ValueError("scikit-learn's TSNE fixes early_exaggeration_iterations at 250")
+    model = TSNE(
+        n_components=2, perplexity=perplexity, early_exaggeration=early_exaggeration,
+        max_iter=early_exaggeration_iterations + iterations, init="pca", learning_rate="auto",
+        random_state=seed, n_jobs=threads,
+    )
+    coords = model.fit_transform(x)
+    return np.asarray(coords, dtype=np.float64), {"kl_divergence": float(model.kl_divergence_)}
+
+
+TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklearn": tsne_sklearn}
+
+
+def tsne(pca_result: PCAResult, backend: str, threads: int = 1, **params) -> Embedding:
+    """t-SNE of the PCA projection with one of ``TSNE_BACKENDS``; ``params`` are that backend's."""
+    if backend not in TSNE_FUNCTIONS:
+        raise ValueError(f"unknown t-SNE backend {backend!r}; choose one of {', '.join(TSNE_BACKENDS)}")
+    started = time.perf_counter()
+    coords, details = TSNE_FUNCTIONS[backend](pca_result.projection, threads=threads, **params)
+    seconds = time.perf_counter() - started
+    recorded = dict(params, backend=backend, threads=threads, points=len(coords),
+                    input_dimensions=int(pca_result.projection.shape[1]), **details)
+    return Embedding(f"tsne-{backend}", coords, pca_result.labels, pca_result.is_test,
+                     pca_result.index, seconds, recorded)
+
+
+def annoy_neighbors(x: np.ndarray, k: int, trees: int, seed: int | None, threads: int):
+    """Approximate k nearest neighbours (self excluded) with openTSNE's Annoy index."""
+    from openTSNE.nearest_neighbors import Annoy
+
+    return Annoy(x, k=k, metric="euclidean", n_jobs=threads, random_state=seed,
+                 knn_kwargs={"n_trees": trees}).build()
+
+
+def umap(pca_result: PCAResult, n_neighbors: int, min_dist: float, annoy_trees: int,
+         seed: int | None, threads: int = 1) -> Embedding:
+    """UMAP (umap-learn) of the PCA projection, with its neighbours from Annoy: umap-learn's own
+    search (pynndescent) spent minutes compiling and searching on 70,000 MNIST points on 2 cores,
+    the Annoy search about 14 s. A seed makes UMAP deterministic but single-threaded (umap-learn's
+    rule); ``seed: null`` uses every thread."""
+    import umap as umap_learn
+
+    x = pca_result.projection
+    started = time.perf_counter()
+    indices, distances = annoy_neighbors(x, n_neighbors - 1, annoy_trees, seed, threads)
+    # umap-learn counts each point as its own first neighbour
+    indices = np.hstack([np.arange(len(x))[:, None], indices])
+    distances = np.hstack([np.zeros((len(x), 1)), distances]).astype(np.float32)
+    model = umap_learn.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
+                            random_state=seed, n_jobs=threads if seed is None else 1,
+                            precomputed_knn=(indices, distances, None))
+    coords = model.fit_transform(x)
+    seconds = time.perf_counter() - started
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "annoy_trees": annoy_trees,
+              "seed": seed, "threads": threads, "points": len(coords),
+              "input_dimensions": int(x.shape[1])}
+    return Embedding("umap", np.asarray(coords, dtype=np.float64), pca_result.labels,
+                     pca_result.is_test, pca_result.index, seconds, params)
+
+
+def quality_table(embeddings: list[Embedding], dataset: Dataset, knn_k: int = 10,
+                  trustworthiness_sample: int = 5000, trustworthiness_neighbors: int = 5,
+                  seed: int = 0) -> "pd.DataFrame":
+    """One row per embedding: points, wall time, kNN accuracy and trustworthiness."""
+    import pandas as pd
+
+    rows = []
+    for embedding in embeddings:
+        pixels = Points.at(dataset, embedding.index).pixels
+        rows.append({
+            "method": embedding.method,
+            "points": len(embedding.coords),
+            "seconds": round(embedding.seconds, 3),
+            "knn_accuracy": knn_accuracy(embedding, knn_k),
+            "trustworthiness": trustworthiness(pixels, embedding, trustworthiness_sample, seed,
+                                               trustworthiness_neighbors),
+            "params": json.dumps(embedding.params, sort_keys=True),
+        })
+    return pd.DataFrame(rows)

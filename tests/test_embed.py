@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.manifold import trustworthiness as sk_trustworthiness
+from sklearn.neighbors import KNeighborsClassifier
+
+from mnistflow.datasets import read_raw
+from mnistflow.embed import (
+    TSNE_BACKENDS,
+    Embedding,
+    PCAResult,
+    Points,
+    knn_accuracy,
+    pca,
+    quality_table,
+    trustworthiness,
+    tsne,
+)
+
+SMALL = {"perplexity": 10, "early_exaggeration": 12, "early_exaggeration_iterations": 250}
+BACKEND_OPTIONS = {
+    "opentsne": {"iterations": 100, "annoy_trees": 10},
+    "multicore": {"iterations": 250, "learning_rate": 200},
+    "sklearn": {"iterations": 250},
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from synthetic import write_dataset
+    from mnistflow.datasets import DatasetSpec
+
+    written = write_dataset(tmp_path_factory.mktemp("embed") / "idx", n_train=300, n_test=100)
+    return read_raw(DatasetSpec.from_config("tiny", written["entry"]), tmp_path_factory.getbasetemp() / "embed0" / "idx")
+
+
+@pytest.fixture(scope="module")
+def projection(dataset):
+    return pca(Points.from_dataset(dataset, subset=250, seed=1), components=20)
+
+
+def test_subset_is_seeded_and_keeps_split_and_labels(dataset):
+    a = Points.from_dataset(dataset, subset=250, seed=1)
+    b = Points.from_dataset(dataset, subset=250, seed=1)
+    np.testing.assert_array_equal(a.index, b.index)
+    assert len(a.index) == 250 and len(np.unique(a.index)) == 250
+    images = np.concatenate([dataset.train_images, dataset.test_images])
+    labels = np.concatenate([dataset.train_labels, dataset.test_labels])
+    np.testing.assert_allclose(a.pixels, images[a.index].reshape(250, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(a.labels, labels[a.index])
+    np.testing.assert_array_equal(a.is_test, a.index >= 300)
+    assert len(Points.from_dataset(dataset).index) == 400
+
+
+def test_pca_matches_scikit_learn(dataset, projection):
+    points = Points.from_dataset(dataset, subset=250, seed=1)
+    reference = PCA(n_components=20, svd_solver="full").fit(points.pixels.astype(np.float64))
+    np.testing.assert_allclose(projection.explained_variance_ratio[:20], reference.explained_variance_ratio_, rtol=1e-6)
+    expected = reference.transform(points.pixels.astype(np.float64))
+    signs = np.sign((expected * projection.projection).sum(axis=0))
+    np.testing.assert_allclose(projection.projection, expected * signs, atol=1e-4)
+    assert projection.explained_variance_ratio.sum() == pytest.approx(1.0)
+    assert projection.explained_variance_ratio.shape == (784,)
+
+
+def test_pca_save_load_and_2d_embedding(projection, tmp_path):
+    projection.save(tmp_path / "pca50.npz")
+    back = PCAResult.load(tmp_path / "pca50.npz")
+    np.testing.assert_array_equal(back.projection, projection.projection)
+    embedding = back.embedding()
+    assert embedding.method == "pca" and embedding.coords.shape == (250, 2)
+
+
+@pytest.mark.parametrize("backend", TSNE_BACKENDS)
+def test_tsne_backend_shape_finite_deterministic(projection, backend, tmp_path):
+    options = dict(SMALL, **BACKEND_OPTIONS[backend], seed=3)
+    first = tsne(projection, backend, threads=1, **options)
+    assert first.method == f"tsne-{backend}"
+    assert first.coords.shape == (250, 2) and np.isfinite(first.coords).all()
+    assert first.coords.std() > 0
+    if backend != "multicore":  # MulticoreTSNE differs run to run for the same seed and init
+        second = tsne(projection, backend, threads=1, **options)
+        np.testing.assert_allclose(first.coords, second.coords)
+    assert first.params["perplexity"] == 10 and first.params["seed"] == 3 and first.params["points"] == 250
+    first.save(tmp_path / "e.npz")
+    loaded = Embedding.load(tmp_path / "e.npz")
+    assert loaded.params == first.params and loaded.seconds == pytest.approx(first.seconds)
+    np.testing.assert_array_equal(loaded.index, projection.index)
+
+
+def test_unknown_backend_is_rejected(projection):
+    with pytest.raises(ValueError, match="unknown t-SNE backend 'bhtsne'; choose one of opentsne, multicore, sklearn"):
+        tsne(projection, "bhtsne", **SMALL, seed=0)
+
+
+def test_quality_matches_direct_scikit_learn(dataset, projection):
+    embedding = projection.embedding()
+    train, test = ~embedding.is_test, embedding.is_test
+    direct = KNeighborsClassifier(n_neighbors=10).fit(embedding.coords[train], embedding.labels[train])
+    assert knn_accuracy(embedding, 10) == direct.score(embedding.coords[test], embedding.labels[test])
+    pixels = Points.at(dataset, embedding.index).pixels
+    chosen = np.sort(np.random.default_rng(5).choice(250, size=100, replace=False))
+    assert trustworthiness(pixels, embedding, sample=100, seed=5) == pytest.approx(
+        sk_trustworthiness(pixels[chosen], embedding.coords[chosen], n_neighbors=5)
+    )
+    table = quality_table([embedding], dataset, knn_k=10, trustworthiness_sample=100, trustworthiness_neighbors=5, seed=5)
+    row = table.iloc[0]
+    assert row.method == "pca" and row.points == 250
+    assert row.knn_accuracy == knn_accuracy(embedding, 10)
+    assert row.trustworthiness == pytest.approx(trustworthiness(pixels, embedding, 100, 5))
+
+
+def test_umap_seeded_is_deterministic(projection):
+    from mnistflow.embed import umap
+
+    first = umap(projection, n_neighbors=10, min_dist=0.1, annoy_trees=5, seed=4, threads=1)
+    second = umap(projection, n_neighbors=10, min_dist=0.1, annoy_trees=5, seed=4, threads=1)
+    assert first.method == "umap" and first.coords.shape == (250, 2) and np.isfinite(first.coords).all()
+    np.testing.assert_allclose(first.coords, second.coords)
+    assert first.params["n_neighbors"] == 10

@@ -1,0 +1,162 @@
+# Part 2: dimensionality reduction of every train and test image (the article embedded the
+# 60,000 training images with MulticoreTSNE and measured nothing).
+
+
+rule pca:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("embed"),
+    output:
+        projection="results/{dataset}/embed/pca50.npz",
+        embedding="results/{dataset}/embed/pca.npz",
+    log:
+        "results/logs/{dataset}/pca.log",
+    benchmark:
+        "results/benchmarks/{dataset}/pca.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    params:
+        components=config["embed"]["pca_components"],
+        subset=config["embed"]["subset"],
+        seed=config["embed"]["seed"],
+    script:
+        "../../scripts/pca.py"
+
+
+rule tsne:
+    input:
+        projection="results/{dataset}/embed/pca50.npz",
+        code=package_code("embed"),
+    output:
+        "results/{dataset}/embed/tsne-{backend}.npz",
+    log:
+        "results/logs/{dataset}/tsne-{backend}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/tsne-{backend}.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    params:
+        options=tsne_options,
+    script:
+        "../../scripts/tsne.py"
+
+
+rule umap:
+    input:
+        projection="results/{dataset}/embed/pca50.npz",
+        code=package_code("embed"),
+    output:
+        "results/{dataset}/embed/umap.npz",
+    log:
+        "results/logs/{dataset}/umap.log",
+    benchmark:
+        "results/benchmarks/{dataset}/umap.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    params:
+        n_neighbors=config["embed"]["umap"]["n_neighbors"],
+        min_dist=config["embed"]["umap"]["min_dist"],
+        annoy_trees=config["embed"]["umap"]["annoy_trees"],
+        seed=config["embed"]["umap"]["seed"],
+    script:
+        "../../scripts/umap.py"
+
+
+rule plot_embedding:
+    input:
+        embedding="results/{dataset}/embed/{method}.npz",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("plots_embed"),
+    output:
+        report(
+            "results/{dataset}/embed/{method}-{figure}.png",
+            caption="../report/embed_figure.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "method": "{method}",
+                "figure": "{figure}",
+            },
+        ),
+    log:
+        "results/logs/{dataset}/plot_embedding-{method}-{figure}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_embedding-{method}-{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(EMBEDDING_FIGURES),
+    conda:
+        "../../envs/embed.yaml"
+    threads: 1
+    params:
+        point_size=config["embed"]["point_size"],
+    script:
+        "../../scripts/plot_embedding.py"
+
+
+rule plot_pca:
+    input:
+        projection="results/{dataset}/embed/pca50.npz",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("plots_embed"),
+    output:
+        report(
+            "results/{dataset}/embed/pca-{figure}.png",
+            caption="../report/embed_pca.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "method": "pca", "figure": "{figure}"},
+        ),
+    log:
+        "results/logs/{dataset}/plot_pca-{figure}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_pca-{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(PCA_FIGURES),
+    conda:
+        "../../envs/embed.yaml"
+    threads: 1
+    script:
+        "../../scripts/plot_pca.py"
+
+
+rule embed_quality:
+    input:
+        embeddings=embeddings_to_compare,
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("embed", "plots_embed"),
+    output:
+        table=report(
+            "results/{dataset}/embed/embed_quality.csv",
+            caption="../report/embed_quality_table.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "method": "all",
+                "figure": "quality table",
+            },
+        ),
+        figure=report(
+            "results/{dataset}/embed/embed_quality.png",
+            caption="../report/embed_quality.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "method": "all", "figure": "comparison"},
+        ),
+    log:
+        "results/logs/{dataset}/embed_quality.log",
+    benchmark:
+        "results/benchmarks/{dataset}/embed_quality.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    params:
+        **config["embed"]["quality"],
+        seed=config["embed"]["seed"],
+        point_size=config["embed"]["point_size"],
+    script:
+        "../../scripts/embed_quality.py"
