@@ -70,3 +70,9 @@ def test_nested_command_line_strings_are_coerced(config):
         validate_config(config, SCHEMA)
     assert config["stats"]["pixel_histograms"]["bins"] == 8
     assert config["stats"]["pixel_histograms"]["log_scale"] is False
+
+
+def test_unknown_tsne_backend_is_rejected_by_the_schema(config):
+    config["embed"]["tsne"]["backends"] = ["opentsne", "bhtsne"]
+    with pytest.raises(ConfigError, match=r"config key embed.tsne.backends.1: 'bhtsne' is not one of \['opentsne', 'multicore', 'sklearn'\]"):
+        validate_config(config, SCHEMA)

@@ -17,6 +17,7 @@ from PIL import Image
 from conftest import REPO
 from synthetic import write_dataset
 
+from mnistflow.embed import Embedding, knn_accuracy
 from mnistflow.stats import Summary
 
 pytestmark = pytest.mark.workflow
@@ -89,6 +90,33 @@ def test_every_stats_output_is_produced(tiny_run):
     log = (tiny_run["workdir"] / "results/logs/tiny/acquire_raw.log").read_text()
     assert "[local] trying local directory" in log and "[local] ok" in log
     assert (tiny_run["workdir"] / "results/benchmarks/tiny/stats_summary.tsv").is_file()
+
+
+EMBED_OUTPUTS = (
+    ["embed_quality.csv", "embed_quality.png", "pca50.npz", "pca.npz", "tsne-opentsne.npz", "umap.npz"]
+    + [f"pca-{f}.png" for f in ("3d", "variance", "components")]
+    + [f"{m}-{f}.png" for m in ("pca", "tsne-opentsne", "umap") for f in ("scatter", "classes", "axes", "values")]
+)
+
+
+def test_every_embedding_output_is_produced(tiny_run):
+    embed = tiny_run["workdir"] / "results/tiny/embed"
+    assert sorted(p.name for p in embed.iterdir()) == sorted(EMBED_OUTPUTS)
+    quality = pd.read_csv(embed / "embed_quality.csv")
+    assert list(quality.method) == ["pca", "tsne-opentsne", "umap"]
+    for row in quality.itertuples():
+        embedding = Embedding.load(embed / f"{row.method}.npz")
+        assert embedding.coords.shape == (400, 2) and np.isfinite(embedding.coords).all()
+        assert row.knn_accuracy == pytest.approx(knn_accuracy(embedding, 10))
+        assert 0.5 < row.trustworthiness <= 1.0
+    tsne = Embedding.load(embed / "tsne-opentsne.npz")
+    assert tsne.params["perplexity"] == 30 and tsne.params["seed"] == 7 and tsne.params["points"] == 400
+
+
+def test_one_tsne_backend_by_file_name(tiny_run):
+    target = "results/tiny/embed/tsne-multicore.npz"
+    result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n", target)
+    assert jobs(result) == {"tsne": 1}
 
 
 def test_stats_csv_matches_direct_computation(tiny_run):
