@@ -23,6 +23,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/embed.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -73,6 +73,9 @@ def tiny_run(tmp_path_factory):
         "datasets": ["tiny"],
         "data": {"sources": ["local"], "local_dirs": {"tiny": str(workdir / "idx")}},
         "custom_datasets": {"tiny": written["entry"]},
+        "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
+                                     "optimizer_kwargs": {"lr": 1.0}},
+                           "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}}},
     }
     write_config(workdir, config)
     result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
@@ -111,6 +114,25 @@ def test_every_embedding_output_is_produced(tiny_run):
         assert 0.5 < row.trustworthiness <= 1.0
     tsne = Embedding.load(embed / "tsne-opentsne.npz")
     assert tsne.params["perplexity"] == 30 and tsne.params["seed"] == 7 and tsne.params["points"] == 400
+
+
+def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
+    train = tiny_run["workdir"] / "results/tiny/train"
+    for run in ("quick", "blowup", "first", "second"):
+        assert {p.name for p in (train / run).iterdir()} == {"model.pt", "metrics.csv", "curves.png"}
+    quick = pd.read_csv(train / "quick/metrics.csv")
+    assert list(quick.epoch) == [1, 2] and set(quick.status) == {"ok"}
+    assert quick.test_accuracy.iloc[-1] > 0.2
+    blowup = pd.read_csv(train / "blowup/metrics.csv")
+    assert blowup.status.iloc[-1] == "diverged"
+    assert "marked diverged" in (tiny_run["workdir"] / "results/logs/tiny/train-blowup.log").read_text()
+
+
+def test_unknown_training_run_is_named(tiny_run):
+    result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
+                       "results/tiny/train/nope/model.pt", check=False)
+    assert result.returncode != 0
+    assert "unknown training run 'nope'; train.runs defines: blowup, first, quick, second" in result.stdout + result.stderr
 
 
 def test_one_tsne_backend_by_file_name(tiny_run):

@@ -23,6 +23,7 @@ wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
     backend="|".join(TSNE_BACKENDS),
     method="pca|umap|tsne-(" + "|".join(TSNE_BACKENDS) + ")",
+    run="[A-Za-z0-9_-]+",
 
 
 def package_code(*modules):
@@ -78,6 +79,24 @@ def tsne_options(wildcards):
     return options
 
 
+def train_run_config(wildcards):
+    """The run's settings: train.defaults overridden by train.runs.<run>."""
+    runs = config["train"]["runs"]
+    if wildcards.run not in runs:
+        raise ValueError(
+            f"unknown training run {wildcards.run!r}; train.runs defines: {', '.join(sorted(runs))}"
+        )
+    return dict(config["train"]["defaults"], **runs[wildcards.run])
+
+
+def train_targets(dataset):
+    return [
+        f"results/{dataset}/train/{run}/{name}"
+        for run in config["train"]["runs"]
+        for name in ("model.pt", "metrics.csv", "curves.png")
+    ]
+
+
 def embed_targets(dataset):
     prefix = f"results/{dataset}/embed"
     return (
@@ -97,5 +116,7 @@ def all_targets():
         get_spec(
             dataset, config["custom_datasets"]
         )  # unknown names fail before any job
-        targets += stats_targets(dataset) + embed_targets(dataset)
+        targets += (
+            stats_targets(dataset) + embed_targets(dataset) + train_targets(dataset)
+        )
     return targets

@@ -1,0 +1,16 @@
+from mnistflow.datasets import load_dataset
+from mnistflow.rules import rule_context
+from mnistflow import atomic
+from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
+
+with rule_context(snakemake) as log:
+    config = TrainConfig(**snakemake.params.run)
+    device = pick_device()
+    log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
+    data = TensorData.from_dataset(load_dataset(snakemake.input.dataset), device, config.train_subset)
+    progress = log.handlers[0].stream
+    trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress)
+    metrics = trainer.run()
+    atomic.save_csv(snakemake.output.metrics, metrics)
+    trainer.save(snakemake.output.model, metrics)
+    trainer.resume_path.unlink(missing_ok=True)

@@ -1,0 +1,96 @@
+"""The networks: the article's two, pytorch/examples' MNIST net, and a compact modern CNN.
+
+Every model takes a (batch, 1, 28, 28) float tensor and returns class logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class FirstModel(nn.Module):
+    """The article's first model: one 3x3 convolution with 32 filters, then FC 21632 -> 128 -> 10."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.fc1 = nn.Linear(32 * 26 * 26, 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc2(x)
+
+
+class SecondModel(nn.Module):
+    """The article's second model: adds a 64-filter 3x3 convolution, still no pooling."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.fc1 = nn.Linear(64 * 24 * 24, 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc2(x)
+
+
+class LeNet(nn.Module):
+    """pytorch/examples' mnist/main.py Net: two convolutions, max pooling, dropout."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = self.dropout1(F.max_pool2d(x, 2))
+        x = self.dropout2(F.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+def _conv_block(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs), nn.ReLU())
+
+
+class BestModel(nn.Module):
+    """A compact modern CNN: BatchNorm, two pooling stages, global average pooling."""
+
+    def __init__(self, classes: int = 10, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv_block(1, width),
+            _conv_block(width, width),
+            nn.MaxPool2d(2),
+            _conv_block(width, 2 * width),
+            _conv_block(2 * width, 2 * width),
+            nn.MaxPool2d(2),
+            _conv_block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.fc = nn.Linear(4 * width, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+MODELS = {"first": FirstModel, "second": SecondModel, "lenet": LeNet, "best": BestModel}
+
+
+def build_model(name: str, classes: int = 10) -> nn.Module:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name](classes=classes)

@@ -1,0 +1,245 @@
+"""Training: data held as tensors on the device, a loop in the style of pytorch/examples'
+mnist/main.py, per-epoch metrics, checkpoints, resume after a kill, divergence detection.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from . import atomic
+from .datasets import Dataset
+from .models import build_model
+
+SCHEDULES = ("constant", "step", "onecycle")
+METRIC_COLUMNS = ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
+                  "seconds", "images_per_second", "status"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "second"
+    optimizer: str = "SGD"
+    optimizer_kwargs: dict = field(default_factory=lambda: {"lr": 0.01, "momentum": 0.5})
+    schedule: str = "constant"
+    schedule_kwargs: dict = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 32
+    augment: bool = False
+    seed: int = 7
+    train_subset: int | None = None  # the first n training images, for quick runs
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Normalised images and labels as tensors on the training device."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: float
+    std: float
+    classes: tuple[str, ...]
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
+                     train_subset: int | None = None) -> "TensorData":
+        train = dataset.train_images[:train_subset] if train_subset else dataset.train_images
+        labels = dataset.train_labels[:train_subset] if train_subset else dataset.train_labels
+        scaled = train.astype(np.float64) / 255.0
+        mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
+
+        def tensor(images):
+            x = torch.from_numpy(images).to(device=device, dtype=torch.float32).unsqueeze(1)
+            return (x / 255.0 - mean) / std
+
+        def long(values):
+            return torch.from_numpy(np.asarray(values)).to(device=device, dtype=torch.long)
+
+        return cls(tensor(train), long(labels), tensor(dataset.test_images), long(dataset.test_labels),
+                   mean, std, dataset.classes)
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
+                  max_degrees: float = 10.0) -> torch.Tensor:
+    """Random shifts (pixels) and small rotations, one affine warp for the whole batch."""
+    n, _, h, w = x.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([
+        torch.stack([cos, -sin, shift[:, 0] * 2 / w], dim=1),
+        torch.stack([sin, cos, shift[:, 1] * 2 / h], dim=1),
+    ], dim=1).to(x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    background = x.amin()  # the normalised value of a black pixel
+    return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over exactly the ``len(y)`` given examples."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start:start + batch_size])
+        target = y[start:start + batch_size]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == target).sum().item()
+    return loss_sum / len(y), correct / len(y)
+
+
+def make_optimizer(name: str, parameters, kwargs: dict) -> torch.optim.Optimizer:
+    optimizer_class = getattr(torch.optim, name, None)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise ValueError(f"unknown optimizer {name!r}: not a class in torch.optim")
+    return optimizer_class(parameters, **kwargs)
+
+
+def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epochs: int):
+    """(scheduler or None, whether it steps per batch)."""
+    if name == "constant":
+        return None, False
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, **kwargs), False
+    if name == "onecycle":
+        kwargs = dict(kwargs)
+        kwargs.setdefault("max_lr", optimizer.param_groups[0]["lr"])
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=steps_per_epoch * epochs, **kwargs), True
+    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """Each epoch's shuffling and augmentation depend only on (seed, epoch): a resumed run
+    sees the same batches as an uninterrupted one."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+class Trainer:
+    """One training run. ``run()`` trains epoch by epoch, writing a resume file after each."""
+
+    def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
+                 log: Callable[[str], None] = print, progress_file=None):
+        self.config, self.data, self.log = config, data, log
+        self.resume_path = Path(resume_path)
+        self.progress_file = progress_file
+        self.device = data.train_x.device
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model, len(data.classes)).to(self.device)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
+        self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
+        self.scheduler, self.per_batch = make_schedule(
+            config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
+        self.metrics: list[dict] = []
+
+    def initial_state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _resume(self) -> int:
+        if not self.resume_path.exists():
+            return 1
+        state = torch.load(self.resume_path, map_location=self.device, weights_only=False)
+        if state["config"] != asdict(self.config):
+            self.log(f"ignoring {self.resume_path}: it was written for another config")
+            return 1
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.metrics = state["metrics"]
+        self.log(f"resuming after epoch {state['epoch']} from {self.resume_path}")
+        return state["epoch"] + 1
+
+    def _save_resume(self, epoch: int) -> None:
+        state = {"epoch": epoch, "config": asdict(self.config), "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
+                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict()}
+        with atomic.atomic_path(self.resume_path) as tmp:
+            torch.save(state, tmp)
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, bool]:
+        """Returns mean train loss, train accuracy and whether the loss stayed finite."""
+        from tqdm import tqdm
+
+        config, data = self.config, self.data
+        generator = _epoch_generator(config.seed, epoch)
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        order = torch.randperm(len(data.train_y), generator=generator).to(self.device)
+        self.model.train()
+        loss_sum, correct = 0.0, 0
+        batches = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}", file=self.progress_file,
+                       disable=self.progress_file is None, mininterval=5, ascii=True)
+        for step in batches:
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x, y = data.train_x[index], data.train_y[index]
+            if config.augment:
+                x = augment_batch(x, generator)
+            self.optimizer.zero_grad()
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                return float("nan"), float("nan"), False
+            loss.backward()
+            self.optimizer.step()
+            if self.per_batch:
+                self.scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+        return loss_sum / len(data.train_y), correct / len(data.train_y), True
+
+    def run(self) -> pd.DataFrame:
+        for epoch in range(self._resume(), self.config.epochs + 1):
+            lr = self.optimizer.param_groups[0]["lr"]
+            started = time.perf_counter()
+            train_loss, train_accuracy, finite = self.train_epoch(epoch)
+            seconds = time.perf_counter() - started
+            if finite:
+                test_loss, test_accuracy = evaluate(self.model, self.data.test_x, self.data.test_y)
+                finite = math.isfinite(test_loss)
+            else:
+                test_loss = test_accuracy = float("nan")
+            self.metrics.append({
+                "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+                "test_loss": test_loss, "test_accuracy": test_accuracy, "lr": lr, "seconds": seconds,
+                "images_per_second": len(self.data.train_y) / seconds, "status": "ok" if finite else "diverged",
+            })
+            self.log(f"epoch {epoch}: train loss {train_loss:.4f} acc {train_accuracy:.4f}, "
+                     f"test loss {test_loss:.4f} acc {test_accuracy:.4f}, {seconds:.1f} s")
+            if not finite:
+                self.log(f"loss is not finite in epoch {epoch}: run marked diverged")
+                break
+            self._save_resume(epoch)
+        return pd.DataFrame(self.metrics, columns=METRIC_COLUMNS)
+
+    def save(self, checkpoint_path: str | Path, metrics: pd.DataFrame) -> None:
+        """The final checkpoint: weights, config, normalisation, classes and metrics."""
+        state = {"config": asdict(self.config), "model": self.model.state_dict(),
+                 "classes": self.data.classes, "mean": self.data.mean, "std": self.data.std,
+                 "metrics": metrics.to_dict("records"),
+                 "status": "diverged" if (metrics.status == "diverged").any() else "ok"}
+        with atomic.atomic_path(checkpoint_path) as tmp:
+            torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The trained model (in eval mode) and the checkpoint's other contents."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model = build_model(state["config"]["model"], len(state["classes"])).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state

@@ -1,0 +1,128 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mnistflow.datasets import DatasetSpec, read_raw
+from mnistflow.models import MODELS, build_model
+from mnistflow.train import (
+    TensorData,
+    TrainConfig,
+    Trainer,
+    augment_batch,
+    evaluate,
+    load_checkpoint,
+    make_optimizer,
+)
+
+TIMING = ["seconds", "images_per_second"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from synthetic import write_dataset
+
+    directory = tmp_path_factory.mktemp("train") / "idx"
+    written = write_dataset(directory, n_train=256, n_test=100)
+    torch.set_num_threads(1)
+    return TensorData.from_dataset(read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory))
+
+
+def quick(**overrides) -> TrainConfig:
+    settings = dict(model="lenet", optimizer="SGD", optimizer_kwargs={"lr": 0.05, "momentum": 0.5},
+                    epochs=2, batch_size=32, seed=3)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_give_logits_per_class(name):
+    torch.manual_seed(0)
+    assert build_model(name)(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_article_model_sizes():
+    first, second = build_model("first"), build_model("second")
+    assert first.fc1.in_features == 21632 and second.fc1.in_features == 64 * 24 * 24
+
+
+def test_normalisation_uses_the_training_images(data):
+    assert data.train_x.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert data.train_x.std().item() == pytest.approx(1.0, abs=1e-3)
+    assert data.test_x.shape == (100, 1, 28, 28) and len(data.classes) == 10
+
+
+def test_metrics_test_accuracy_equals_checkpoint_evaluation(data, tmp_path):
+    trainer = Trainer(quick(), data, tmp_path / "resume.pt")
+    metrics = trainer.run()
+    trainer.save(tmp_path / "model.pt", metrics)
+    model, state = load_checkpoint(tmp_path / "model.pt")
+    with torch.no_grad():
+        predictions = model(data.test_x).argmax(dim=1)
+    direct = (predictions == data.test_y).sum().item() / 100
+    assert metrics.test_accuracy.iloc[-1] == direct
+    assert list(metrics.epoch) == [1, 2] and set(metrics.status) == {"ok"}
+    assert state["config"]["model"] == "lenet" and state["metrics"][-1]["test_accuracy"] == direct
+    assert metrics.train_accuracy.iloc[-1] > 0.3  # it learns the synthetic bars
+
+
+def test_same_seed_same_metrics(data, tmp_path):
+    first = Trainer(quick(augment=True), data, tmp_path / "a.pt").run()
+    second = Trainer(quick(augment=True), data, tmp_path / "b.pt").run()
+    pd.testing.assert_frame_equal(first.drop(columns=TIMING), second.drop(columns=TIMING))
+
+
+def test_resume_after_a_killed_epoch_matches_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    config = quick(epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 0.5}, augment=True)
+    uninterrupted = Trainer(config, data, tmp_path / "whole.pt").run()
+
+    killed = Trainer(config, data, tmp_path / "resume.pt")
+    original = Trainer.train_epoch
+
+    def die_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", die_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    lines = []
+    resumed = Trainer(config, data, tmp_path / "resume.pt", log=lines.append).run()
+    assert any("resuming after epoch 1" in line for line in lines)
+    pd.testing.assert_frame_equal(uninterrupted.drop(columns=TIMING), resumed.drop(columns=TIMING))
+
+
+def test_huge_learning_rate_is_marked_diverged(data, tmp_path):
+    trainer = Trainer(quick(optimizer_kwargs={"lr": 1e12}, epochs=3), data, tmp_path / "r.pt")
+    metrics = trainer.run()
+    assert metrics.status.iloc[-1] == "diverged"
+    assert len(metrics) < 3 or math.isnan(metrics.test_loss.iloc[-1])
+    trainer.save(tmp_path / "model.pt", metrics)
+    assert load_checkpoint(tmp_path / "model.pt")[1]["status"] == "diverged"
+
+
+def test_augmentation_keeps_shape_and_background(data):
+    x = data.train_x[:8]
+    out = augment_batch(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert out.amin().item() == pytest.approx(x.amin().item(), abs=1e-5)
+    identity = augment_batch(x, torch.Generator().manual_seed(0), max_shift=0, max_degrees=0)
+    torch.testing.assert_close(identity, x, atol=1e-5, rtol=0)
+
+
+def test_evaluate_counts_exactly_the_given_examples(data):
+    model = build_model("lenet").eval()
+    loss, accuracy = evaluate(model, data.test_x, data.test_y, batch_size=32)  # 100 = 3 x 32 + 4
+    with torch.no_grad():
+        logits = model(data.test_x)
+    assert accuracy == (logits.argmax(1) == data.test_y).sum().item() / 100
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.test_y).item(), rel=1e-5)
+
+
+def test_unknown_optimizer_is_named():
+    with pytest.raises(ValueError, match="unknown optimizer 'Adamm': not a class in torch.optim"):
+        make_optimizer("Adamm", build_model("first").parameters(), {})

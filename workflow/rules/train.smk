@@ -1,0 +1,49 @@
+# Parts 3-4: training runs, one job per run id (a wildcard), named and configured under
+# train.runs in the config.
+
+
+rule train:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("train", "models"),
+    output:
+        model="results/{dataset}/train/{run}/model.pt",
+        metrics="results/{dataset}/train/{run}/metrics.csv",
+    log:
+        "results/logs/{dataset}/train-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        run=train_run_config,
+        # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
+        resume="results/{dataset}/train/{run}/resume.pt",
+    script:
+        "../../scripts/train.py"
+
+
+rule plot_curves:
+    input:
+        metrics="results/{dataset}/train/{run}/metrics.csv",
+        code=package_code("plots_train"),
+    output:
+        report(
+            "results/{dataset}/train/{run}/curves.png",
+            caption="../report/train_curves.rst",
+            category="Models",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "run": "{run}", "figure": "curves"},
+        ),
+    log:
+        "results/logs/{dataset}/plot_curves-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_curves-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/plot_curves.py"
