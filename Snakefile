@@ -24,6 +24,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/optimizers.smk"
 
 
 rule all:

@@ -76,3 +76,11 @@ def test_unknown_tsne_backend_is_rejected_by_the_schema(config):
     config["embed"]["tsne"]["backends"] = ["opentsne", "bhtsne"]
     with pytest.raises(ConfigError, match=r"config key embed.tsne.backends.1: 'bhtsne' is not one of \['opentsne', 'multicore', 'sklearn'\]"):
         validate_config(config, SCHEMA)
+
+
+def test_article_config_is_valid_over_the_default(config):
+    article = yaml.safe_load((REPO / "config-article.yaml").read_text())
+    config["train"]["runs"].update(article["train"]["runs"])
+    config["train"]["search"] = article["train"]["search"]
+    validate_config(config, SCHEMA)
+    assert config["train"]["runs"]["second"]["epochs"] == 10

@@ -75,7 +75,11 @@ def tiny_run(tmp_path_factory):
         "custom_datasets": {"tiny": written["entry"]},
         "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
                                      "optimizer_kwargs": {"lr": 1.0}},
-                           "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}}},
+                           "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}},
+                  "search": {"grid": {"model": ["first"], "optimizer": ["Adam"], "lr": [0.001], "epochs": [1],
+                                      "batch_size": [32]}}},
+        "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
+                       "tuned": ["sgd", "adam"]},
     }
     write_config(workdir, config)
     result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
@@ -128,11 +132,32 @@ def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
     assert "marked diverged" in (tiny_run["workdir"] / "results/logs/tiny/train-blowup.log").read_text()
 
 
+def test_leaderboard_lists_every_run(tiny_run):
+    table = pd.read_csv(tiny_run["workdir"] / "results/tiny/train/leaderboard.csv")
+    assert set(table.run) == {"quick", "blowup", "first", "second", "first-Adam-lr0p001-e1-bs32"}
+    assert table.iloc[-1].run == "blowup" and table.iloc[-1].status == "diverged"
+    assert table.best_test_accuracy.dropna().is_monotonic_decreasing
+
+
+def test_optimizer_comparison_covers_both_protocols(tiny_run):
+    optimizers = tiny_run["workdir"] / "results/tiny/optimizers"
+    table = pd.read_csv(optimizers / "optimizers.csv")
+    assert sorted(table[table.protocol == "article"].optimizer) == sorted(
+        ["sgd_momentum", "rmsprop", "adam", "adadelta", "adagrad"])
+    assert sorted(table[table.protocol == "tuned"].optimizer) == ["adam", "sgd"]
+    assert (table.seeds == 2).all()
+    assert (optimizers / "optimizers-curves.png").is_file() and (optimizers / "optimizers-bars.png").is_file()
+    sweep = pd.read_csv(optimizers / "sweep/adam.csv")
+    tuned_adam = table[(table.protocol == "tuned") & (table.optimizer == "adam")].iloc[0]
+    assert tuned_adam.lr == sweep.lr.iloc[0] == pytest.approx(1e-3)
+
+
 def test_unknown_training_run_is_named(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
                        "results/tiny/train/nope/model.pt", check=False)
     assert result.returncode != 0
-    assert "unknown training run 'nope'; train.runs defines: blowup, first, quick, second" in result.stdout + result.stderr
+    assert ("unknown training run 'nope'; train.runs and train.search define: blowup, first, "
+            "first-Adam-lr0p001-e1-bs32, quick, second") in result.stdout + result.stderr
 
 
 def test_one_tsne_backend_by_file_name(tiny_run):

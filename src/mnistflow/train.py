@@ -56,9 +56,17 @@ class TensorData:
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
-                     train_subset: int | None = None) -> "TensorData":
+                     train_subset: int | None = None, validation: int | None = None) -> "TensorData":
+        """The first ``train_subset`` training images (all by default). With ``validation``, the
+        last that many of those are held out and take the test set's place, for tuning."""
         train = dataset.train_images[:train_subset] if train_subset else dataset.train_images
         labels = dataset.train_labels[:train_subset] if train_subset else dataset.train_labels
+        test_images, test_labels = dataset.test_images, dataset.test_labels
+        if validation:
+            if validation >= len(train):
+                raise ValueError(f"validation={validation} leaves no training images out of {len(train)}")
+            test_images, test_labels = train[-validation:], labels[-validation:]
+            train, labels = train[:-validation], labels[:-validation]
         scaled = train.astype(np.float64) / 255.0
         mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
 
@@ -69,8 +77,8 @@ class TensorData:
         def long(values):
             return torch.from_numpy(np.asarray(values)).to(device=device, dtype=torch.long)
 
-        return cls(tensor(train), long(labels), tensor(dataset.test_images), long(dataset.test_labels),
-                   mean, std, dataset.classes)
+        return cls(tensor(train), long(labels), tensor(test_images), long(test_labels), mean, std,
+                   dataset.classes)
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,

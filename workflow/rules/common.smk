@@ -4,6 +4,8 @@ import os
 
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import TSNE_BACKENDS
+from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
+from mnistflow.search import expand_grid
 
 STATS_FIGURES = [
     "samples",
@@ -24,6 +26,8 @@ wildcard_constraints:
     backend="|".join(TSNE_BACKENDS),
     method="pca|umap|tsne-(" + "|".join(TSNE_BACKENDS) + ")",
     run="[A-Za-z0-9_-]+",
+    optimizer="|".join(OPTIMIZERS),
+    protocol="|".join(PROTOCOLS),
 
 
 def package_code(*modules):
@@ -79,21 +83,60 @@ def tsne_options(wildcards):
     return options
 
 
+def training_runs():
+    """Every run id -> its settings: train.runs over train.defaults, then the search grid."""
+    train = config["train"]
+    runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items()}
+    if train["search"]["grid"]:
+        runs.update(expand_grid(train["search"]["grid"], train["defaults"]))
+    return runs
+
+
 def train_run_config(wildcards):
-    """The run's settings: train.defaults overridden by train.runs.<run>."""
-    runs = config["train"]["runs"]
+    runs = training_runs()
     if wildcards.run not in runs:
         raise ValueError(
-            f"unknown training run {wildcards.run!r}; train.runs defines: {', '.join(sorted(runs))}"
+            f"unknown training run {wildcards.run!r}; train.runs and train.search define: "
+            f"{', '.join(sorted(runs))}"
         )
-    return dict(config["train"]["defaults"], **runs[wildcards.run])
+    return runs[wildcards.run]
+
+
+def run_metrics(wildcards):
+    return [
+        f"results/{wildcards.dataset}/train/{run}/metrics.csv"
+        for run in training_runs()
+    ]
 
 
 def train_targets(dataset):
-    return [
+    return [f"results/{dataset}/train/leaderboard.{ext}" for ext in ("csv", "png")] + [
         f"results/{dataset}/train/{run}/{name}"
-        for run in config["train"]["runs"]
+        for run in training_runs()
         for name in ("model.pt", "metrics.csv", "curves.png")
+    ]
+
+
+def tuned_sweep(wildcards):
+    """The learning-rate sweep a tuned run needs; none for the article's settings."""
+    if wildcards.protocol != "tuned":
+        return []
+    return [f"results/{wildcards.dataset}/optimizers/sweep/{wildcards.optimizer}.csv"]
+
+
+def optimizer_runs(wildcards):
+    prefix = f"results/{wildcards.dataset}/optimizers"
+    return [f"{prefix}/article/{o}.csv" for o in ARTICLE] + [
+        f"{prefix}/tuned/{o}.csv" for o in config["optimizers"]["tuned"]
+    ]
+
+
+def optimizer_targets(dataset):
+    prefix = f"results/{dataset}/optimizers"
+    return [
+        f"{prefix}/optimizers.csv",
+        f"{prefix}/optimizers-curves.png",
+        f"{prefix}/optimizers-bars.png",
     ]
 
 
@@ -113,10 +156,8 @@ def embed_targets(dataset):
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
-        get_spec(
-            dataset, config["custom_datasets"]
-        )  # unknown names fail before any job
-        targets += (
-            stats_targets(dataset) + embed_targets(dataset) + train_targets(dataset)
-        )
+        # an unknown dataset name fails here, before any job
+        get_spec(dataset, config["custom_datasets"])
+        targets += stats_targets(dataset) + embed_targets(dataset)
+        targets += train_targets(dataset) + optimizer_targets(dataset)
     return targets

@@ -47,3 +47,39 @@ rule plot_curves:
     threads: 1
     script:
         "../../scripts/plot_curves.py"
+
+
+rule leaderboard:
+    input:
+        metrics=run_metrics,
+        code=package_code("search", "plots_train"),
+    output:
+        table=report(
+            "results/{dataset}/train/leaderboard.csv",
+            caption="../report/train_leaderboard.rst",
+            category="Models",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "run": "all",
+                "figure": "leaderboard table",
+            },
+        ),
+        figure=report(
+            "results/{dataset}/train/leaderboard.png",
+            caption="../report/train_leaderboard.rst",
+            category="Models",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "run": "all", "figure": "leaderboard"},
+        ),
+    log:
+        "results/logs/{dataset}/leaderboard.log",
+    benchmark:
+        "results/benchmarks/{dataset}/leaderboard.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        runs=training_runs(),
+    script:
+        "../../scripts/leaderboard.py"

@@ -1,0 +1,10 @@
+from mnistflow import atomic
+from mnistflow.plots_train import leaderboard_figure
+from mnistflow.rules import rule_context
+from mnistflow.search import leaderboard
+
+with rule_context(snakemake) as log:
+    table = leaderboard(snakemake.input.metrics, snakemake.params.runs)
+    log.info("\n%s", table.to_string(index=False))
+    atomic.save_csv(snakemake.output.table, table)
+    atomic.save_figure(snakemake.output.figure, leaderboard_figure(table))

@@ -1,0 +1,14 @@
+import pandas as pd
+
+from mnistflow import atomic
+from mnistflow.optimizers import summarize
+from mnistflow.plots_train import optimizer_bars, optimizer_curves
+from mnistflow.rules import rule_context
+
+with rule_context(snakemake) as log:
+    runs = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
+    table = summarize(runs)
+    log.info("\n%s", table.to_string(index=False))
+    atomic.save_csv(snakemake.output.table, table)
+    atomic.save_figure(snakemake.output.curves, optimizer_curves(runs))
+    atomic.save_figure(snakemake.output.bars, optimizer_bars(table))

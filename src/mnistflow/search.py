@@ -1,0 +1,61 @@
+"""The model search: a grid of training settings expanded into named runs, and the leaderboard."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pandas as pd
+
+GRID_KEYS = ("model", "optimizer", "lr", "epochs", "batch_size", "augment")
+
+
+def run_id(settings: dict) -> str:
+    """A readable, file-name-safe, unique id, e.g. ``best-Adam-lr0p003-e2-bs128-aug``."""
+    lr = format(settings["optimizer_kwargs"]["lr"], "g").replace(".", "p")
+    name = f"{settings['model']}-{settings['optimizer']}-lr{lr}-e{settings['epochs']}-bs{settings['batch_size']}"
+    return name + ("-aug" if settings["augment"] else "")
+
+
+def expand_grid(grid: dict, defaults: dict) -> dict[str, dict]:
+    """Every combination of the grid's lists as a run: run id -> settings over ``defaults``.
+
+    ``lr`` sets ``optimizer_kwargs.lr`` and keeps the defaults' other optimizer arguments only
+    when the optimizer is the defaults' one (momentum means nothing to Adam)."""
+    lists = {key: grid.get(key, [defaults["optimizer_kwargs"]["lr"] if key == "lr" else defaults[key]])
+             for key in GRID_KEYS}
+    runs = {}
+    for values in itertools.product(*(lists[key] for key in GRID_KEYS)):
+        chosen = dict(zip(GRID_KEYS, values))
+        kwargs = dict(defaults["optimizer_kwargs"]) if chosen["optimizer"] == defaults["optimizer"] else {}
+        kwargs["lr"] = chosen.pop("lr")
+        settings = dict(defaults, **chosen, optimizer_kwargs=kwargs)
+        runs[run_id(settings)] = settings
+    return runs
+
+
+def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.DataFrame:
+    """One row per run, best test accuracy first. A run's id is its metrics file's folder name."""
+    rows = []
+    for path in metrics_paths:
+        run = Path(path).parent.name
+        metrics = pd.read_csv(path)
+        settings = runs[run]
+        best = metrics.loc[metrics.test_accuracy.idxmax()] if metrics.test_accuracy.notna().any() else None
+        rows.append({
+            "run": run,
+            "model": settings["model"],
+            "optimizer": settings["optimizer"],
+            "lr": settings["optimizer_kwargs"].get("lr"),
+            "epochs": settings["epochs"],
+            "batch_size": settings["batch_size"],
+            "augment": settings["augment"],
+            "schedule": settings["schedule"],
+            "best_test_accuracy": None if best is None else best.test_accuracy,
+            "best_epoch": None if best is None else int(best.epoch),
+            "final_test_accuracy": metrics.test_accuracy.iloc[-1],
+            "status": metrics.status.iloc[-1],
+            "train_seconds": metrics.seconds.sum(),
+        })
+    table = pd.DataFrame(rows)
+    return table.sort_values("best_test_accuracy", ascending=False, na_position="last").reset_index(drop=True)

@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mnistflow.datasets import DatasetSpec, read_raw
+from mnistflow.optimizers import (
+    ARTICLE,
+    OPTIMIZERS,
+    optimizer_settings,
+    pick_learning_rate,
+    run_seeds,
+    run_sweep,
+    summarize,
+)
+from mnistflow.train import TensorData, TrainConfig, Trainer
+
+SETTINGS = {"model": "first", "epochs": 1, "batch_size": 32, "train_subset": None, "validation": 60,
+            "seeds": [0, 1], "sweep_seed": 0, "lr_factors": [0.5, 2.0]}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from synthetic import write_dataset
+
+    directory = tmp_path_factory.mktemp("opt") / "idx"
+    written = write_dataset(directory, n_train=200, n_test=80)
+    torch.set_num_threads(1)
+    return read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory)
+
+
+def test_every_optimizer_starts_from_the_same_weights_and_sees_the_same_batches(dataset, tmp_path):
+    data = TensorData.from_dataset(dataset)
+    seen = {}
+    initial = {}
+    for optimizer in OPTIMIZERS:
+        name, kwargs = optimizer_settings(optimizer, "tuned", OPTIMIZERS[optimizer][2])
+        trainer = Trainer(TrainConfig(model="first", optimizer=name, optimizer_kwargs=kwargs, epochs=2,
+                                      batch_size=32, seed=5), data, tmp_path / f"{optimizer}.pt")
+        initial[optimizer] = trainer.initial_state()
+        batches = []
+        trainer.model.register_forward_pre_hook(
+            lambda module, args: batches.append(args[0].sum().item()) if module.training else None)
+        trainer.run()
+        seen[optimizer] = batches
+    reference = initial["sgd"]
+    for optimizer, state in initial.items():
+        assert all(torch.equal(state[k], reference[k]) for k in reference), optimizer
+        assert seen[optimizer] == seen["sgd"], optimizer
+    assert len(seen["sgd"]) == 2 * 7  # 200 images in batches of 32, two epochs
+
+
+def test_article_protocol_uses_the_notebooks_settings():
+    assert optimizer_settings("rmsprop", "article") == ("RMSprop", {"lr": 0.01, "alpha": 0.5, "eps": 0.1, "momentum": 0.5})
+    assert optimizer_settings("adagrad", "article") == ("Adagrad", {"lr": 0.01, "weight_decay": 0.1})
+    assert set(ARTICLE) < set(OPTIMIZERS)
+    with pytest.raises(ValueError, match="the article used no 'nadam'"):
+        optimizer_settings("nadam", "article")
+    assert optimizer_settings("nesterov", "tuned", 0.05) == ("SGD", {"momentum": 0.9, "nesterov": True, "lr": 0.05})
+
+
+def test_pick_learning_rate_by_validation_accuracy_then_loss():
+    sweep = pd.DataFrame({"lr": [0.1, 0.01, 0.001, 1.0], "val_accuracy": [0.9, 0.95, 0.95, float("nan")],
+                          "val_loss": [0.3, 0.2, 0.1, float("nan")], "status": ["ok", "ok", "ok", "diverged"]})
+    assert pick_learning_rate(sweep) == 0.001
+    with pytest.raises(ValueError, match="every learning rate of the sweep diverged"):
+        pick_learning_rate(sweep[sweep.status == "diverged"])
+
+
+def test_sweep_and_seeds_on_the_tiny_dataset(dataset):
+    sweep = run_sweep(dataset, "adam", SETTINGS, log=lambda s: None)
+    assert list(sweep.lr) == pytest.approx([5e-4, 2e-3])
+    assert sweep.val_accuracy.between(0, 1).all()
+    runs = run_seeds(dataset, "adam", "tuned", SETTINGS, lr=pick_learning_rate(sweep), log=lambda s: None)
+    assert list(runs.seed) == [0, 1] and set(runs.protocol) == {"tuned"}
+    table = summarize(runs)
+    row = table.iloc[0]
+    assert row.seeds == 2 and row.lr == pick_learning_rate(sweep)
+    assert row.test_accuracy_mean == pytest.approx(runs.test_accuracy.mean())
+    assert row.test_accuracy_std == pytest.approx(np.std(runs.test_accuracy, ddof=1))
+
+
+def test_summarize_takes_the_final_epoch_of_each_seed():
+    runs = pd.DataFrame({
+        "protocol": ["tuned"] * 4, "optimizer": ["sgd"] * 4, "seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2],
+        "test_accuracy": [0.5, 0.9, 0.6, 0.8], "test_loss": [1.0, 0.2, 0.9, 0.4], "status": ["ok"] * 4,
+        "lr_setting": [0.1] * 4,
+    })
+    row = summarize(runs).iloc[0]
+    assert row.test_accuracy_mean == pytest.approx(0.85) and row.test_loss_mean == pytest.approx(0.3)
+    assert row.diverged == 0

@@ -1,0 +1,51 @@
+import pandas as pd
+import pytest
+
+from mnistflow.search import expand_grid, leaderboard, run_id
+
+DEFAULTS = {"model": "second", "optimizer": "SGD", "optimizer_kwargs": {"lr": 0.01, "momentum": 0.5},
+            "schedule": "constant", "schedule_kwargs": {}, "epochs": 10, "batch_size": 32,
+            "augment": False, "seed": 7, "train_subset": None}
+
+
+def test_grid_expands_every_combination_over_the_defaults():
+    runs = expand_grid({"model": ["first", "best"], "optimizer": ["SGD", "Adam"], "lr": [0.1, 0.003],
+                        "augment": [True]}, DEFAULTS)
+    assert len(runs) == 8
+    sgd = runs["first-SGD-lr0p1-e10-bs32-aug"]
+    assert sgd["optimizer_kwargs"] == {"lr": 0.1, "momentum": 0.5} and sgd["augment"] is True
+    adam = runs["best-Adam-lr0p003-e10-bs32-aug"]
+    assert adam["optimizer_kwargs"] == {"lr": 0.003}  # no SGD momentum for Adam
+    assert adam["seed"] == 7 and adam["epochs"] == 10
+
+
+def test_adding_a_grid_value_keeps_the_existing_run_ids():
+    before = expand_grid({"model": ["first"], "lr": [0.01]}, DEFAULTS)
+    after = expand_grid({"model": ["first", "lenet"], "lr": [0.01]}, DEFAULTS)
+    assert set(before) < set(after) and all(after[r] == before[r] for r in before)
+
+
+def test_run_ids_are_file_name_safe():
+    name = run_id(dict(DEFAULTS, optimizer_kwargs={"lr": 0.00025}))
+    assert name == "second-SGD-lr0p00025-e10-bs32"
+    assert run_id(dict(DEFAULTS, optimizer_kwargs={"lr": 0.0003})) != name
+
+
+def test_leaderboard_orders_by_best_accuracy_and_keeps_diverged_runs(tmp_path):
+    runs = expand_grid({"model": ["first", "lenet", "best"]}, DEFAULTS)
+    ids = list(runs)
+    accuracies = {ids[0]: [0.90, 0.95], ids[1]: [0.97, 0.96], ids[2]: [float("nan")]}
+    paths = []
+    for run, values in accuracies.items():
+        (tmp_path / run).mkdir()
+        pd.DataFrame({
+            "epoch": range(1, len(values) + 1), "test_accuracy": values, "seconds": [10.0] * len(values),
+            "status": ["ok"] * (len(values) - 1) + ["diverged" if values[-1] != values[-1] else "ok"],
+        }).to_csv(tmp_path / run / "metrics.csv", index=False)
+        paths.append(tmp_path / run / "metrics.csv")
+    table = leaderboard(paths, runs)
+    assert list(table.run) == [ids[1], ids[0], ids[2]]
+    top = table.iloc[0]
+    assert top.best_test_accuracy == 0.97 and top.best_epoch == 1 and top.final_test_accuracy == 0.96
+    assert table.iloc[2].status == "diverged" and pd.isna(table.iloc[2].best_test_accuracy)
+    assert table.iloc[1].train_seconds == pytest.approx(20.0)

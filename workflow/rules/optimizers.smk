@@ -1,0 +1,82 @@
+# Part 4: the optimizer comparison, every optimizer from the same initial weights on the same
+# batches, under the article's settings and with a learning rate tuned on a validation split.
+
+
+rule optimizer_sweep:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("optimizers", "train", "models"),
+    output:
+        "results/{dataset}/optimizers/sweep/{optimizer}.csv",
+    log:
+        "results/logs/{dataset}/optimizer_sweep-{optimizer}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/optimizer_sweep-{optimizer}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        settings=config["optimizers"],
+    script:
+        "../../scripts/optimizer_sweep.py"
+
+
+rule optimizer_seeds:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        sweep=tuned_sweep,
+        code=package_code("optimizers", "train", "models"),
+    output:
+        "results/{dataset}/optimizers/{protocol}/{optimizer}.csv",
+    log:
+        "results/logs/{dataset}/optimizer_seeds-{protocol}-{optimizer}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/optimizer_seeds-{protocol}-{optimizer}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        settings=config["optimizers"],
+    script:
+        "../../scripts/optimizer_seeds.py"
+
+
+rule optimizer_comparison:
+    input:
+        runs=optimizer_runs,
+        code=package_code("optimizers", "plots_train"),
+    output:
+        table=report(
+            "results/{dataset}/optimizers/optimizers.csv",
+            caption="../report/optimizers.rst",
+            category="Optimizers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "table"},
+        ),
+        curves=report(
+            "results/{dataset}/optimizers/optimizers-curves.png",
+            caption="../report/optimizers.rst",
+            category="Optimizers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "curves"},
+        ),
+        bars=report(
+            "results/{dataset}/optimizers/optimizers-bars.png",
+            caption="../report/optimizers.rst",
+            category="Optimizers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "bars"},
+        ),
+    log:
+        "results/logs/{dataset}/optimizer_comparison.log",
+    benchmark:
+        "results/benchmarks/{dataset}/optimizer_comparison.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/optimizer_comparison.py"
