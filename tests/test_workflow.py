@@ -122,7 +122,7 @@ def test_every_embedding_output_is_produced(tiny_run):
 
 def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
     train = tiny_run["workdir"] / "results/tiny/train"
-    for run in ("quick", "blowup", "first", "second"):
+    for run in ("quick", "blowup", "first", "second", "best"):
         assert {p.name for p in (train / run).iterdir()} == {"model.pt", "metrics.csv", "curves.png"}
     quick = pd.read_csv(train / "quick/metrics.csv")
     assert list(quick.epoch) == [1, 2] and set(quick.status) == {"ok"}
@@ -134,7 +134,7 @@ def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
 
 def test_leaderboard_lists_every_run(tiny_run):
     table = pd.read_csv(tiny_run["workdir"] / "results/tiny/train/leaderboard.csv")
-    assert set(table.run) == {"quick", "blowup", "first", "second", "first-Adam-lr0p001-e1-bs32"}
+    assert set(table.run) == {"quick", "blowup", "first", "second", "best", "first-Adam-lr0p001-e1-bs32"}
     assert table.iloc[-1].run == "blowup" and table.iloc[-1].status == "diverged"
     assert table.best_test_accuracy.dropna().is_monotonic_decreasing
 
@@ -156,8 +156,15 @@ def test_unknown_training_run_is_named(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
                        "results/tiny/train/nope/model.pt", check=False)
     assert result.returncode != 0
-    assert ("unknown training run 'nope'; train.runs and train.search define: blowup, first, "
-            "first-Adam-lr0p001-e1-bs32, quick, second") in result.stdout + result.stderr
+    assert ("unknown training run 'nope'; train.runs and train.search define: best, blowup, "
+            "first, first-Adam-lr0p001-e1-bs32, quick, second") in result.stdout + result.stderr
+
+
+def test_best_run_must_name_a_run(tiny_run):
+    result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
+                       "--config", "train={best_run: nope}", check=False)
+    assert result.returncode != 0
+    assert "train.best_run 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
 
 
 def test_one_tsne_backend_by_file_name(tiny_run):

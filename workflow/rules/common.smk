@@ -160,4 +160,9 @@ def all_targets():
         get_spec(dataset, config["custom_datasets"])
         targets += stats_targets(dataset) + embed_targets(dataset)
         targets += train_targets(dataset) + optimizer_targets(dataset)
+    if config["train"]["best_run"] not in training_runs():
+        raise ValueError(
+            f"train.best_run {config['train']['best_run']!r} is not a run of train.runs or "
+            f"train.search; defined: {', '.join(sorted(training_runs()))}"
+        )
     return targets
