@@ -10,11 +10,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import atomic
 from .datasets import Dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TSNE_BACKENDS = ("opentsne", "multicore", "sklearn")
 
