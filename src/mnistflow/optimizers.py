@@ -78,16 +78,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["protocol", "test_accuracy_mean"], ascending=[True, False]).reset_index(drop=True)
 
 
-def _train(dataset, settings: dict, optimizer_name: str, kwargs: dict, seed: int, device,
-           validation: int | None, log) -> pd.DataFrame:
+def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, log) -> pd.DataFrame:
     import tempfile
 
-    from .train import TensorData, TrainConfig, Trainer
+    from .train import TrainConfig, Trainer
 
     config = TrainConfig(model=settings["model"], optimizer=optimizer_name, optimizer_kwargs=kwargs,
                          epochs=settings["epochs"], batch_size=settings["batch_size"], seed=seed,
                          train_subset=settings["train_subset"])
-    data = TensorData.from_dataset(dataset, device, config.train_subset, validation)
     with tempfile.TemporaryDirectory() as scratch:
         return Trainer(config, data, f"{scratch}/resume.pt", log=log).run()
 
@@ -95,12 +93,14 @@ def _train(dataset, settings: dict, optimizer_name: str, kwargs: dict, seed: int
 def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) -> pd.DataFrame:
     """Train once per learning rate of the sweep on the training images less a validation
     split, and score each on that split."""
+    from .train import TensorData
+
+    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"])
     rows = []
     for lr in sweep_learning_rates(optimizer, settings["lr_factors"]):
         name, kwargs = optimizer_settings(optimizer, "tuned", lr)
         log(f"{optimizer}: lr {lr:g}")
-        final = _train(dataset, settings, name, kwargs, settings["sweep_seed"], device,
-                       settings["validation"], log).iloc[-1]
+        final = _train(data, settings, name, kwargs, settings["sweep_seed"], log).iloc[-1]
         rows.append({"optimizer": optimizer, "lr": lr, "val_accuracy": final.test_accuracy,
                      "val_loss": final.test_loss, "status": final.status})
     return pd.DataFrame(rows)
@@ -109,11 +109,14 @@ def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) 
 def run_seeds(dataset, optimizer: str, protocol: str, settings: dict, lr: float | None = None,
               device="cpu", log=print) -> pd.DataFrame:
     """Every epoch's metrics of one optimizer under one protocol, for each seed."""
+    from .train import TensorData
+
     name, kwargs = optimizer_settings(optimizer, protocol, lr)
+    data = TensorData.from_dataset(dataset, device, settings["train_subset"])
     frames = []
     for seed in settings["seeds"]:
         log(f"{protocol} {optimizer} ({name} {kwargs}), seed {seed}")
-        metrics = _train(dataset, settings, name, kwargs, seed, device, None, log)
+        metrics = _train(data, settings, name, kwargs, seed, log)
         frames.append(metrics.assign(protocol=protocol, optimizer=optimizer, seed=seed,
                                      lr_setting=kwargs["lr"]))
     return pd.concat(frames, ignore_index=True)
