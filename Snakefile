@@ -25,6 +25,7 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/optimizers.smk"
+include: "workflow/rules/introspect.smk"
 
 
 rule all:

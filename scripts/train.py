@@ -9,8 +9,11 @@ with rule_context(snakemake) as log:
     log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
     data = TensorData.from_dataset(load_dataset(snakemake.input.dataset), device, config.train_subset)
     progress = log.handlers[0].stream
-    trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress)
+    trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress,
+                      recording=snakemake.params.recording)
     metrics = trainer.run()
+    if trainer.recorder is not None:
+        trainer.recorder.save(snakemake.output.weights, snakemake.output.gradients)
     atomic.save_csv(snakemake.output.metrics, metrics)
     trainer.save(snakemake.output.model, metrics)
     trainer.resume_path.unlink(missing_ok=True)

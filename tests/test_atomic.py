@@ -30,3 +30,14 @@ def test_savez_keeps_the_name_and_suffix_drives_the_format(tmp_path):
         assert npz["x"].tolist() == [0, 1, 2]
     with atomic.atomic_path(tmp_path / "fig.png") as tmp:
         assert tmp.suffix == ".png" and tmp.name.startswith(".fig.png.")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        atomic.write_bytes(tmp_path / "out.bin", b"x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o644

@@ -8,15 +8,17 @@ from mnistflow.optimizers import (
     ARTICLE,
     OPTIMIZERS,
     optimizer_settings,
+    next_learning_rate,
     pick_learning_rate,
     run_seeds,
     run_sweep,
     summarize,
+    sweep_step,
 )
 from mnistflow.train import TensorData, TrainConfig, Trainer
 
 SETTINGS = {"model": "first", "epochs": 1, "batch_size": 32, "train_subset": None, "validation": 60,
-            "seeds": [0, 1], "sweep_seed": 0, "lr_factors": [0.5, 2.0]}
+            "seeds": [0, 1], "sweep_seed": 0, "lr_factors": [0.5, 2.0], "sweep_extensions": 0}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,30 @@ def test_pick_learning_rate_by_validation_accuracy_then_loss():
     assert pick_learning_rate(sweep) == 0.001
     with pytest.raises(ValueError, match="every learning rate of the sweep diverged"):
         pick_learning_rate(sweep[sweep.status == "diverged"])
+
+
+def test_the_sweep_extends_past_an_edge_only_while_the_best_lies_on_it():
+    def sweep(accuracies, statuses=None):
+        return pd.DataFrame({"lr": [0.01, 0.1, 1.0], "val_accuracy": accuracies, "val_loss": [0.5, 0.5, 0.5],
+                             "status": statuses or ["ok"] * 3})
+
+    assert next_learning_rate(sweep([0.9, 0.8, 0.7]), 10) == pytest.approx(0.001)
+    assert next_learning_rate(sweep([0.7, 0.8, 0.9]), 10) == pytest.approx(10.0)
+    assert next_learning_rate(sweep([0.7, 0.9, 0.8]), 10) is None
+    # the best finished run is interior once a higher lr diverged
+    assert next_learning_rate(sweep([0.7, 0.9, float("nan")], ["ok", "ok", "diverged"]), 10) is None
+    assert sweep_step([0.333333, 1, 3]) == pytest.approx(3.0, rel=1e-5)
+    assert sweep_step([1]) == 3.0
+
+
+def test_sweep_tries_one_more_lr_beyond_the_winning_edge(dataset):
+    sweep = run_sweep(dataset, "adam", dict(SETTINGS, sweep_extensions=1), log=lambda s: None)
+    assert len(sweep) == 3 and list(sweep.lr) == sorted(sweep.lr)
+    first_two = sweep[np.isclose(sweep.lr, 5e-4) | np.isclose(sweep.lr, 2e-3)]
+    assert len(first_two) == 2
+    extra = sweep.drop(first_two.index).lr.item()
+    winner = pick_learning_rate(first_two)
+    assert extra == pytest.approx(winner / 4 if winner < 1e-3 else winner * 4)
 
 
 def test_sweep_and_seeds_on_the_tiny_dataset(dataset):

@@ -125,3 +125,14 @@ def test_evaluate_counts_exactly_the_given_examples(data):
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="unknown optimizer 'Adamm': not a class in torch.optim"):
         make_optimizer("Adamm", build_model("first").parameters(), {})
+
+
+def test_mixed_precision_runs_the_forward_pass_in_bfloat16(data, tmp_path):
+    trainer = Trainer(quick(mixed_precision=True, epochs=1), data, tmp_path / "resume.pt", log=lambda s: None)
+    dtypes = set()
+    trainer.model.conv1.register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
+    trainer.train_epoch(1)
+    assert dtypes == {torch.bfloat16}
+    assert trainer.model.conv1.weight.dtype == torch.float32  # the weights stay float32
+    loss, accuracy = evaluate(trainer.model, data.test_x, data.test_y)
+    assert math.isfinite(loss) and accuracy > 0.2

@@ -18,9 +18,28 @@ from conftest import REPO
 from synthetic import write_dataset
 
 from mnistflow.embed import Embedding, knn_accuracy
+from mnistflow.optimizers import pick_learning_rate
 from mnistflow.stats import Summary
 
 pytestmark = pytest.mark.workflow
+
+INTROSPECT_FILES = [
+    "weights.npz",
+    "grads.npz",
+    "weights.gif",
+    "weights-sheet.png",
+    "weight-bands.png",
+    "gradient-flow.png",
+    "gradient-norms.png",
+    "gradients.gif",
+    "gradients-sheet.png",
+    "filters.png",
+    "feature-maps.png",
+    "linear-weights.png",
+    "logits.png",
+    "saliency.png",
+    "mistakes.png",
+]
 
 STATS_OUTPUTS = [
     "stats.csv",
@@ -79,6 +98,7 @@ def tiny_run(tmp_path_factory):
                   "search": {"grid": {"model": ["first"], "optimizer": ["Adam"], "lr": [0.001], "epochs": [1],
                                       "batch_size": [32]}}},
         "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
+                       "sweep_extensions": 1,
                        "tuned": ["sgd", "adam"]},
     }
     write_config(workdir, config)
@@ -148,8 +168,32 @@ def test_optimizer_comparison_covers_both_protocols(tiny_run):
     assert (table.seeds == 2).all()
     assert (optimizers / "optimizers-curves.png").is_file() and (optimizers / "optimizers-bars.png").is_file()
     sweep = pd.read_csv(optimizers / "sweep/adam.csv")
+    # the one-lr sweep (1e-3) is its own edge, so it tries one more step below (sweep_extensions: 1)
+    assert sweep.lr.tolist() == pytest.approx([1e-3 / 3, 1e-3])
     tuned_adam = table[(table.protocol == "tuned") & (table.optimizer == "adam")].iloc[0]
-    assert tuned_adam.lr == sweep.lr.iloc[0] == pytest.approx(1e-3)
+    assert tuned_adam.lr == pick_learning_rate(sweep)
+
+
+def test_introspection_of_the_recorded_runs(tiny_run):
+    from mnistflow.introspect import load_dump
+
+    for run in ("second", "best"):
+        folder = tiny_run["workdir"] / "results/tiny/introspect" / run
+        assert {p.name for p in folder.iterdir()} == set(INTROSPECT_FILES)
+        weights, gradients = load_dump(folder / "weights.npz"), load_dump(folder / "grads.npz")
+        assert len(weights["step"]) == len(gradients["step"]) > 0
+        assert (weights["counts"].sum(axis=2) == weights["sizes"]).all()
+        with Image.open(folder / "weights.gif") as gif:
+            assert gif.n_frames == len(weights["step"])
+    # runs without introspection record nothing
+    assert not (tiny_run["workdir"] / "results/tiny/introspect/quick").exists()
+
+
+def test_introspection_needs_a_known_run(tiny_run):
+    result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
+                       "--config", "introspect={runs: [nope]}", check=False)
+    assert result.returncode != 0
+    assert "introspect.runs: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
 
 
 def test_unknown_training_run_is_named(tiny_run):
@@ -164,7 +208,7 @@ def test_best_run_must_name_a_run(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
                        "--config", "train={best_run: nope}", check=False)
     assert result.returncode != 0
-    assert "train.best_run 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
+    assert "train.best_run: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
 
 
 def test_one_tsne_backend_by_file_name(tiny_run):

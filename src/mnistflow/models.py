@@ -63,31 +63,35 @@ class LeNet(nn.Module):
 
 
 def _conv_block(inputs: int, outputs: int, kernel: int = 3) -> nn.Sequential:
+    """Convolution, BatchNorm, 2x2 max pooling, ReLU. Pooling before the ReLU gives the same
+    output (max commutes with a monotonic function) at a quarter of the ReLU's cost."""
     return nn.Sequential(
-        nn.Conv2d(inputs, outputs, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(outputs), nn.ReLU()
+        nn.Conv2d(inputs, outputs, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(outputs),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
     )
 
 
 class BestModel(nn.Module):
     """A compact modern CNN chosen by measurement on 2 CPU cores (bench/train.py): three
     convolution + BatchNorm + max-pooling stages of 16, 32 and 64 filters, then one linear layer.
-    About 2 M multiply-adds per image against SecondModel's 15 M: 99.4% test accuracy after 3
-    epochs (AdamW, OneCycle, batch 128), at about 2,000 images/s."""
+    About 2 M multiply-adds per image against SecondModel's 15 M, 29 k parameters: 99.35% test
+    accuracy after 3 epochs (AdamW, OneCycle, batch 128), 99.59% after 12 with augmentation. Wider
+    variants (up to 105 k parameters) were slower and no more accurate in 12-15 epochs.
+
+    Weights and activations are kept channels-last: on 2 CPU cores oneDNN's convolutions then run
+    about 1.7x faster; the article's SecondModel, without pooling, runs slower that way."""
 
     def __init__(self, classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)):
         super().__init__()
         a, b, c = widths
-        self.features = nn.Sequential(
-            _conv_block(1, a, kernel=5),
-            nn.MaxPool2d(2),
-            _conv_block(a, b),
-            nn.MaxPool2d(2),
-            _conv_block(b, c),
-            nn.MaxPool2d(2),
-        )
+        self.features = nn.Sequential(_conv_block(1, a, kernel=5), _conv_block(a, b), _conv_block(b, c))
         self.fc = nn.Linear(c * 3 * 3, classes)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.fc(torch.flatten(self.features(x), 1))
 
 

@@ -63,6 +63,23 @@ def pick_learning_rate(sweep: pd.DataFrame) -> float:
     return float(best.lr)
 
 
+def next_learning_rate(sweep: pd.DataFrame, step: float) -> float | None:
+    """One lr beyond the sweep's edge when the best one so far lies on that edge (the optimum may
+    lie outside), else None. A higher lr that diverged closes the upper edge."""
+    best = pick_learning_rate(sweep)
+    if best == sweep.lr.min():
+        return best / step
+    if best == sweep.lr.max():
+        return best * step
+    return None
+
+
+def sweep_step(factors: list[float]) -> float:
+    """The ratio by which an edge extension moves: the sweep's widest spacing, 3 for one factor."""
+    ordered = sorted(factors)
+    return max((b / a for a, b in zip(ordered, ordered[1:])), default=3.0)
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of the final test accuracy and loss, per protocol and optimizer."""
     final = runs.sort_values("epoch").groupby(["protocol", "optimizer", "seed"]).tail(1)
@@ -92,18 +109,31 @@ def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, l
 
 def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) -> pd.DataFrame:
     """Train once per learning rate of the sweep on the training images less a validation
-    split, and score each on that split."""
+    split, and score each on that split. While the best lr lies on an edge of those tried, up to
+    ``sweep_extensions`` more are tried beyond it."""
     from .train import TensorData
 
     data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"])
     rows = []
-    for lr in sweep_learning_rates(optimizer, settings["lr_factors"]):
+
+    def score(lr: float) -> None:
         name, kwargs = optimizer_settings(optimizer, "tuned", lr)
         log(f"{optimizer}: lr {lr:g}")
         final = _train(data, settings, name, kwargs, settings["sweep_seed"], log).iloc[-1]
         rows.append({"optimizer": optimizer, "lr": lr, "val_accuracy": final.test_accuracy,
                      "val_loss": final.test_loss, "status": final.status})
-    return pd.DataFrame(rows)
+
+    for lr in sweep_learning_rates(optimizer, settings["lr_factors"]):
+        score(lr)
+    step = sweep_step(settings["lr_factors"])
+    for _ in range(settings["sweep_extensions"]):
+        if not (pd.DataFrame(rows).status == "ok").any():
+            break
+        lr = next_learning_rate(pd.DataFrame(rows), step)
+        if lr is None:
+            break
+        score(lr)
+    return pd.DataFrame(rows).sort_values("lr").reset_index(drop=True)
 
 
 def run_seeds(dataset, optimizer: str, protocol: str, settings: dict, lr: float | None = None,

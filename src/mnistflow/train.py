@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from . import atomic
 from .datasets import Dataset
+from .introspect import Recorder
 from .models import build_model
 
 SCHEDULES = ("constant", "step", "onecycle")
@@ -34,6 +35,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     augment: bool = False
+    mixed_precision: bool = False  # bfloat16 autocast of the forward pass and loss
     seed: int = 7
     train_subset: int | None = None  # the first n training images, for quick runs
 
@@ -140,7 +142,9 @@ class Trainer:
     """One training run. ``run()`` trains epoch by epoch, writing a resume file after each."""
 
     def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
-                 log: Callable[[str], None] = print, progress_file=None):
+                 log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None):
+        """``recording``: Recorder options (``per_epoch``, bin counts) to record weight and gradient
+        statistics during training (``self.recorder``), or None."""
         self.config, self.data, self.log = config, data, log
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
@@ -152,6 +156,7 @@ class Trainer:
         self.scheduler, self.per_batch = make_schedule(
             config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
         self.metrics: list[dict] = []
+        self.recorder = None if recording is None else Recorder(self.model, self.steps_per_epoch, **recording)
 
     def initial_state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -163,6 +168,12 @@ class Trainer:
         if state["config"] != asdict(self.config):
             self.log(f"ignoring {self.resume_path}: it was written for another config")
             return 1
+        if (self.recorder is None) != (state.get("recorder") is None):
+            self.log(f"ignoring {self.resume_path}: it was written with recording "
+                     f"{'off' if state.get('recorder') is None else 'on'}")
+            return 1
+        if self.recorder is not None:
+            self.recorder.load_state_dict(state["recorder"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -174,7 +185,8 @@ class Trainer:
     def _save_resume(self, epoch: int) -> None:
         state = {"epoch": epoch, "config": asdict(self.config), "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
-                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict()}
+                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                 "recorder": None if self.recorder is None else self.recorder.state_dict()}
         with atomic.atomic_path(self.resume_path) as tmp:
             torch.save(state, tmp)
 
@@ -196,11 +208,14 @@ class Trainer:
             if config.augment:
                 x = augment_batch(x, generator)
             self.optimizer.zero_grad()
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
+                logits = self.model(x)
+                loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 return float("nan"), float("nan"), False
             loss.backward()
+            if self.recorder is not None and self.recorder.due(step):
+                self.recorder.record(self.model, epoch, step)
             self.optimizer.step()
             if self.per_batch:
                 self.scheduler.step()

@@ -1,6 +1,7 @@
 # Input functions and targets shared by the rule files (no rules here).
 
 import os
+import re
 
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import TSNE_BACKENDS
@@ -19,6 +20,23 @@ STATS_FIGURES = [
 
 EMBEDDING_FIGURES = ["scatter", "classes", "axes", "values"]
 PCA_FIGURES = ["3d", "variance", "components"]
+HIDDEN_LAYER_FIGURES = [
+    "filters",
+    "feature-maps",
+    "linear-weights",
+    "logits",
+    "saliency",
+    "mistakes",
+]
+INTROSPECT_FILES = [
+    "weights.gif",
+    "weights-sheet.png",
+    "weight-bands.png",
+    "gradient-flow.png",
+    "gradient-norms.png",
+    "gradients.gif",
+    "gradients-sheet.png",
+] + [f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES]
 
 
 wildcard_constraints:
@@ -117,6 +135,39 @@ def train_targets(dataset):
     ]
 
 
+def recorded_runs_pattern():
+    """The run ids under introspection, as a wildcard constraint (one that matches nothing
+    when there are none)."""
+    runs = config["introspect"]["runs"]
+    return "|".join(re.escape(run) for run in runs) if runs else "(?!)"
+
+
+def recording_options():
+    options = config["introspect"]
+    return {key: options[key] for key in ("per_epoch", "weight_bins", "gradient_bins")}
+
+
+def hidden_layer_outputs():
+    return {
+        figure.replace("-", "_"): report(
+            f"results/{{dataset}}/introspect/{{run}}/{figure}.png",
+            caption="../report/introspect_hidden.rst",
+            category="Hidden layers",
+            subcategory="{dataset} {run}",
+            labels={"run": "{run}", "figure": figure},
+        )
+        for figure in HIDDEN_LAYER_FIGURES
+    }
+
+
+def introspect_targets(dataset):
+    return [
+        f"results/{dataset}/introspect/{run}/{name}"
+        for run in config["introspect"]["runs"]
+        for name in INTROSPECT_FILES
+    ]
+
+
 def tuned_sweep(wildcards):
     """The learning-rate sweep a tuned run needs; none for the article's settings."""
     if wildcards.protocol != "tuned":
@@ -160,9 +211,14 @@ def all_targets():
         get_spec(dataset, config["custom_datasets"])
         targets += stats_targets(dataset) + embed_targets(dataset)
         targets += train_targets(dataset) + optimizer_targets(dataset)
-    if config["train"]["best_run"] not in training_runs():
-        raise ValueError(
-            f"train.best_run {config['train']['best_run']!r} is not a run of train.runs or "
-            f"train.search; defined: {', '.join(sorted(training_runs()))}"
-        )
+        targets += introspect_targets(dataset)
+    runs = training_runs()
+    named = [("train.best_run", config["train"]["best_run"])]
+    named += [("introspect.runs", run) for run in config["introspect"]["runs"]]
+    for key, run in named:
+        if run not in runs:
+            raise ValueError(
+                f"{key}: {run!r} is not a run of train.runs or train.search; "
+                f"defined: {', '.join(sorted(runs))}"
+            )
     return targets

@@ -22,6 +22,7 @@ rule train:
         run=train_run_config,
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/train/{run}/resume.pt",
+        recording=None,
     script:
         "../../scripts/train.py"
 

@@ -1,0 +1,187 @@
+"""Inside the network (the article's parts 5-7): weight and gradient statistics recorded during
+training, and what a trained checkpoint's hidden layers do with test images.
+
+The recorder keeps summaries, not raw tensors: per parameter tensor, a histogram on bin edges
+fixed when recording starts (so frames of a GIF share their axes), percentiles, mean, std and
+L2 norm of the weights, and mean |g|, max |g|, L2 norm and a histogram of log10 |g| of the
+gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import atomic
+
+# The bands of TensorBoard's "distribution" view: min, ±1.5, ±1 and ±0.5 sigma of a normal, median, max.
+PERCENTILES = (0, 7, 16, 31, 50, 69, 84, 93, 100)
+# Gradients span many orders of magnitude, so their histogram is over log10 |g|; exact zeros
+# (and anything smaller than 1e-12) fall in the first bin.
+GRADIENT_LOG10_RANGE = (-12.0, 2.0)
+
+
+def weight_edges(values: torch.Tensor, bins: int) -> np.ndarray:
+    """Fixed histogram edges for one parameter tensor, from its initial values: three times its
+    initial spread around the centre; for a constant tensor (BatchNorm's ones and zeros) a band
+    of half its value, at least ±0.25. Values that later leave the range count in the end bins;
+    percentiles 0 and 100 keep the exact extremes."""
+    low, high = float(values.min()), float(values.max())
+    centre, half = (low + high) / 2, (high - low) / 2
+    half = 3 * half if half > 0 else max(abs(centre) / 2, 0.25)
+    return np.linspace(centre - half, centre + half, bins + 1)
+
+
+def histogram(values: torch.Tensor, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` on ``edges`` (equal width), out-of-range values in the end bins:
+    the counts always sum to the number of values."""
+    low, high = float(edges[0]), float(edges[-1])
+    flat = values.detach().reshape(-1).float().clamp(low, high)
+    return torch.histc(flat, bins=len(edges) - 1, min=low, max=high).cpu().numpy().astype(np.int64)
+
+
+def gradient_log10(grad: torch.Tensor) -> torch.Tensor:
+    low, high = GRADIENT_LOG10_RANGE
+    return grad.detach().abs().float().clamp_min(10.0 ** low).log10().clamp(low, high)
+
+
+class Recorder:
+    """Statistics of every parameter tensor and its gradient at ``per_epoch`` evenly spaced steps
+    of each epoch. ``record`` is called after ``backward()`` and before the optimizer step, so
+    the weights recorded are those that produced the gradients recorded."""
+
+    def __init__(self, model: torch.nn.Module, steps_per_epoch: int, per_epoch: int = 20,
+                 weight_bins: int = 60, gradient_bins: int = 56):
+        self.names = [name for name, _ in model.named_parameters()]
+        self.sizes = [p.numel() for _, p in model.named_parameters()]
+        self.steps_per_epoch = steps_per_epoch
+        self.interval = max(1, steps_per_epoch // per_epoch)
+        self.weight_edges = np.stack([weight_edges(p.detach(), weight_bins) for _, p in model.named_parameters()])
+        self.gradient_edges = np.linspace(*GRADIENT_LOG10_RANGE, gradient_bins + 1)
+        self.rows: list[dict] = []
+
+    def due(self, step: int) -> bool:
+        """Whether the ``step``-th batch of an epoch (from 0) is recorded."""
+        return step % self.interval == 0
+
+    @torch.no_grad()
+    def record(self, model: torch.nn.Module, epoch: int, step: int) -> None:
+        quantiles = torch.tensor(PERCENTILES, dtype=torch.float32) / 100
+        row = {"step": (epoch - 1) * self.steps_per_epoch + step, "epoch": epoch - 1 + step / self.steps_per_epoch,
+               "weight_counts": [], "percentiles": [], "mean": [], "std": [], "l2": [],
+               "gradient_counts": [], "mean_abs_gradient": [], "max_abs_gradient": [], "gradient_l2": []}
+        for (name, p), edges in zip(model.named_parameters(), self.weight_edges):
+            w = p.detach().reshape(-1).float()
+            row["weight_counts"].append(histogram(w, edges))
+            row["percentiles"].append(torch.quantile(w.cpu(), quantiles).numpy())
+            row["mean"].append(w.mean().item())
+            row["std"].append(w.std().item() if w.numel() > 1 else 0.0)
+            row["l2"].append(w.norm().item())
+            g = p.grad.detach().reshape(-1).float() if p.grad is not None else torch.zeros_like(w)
+            row["gradient_counts"].append(histogram(gradient_log10(g), self.gradient_edges))
+            row["mean_abs_gradient"].append(g.abs().mean().item())
+            row["max_abs_gradient"].append(g.abs().max().item())
+            row["gradient_l2"].append(g.norm().item())
+        self.rows.append(row)
+
+    def state_dict(self) -> dict:
+        return {"names": self.names, "interval": self.interval, "rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["names"] != self.names or state["interval"] != self.interval:
+            raise ValueError("the recording in the resume file belongs to another model or interval")
+        self.rows = state["rows"]
+
+    def _common(self) -> dict:
+        return {"step": np.array([r["step"] for r in self.rows], dtype=np.int64),
+                "epoch": np.array([r["epoch"] for r in self.rows], dtype=np.float64),
+                "names": np.array(self.names), "sizes": np.array(self.sizes, dtype=np.int64)}
+
+    def _stack(self, key: str, dtype) -> np.ndarray:
+        return np.array([r[key] for r in self.rows], dtype=dtype)
+
+    def save(self, weights_path, gradients_path) -> None:
+        """Two compressed npz dumps, arrays indexed [recorded step, tensor, ...]."""
+        atomic.save_npz_compressed(
+            weights_path, **self._common(), edges=self.weight_edges,
+            counts=self._stack("weight_counts", np.int64), percentile_levels=np.array(PERCENTILES),
+            percentiles=self._stack("percentiles", np.float32), mean=self._stack("mean", np.float64),
+            std=self._stack("std", np.float64), l2=self._stack("l2", np.float64))
+        atomic.save_npz_compressed(
+            gradients_path, **self._common(), log10_edges=self.gradient_edges,
+            counts=self._stack("gradient_counts", np.int64),
+            mean_abs=self._stack("mean_abs_gradient", np.float64),
+            max_abs=self._stack("max_abs_gradient", np.float64), l2=self._stack("gradient_l2", np.float64))
+
+
+def load_dump(path) -> dict:
+    with np.load(path) as dump:
+        return {key: dump[key] for key in dump.files}
+
+
+# --- a trained checkpoint's hidden layers -------------------------------------------------------
+
+
+def layers_of(model: torch.nn.Module, kind: type) -> list[tuple[str, torch.nn.Module]]:
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, kind)]
+
+
+@torch.no_grad()
+def feature_maps(model: torch.nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """The output of every convolution for the images ``x``, by forward hooks: name -> (n, c, h, w)."""
+    outputs: dict[str, np.ndarray] = {}
+    handles = [module.register_forward_hook(
+        lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach().cpu().contiguous().numpy()))
+        for name, module in layers_of(model, torch.nn.Conv2d)]
+    try:
+        model.eval()
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs
+
+
+def one_per_class(y: torch.Tensor, classes: int) -> torch.Tensor:
+    """The index of the first test image of each class."""
+    return torch.stack([torch.nonzero(y == c)[0, 0] for c in range(classes)])
+
+
+def saliency(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """d(logit of ``target``)/d(input) for each image, the same shape as ``x``."""
+    model.eval()
+    x = x.detach().clone().requires_grad_(True)
+    scores = model(x).gather(1, target.view(-1, 1)).sum()
+    (grad,) = torch.autograd.grad(scores, x)
+    return grad
+
+
+def class_saliency(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int,
+                   batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the mean saliency of its own score over the correctly classified test images
+    of that class, and how many those were: ((classes, h, w), (classes,))."""
+    sums = torch.zeros(classes, *x.shape[2:])
+    counts = torch.zeros(classes, dtype=torch.long)
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        with torch.no_grad():
+            right = model.eval()(xb).argmax(1) == yb
+        if right.any():
+            grad = saliency(model, xb[right], yb[right])[:, 0].cpu()
+            sums.index_add_(0, yb[right].cpu(), grad)
+            counts += torch.bincount(yb[right].cpu(), minlength=classes)
+    return (sums / counts.clamp_min(1).view(-1, 1, 1)).numpy(), counts.numpy()
+
+
+@torch.no_grad()
+def confident_mistakes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 16,
+                       batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n`` wrongly classified test images with the highest predicted probability:
+    (indices, predicted classes, probabilities), most confident first."""
+    model.eval()
+    probabilities = torch.cat([F.softmax(model(x[s:s + batch_size]), 1) for s in range(0, len(y), batch_size)])
+    confidence, predicted = probabilities.max(1)
+    wrong = torch.nonzero(predicted != y).reshape(-1)
+    order = wrong[confidence[wrong].argsort(descending=True)][:n]
+    return order.cpu().numpy(), predicted[order].cpu().numpy(), confidence[order].cpu().numpy()

@@ -1,0 +1,339 @@
+"""Figures and GIFs of weights, gradients and hidden layers (read from the recorder's dumps and
+the final checkpoint only, never by training)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from . import atomic  # noqa: E402
+
+
+def _grid(n: int, columns: int = 4, size: tuple[float, float] = (3.2, 2.4)):
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat[:n]
+
+
+def _frame(fig) -> Image.Image:
+    fig.canvas.draw()
+    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+
+
+def save_gif(frames: list[Image.Image], path, milliseconds: int = 120) -> None:
+    """An endlessly looping GIF, every frame quantised to its own palette."""
+    quantised = [f.quantize(colors=64, method=Image.Quantize.MEDIANCUT) for f in frames]
+    with atomic.atomic_path(path) as tmp:
+        quantised[0].save(tmp, format="GIF", save_all=True, append_images=quantised[1:],
+                          duration=milliseconds, loop=0, optimize=False)
+
+
+def save_contact_sheet(frames: list[Image.Image], path) -> None:
+    """First, middle and last frame side by side as a PNG (for viewers that do not animate)."""
+    picked = [frames[0], frames[len(frames) // 2], frames[-1]]
+    width, height = picked[0].size
+    sheet = Image.new("RGB", (3 * width, height), "white")
+    for i, frame in enumerate(picked):
+        sheet.paste(frame, (i * width, 0))
+    with atomic.atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+
+
+def histogram_frames(edges: np.ndarray, counts: np.ndarray, names, epochs, title: str, xlabel: str,
+                     dpi: int = 60) -> list[Image.Image]:
+    """One frame per recorded step: a histogram panel per tensor on its fixed edges, with a
+    fixed y range (the tensor's highest count over all steps) so the frames are comparable.
+    ``edges``: (tensors, bins+1) or (bins+1,) shared; ``counts``: (steps, tensors, bins)."""
+    edges = np.broadcast_to(edges, (counts.shape[1], counts.shape[2] + 1))
+    fig, axes = _grid(len(names))
+    bars = []
+    for ax, name, tensor_edges, peak in zip(axes, names, edges, counts.max(axis=0).max(axis=1)):
+        widths = np.diff(tensor_edges)
+        bars.append(ax.bar(tensor_edges[:-1], np.zeros(len(widths)), width=widths, align="edge", color="tab:blue"))
+        ax.set_xlim(tensor_edges[0], tensor_edges[-1])
+        ax.set_ylim(0, max(1, peak) * 1.05)
+        ax.set_title(str(name), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel(xlabel, fontsize=8)
+    heading = fig.suptitle("")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    frames = []
+    for step_counts, epoch in zip(counts, epochs):
+        for container, tensor_counts in zip(bars, step_counts):
+            for bar, count in zip(container, tensor_counts):
+                bar.set_height(count)
+        heading.set_text(f"{title} — epoch {epoch:.2f}")
+        frames.append(_frame(fig))
+    plt.close(fig)
+    return frames
+
+
+def weight_frames(weights: dict) -> list[Image.Image]:
+    return histogram_frames(weights["edges"], weights["counts"], weights["names"], weights["epoch"],
+                            "weight distributions", "value")
+
+
+def gradient_frames(gradients: dict) -> list[Image.Image]:
+    return histogram_frames(gradients["log10_edges"], gradients["counts"], gradients["names"],
+                            gradients["epoch"], "gradient distributions", "log10 |gradient|")
+
+
+def weight_bands(weights: dict):
+    """TensorBoard's distribution view: per tensor, bands between percentile pairs (0-100, 7-93,
+    16-84, 31-69) over training, darker towards the median line."""
+    fig, axes = _grid(len(weights["names"]))
+    levels = list(weights["percentile_levels"])
+    pairs = [(0, 100), (7, 93), (16, 84), (31, 69)]
+    for t, (ax, name) in enumerate(zip(axes, weights["names"])):
+        p = weights["percentiles"][:, t, :]
+        for i, (low, high) in enumerate(pairs):
+            ax.fill_between(weights["epoch"], p[:, levels.index(low)], p[:, levels.index(high)],
+                            color="tab:orange", alpha=0.2 + 0.15 * i, linewidth=0)
+        ax.plot(weights["epoch"], p[:, levels.index(50)], color="tab:red", linewidth=1)
+        ax.set_title(str(name), fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("weight percentiles over training (0/7/16/31/50/69/84/93/100)")
+    fig.tight_layout()
+    return fig
+
+
+def _weight_tensors(gradients: dict) -> list[int]:
+    """The article's gradient flow leaves biases out."""
+    return [i for i, name in enumerate(gradients["names"]) if not str(name).endswith("bias")]
+
+
+def gradient_flow(gradients: dict):
+    """The article's chart: mean |gradient| of each weight tensor from first to last layer, one
+    faint line per recorded step, coloured from early (dark) to late (yellow)."""
+    picked = _weight_tensors(gradients)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(picked) + 3), 4.5))
+    colors = plt.cm.viridis(np.linspace(0, 1, len(gradients["step"])))
+    for row, color in zip(gradients["mean_abs"][:, picked], colors):
+        ax.plot(range(len(picked)), row, color=color, alpha=0.35, linewidth=1)
+    ax.set_xticks(range(len(picked)), [str(gradients["names"][i]) for i in picked], rotation=45, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("mean |gradient|")
+    ax.set_title("gradient flow (one line per recorded step, dark = early)")
+    ax.grid(alpha=0.3)
+    mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(gradients["epoch"][0], gradients["epoch"][-1]))
+    fig.colorbar(mappable, ax=ax, label="epoch")
+    fig.tight_layout()
+    return fig
+
+
+def gradient_norms(gradients: dict):
+    """L2 norm of each tensor's gradient over training (log scale)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for t, name in enumerate(gradients["names"]):
+        ax.plot(gradients["epoch"], gradients["l2"][:, t], label=str(name), linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("gradient L2 norm")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _tiles(ax, images: np.ndarray, columns: int, cmap="gray", symmetric: bool = False,
+           each_own_range: bool = False) -> None:
+    """A (n, h, w) stack as one tiled image with one-pixel gaps; with ``each_own_range`` every
+    tile is scaled to [0, 1] on its own (feature maps differ in scale by orders of magnitude)."""
+    n, h, w = images.shape
+    if each_own_range:
+        low = images.min(axis=(1, 2), keepdims=True)
+        span = images.max(axis=(1, 2), keepdims=True) - low
+        images = (images - low) / np.where(span > 0, span, 1.0)
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+    if symmetric:
+        limit = np.nanmax(np.abs(canvas)) or 1.0
+        ax.imshow(canvas, cmap=cmap, vmin=-limit, vmax=limit)
+    else:
+        ax.imshow(canvas, cmap=cmap)
+    ax.axis("off")
+
+
+def filters(conv_weights: dict[str, np.ndarray]):
+    """Every convolution's kernels: a row per output channel, a column per input channel."""
+    fig, axes = plt.subplots(1, len(conv_weights), figsize=(5 * len(conv_weights), 6), squeeze=False)
+    for ax, (name, weight) in zip(axes.flat, conv_weights.items()):
+        out_channels, in_channels, kh, kw = weight.shape
+        if in_channels == 1:
+            columns = math.ceil(math.sqrt(out_channels))
+            _tiles(ax, weight[:, 0], columns, cmap="RdBu_r", symmetric=True)
+        else:
+            _tiles(ax, weight.reshape(out_channels * in_channels, kh, kw), in_channels, cmap="RdBu_r", symmetric=True)
+        ax.set_title(f"{name}: {out_channels}x{in_channels}x{kh}x{kw}", fontsize=9)
+    fig.suptitle("convolution filters (red positive, blue negative)")
+    return fig
+
+
+def feature_maps_figure(maps: dict[str, np.ndarray], classes, max_channels: int = 32):
+    """For each convolution, its output for one test image per class: a row per image, a column
+    per channel (the first ``max_channels``), each map scaled to its own range."""
+    fig, axes = plt.subplots(len(maps), 1, figsize=(14, 4.2 * len(maps)), squeeze=False)
+    for ax, (name, output) in zip(axes.flat, maps.items()):
+        n, channels, h, w = output.shape
+        shown = min(channels, max_channels)
+        _tiles(ax, output[:, :shown].reshape(n * shown, h, w), shown, cmap="viridis", each_own_range=True)
+        ax.set_title(f"{name}: rows = classes {', '.join(map(str, classes))}; "
+                     f"{shown} of {channels} channels, {h}x{w}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def linear_weights(weights: dict[str, np.ndarray]):
+    """Heatmaps of every fully connected layer's weights (outputs x inputs)."""
+    fig, axes = plt.subplots(len(weights), 1, figsize=(12, 2.8 * len(weights)), squeeze=False)
+    for ax, (name, weight) in zip(axes.flat, weights.items()):
+        limit = np.abs(weight).max() or 1.0
+        image = ax.imshow(weight, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        ax.set_title(f"{name}: {weight.shape[0]} outputs x {weight.shape[1]} inputs", fontsize=9)
+        ax.set_xlabel("input")
+        ax.set_ylabel("output")
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def logits_figure(images: np.ndarray, logits: np.ndarray, classes):
+    """The example images (one per class) and their logits as a heatmap."""
+    fig = plt.figure(figsize=(10, 5.5))
+    grid = fig.add_gridspec(2, len(images), height_ratios=[1, 4])
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(image, cmap="gray")
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    limit = np.abs(logits).max() or 1.0
+    heat = ax.imshow(logits, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    for (r, c), value in np.ndenumerate(logits):
+        ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(images)), [f"image of {c}" for c in classes])
+    ax.set_xlabel("logit of class")
+    fig.colorbar(heat, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def saliency_figure(examples: np.ndarray, example_saliency: np.ndarray, mean_saliency: np.ndarray,
+                    counts: np.ndarray, classes):
+    """Per class: an example, its saliency and the mean saliency over the correctly classified
+    test images of that class (red: raising the pixel raises the class score)."""
+    fig, axes = plt.subplots(3, len(classes), figsize=(1.5 * len(classes), 5), squeeze=False)
+    for c in range(len(classes)):
+        axes[0, c].imshow(examples[c], cmap="gray")
+        axes[0, c].set_title(str(classes[c]), fontsize=9)
+        for row, image in ((1, example_saliency[c]), (2, mean_saliency[c])):
+            limit = np.abs(image).max() or 1.0
+            axes[row, c].imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[2, c].set_xlabel(f"n={counts[c]}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("example")
+    axes[1, 0].set_ylabel("its saliency")
+    axes[2, 0].set_ylabel("class mean")
+    fig.suptitle("d(class score)/d(input pixel)")
+    fig.tight_layout()
+    return fig
+
+
+def mistakes_figure(images: np.ndarray, saliency_maps: np.ndarray, true_labels, predicted, confidence, classes):
+    """The most confidently wrong test images, each above the saliency of the class it was taken for."""
+    n = len(images)
+    if n == 0:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no test image is misclassified", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    columns = 8
+    rows = 2 * math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        r, c = divmod(i, columns)
+        axes[2 * r, c].imshow(images[i], cmap="gray")
+        axes[2 * r, c].set_title(f"{classes[true_labels[i]]}→{classes[predicted[i]]} {100 * confidence[i]:.0f}%",
+                                 fontsize=8)
+        limit = np.abs(saliency_maps[i]).max() or 1.0
+        axes[2 * r + 1, c].imshow(saliency_maps[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig.suptitle("most confidently wrong test images (true→predicted, confidence) and their saliency")
+    fig.tight_layout()
+    return fig
+
+
+# --- what each rule writes ---------------------------------------------------------------------
+
+
+def write_weight_figures(dump_path, gif_path, sheet_path, bands_path) -> None:
+    from .introspect import load_dump
+
+    weights = load_dump(dump_path)
+    frames = weight_frames(weights)
+    save_gif(frames, gif_path)
+    save_contact_sheet(frames, sheet_path)
+    atomic.save_figure(bands_path, weight_bands(weights))
+
+
+def write_gradient_figures(dump_path, flow_path, norms_path, gif_path, sheet_path) -> None:
+    from .introspect import load_dump
+
+    gradients = load_dump(dump_path)
+    atomic.save_figure(flow_path, gradient_flow(gradients))
+    atomic.save_figure(norms_path, gradient_norms(gradients))
+    frames = gradient_frames(gradients)
+    save_gif(frames, gif_path)
+    save_contact_sheet(frames, sheet_path)
+
+
+def write_hidden_layer_figures(checkpoint_path, dataset_path, outputs: dict, max_channels: int = 32,
+                               mistakes: int = 16) -> None:
+    """``outputs``: paths for filters, feature_maps, linear_weights, logits, saliency, mistakes."""
+    import torch
+
+    from . import introspect
+    from .datasets import load_dataset
+    from .train import load_checkpoint
+
+    model, state = load_checkpoint(checkpoint_path)
+    dataset = load_dataset(dataset_path)
+    classes = list(state["classes"])
+    x = (torch.from_numpy(dataset.test_images).float().unsqueeze(1) / 255.0 - state["mean"]) / state["std"]
+    y = torch.from_numpy(dataset.test_labels.astype("int64"))
+    raw = dataset.test_images
+
+    conv = {name: m.weight.detach().cpu().numpy() for name, m in introspect.layers_of(model, torch.nn.Conv2d)}
+    atomic.save_figure(outputs["filters"], filters(conv))
+    examples = introspect.one_per_class(y, len(classes))
+    maps = introspect.feature_maps(model, x[examples])
+    atomic.save_figure(outputs["feature_maps"], feature_maps_figure(maps, classes, max_channels))
+    linear = {name: m.weight.detach().cpu().numpy() for name, m in introspect.layers_of(model, torch.nn.Linear)}
+    atomic.save_figure(outputs["linear_weights"], linear_weights(linear))
+    with torch.no_grad():
+        logits = model(x[examples]).cpu().numpy()
+    atomic.save_figure(outputs["logits"], logits_figure(raw[examples.numpy()], logits, classes))
+    example_saliency = introspect.saliency(model, x[examples], y[examples])[:, 0].cpu().numpy()
+    mean_saliency, counts = introspect.class_saliency(model, x, y, len(classes))
+    atomic.save_figure(outputs["saliency"], saliency_figure(raw[examples.numpy()], example_saliency,
+                                                            mean_saliency, counts, classes))
+    wrong, predicted, confidence = introspect.confident_mistakes(model, x, y, mistakes)
+    wrong_saliency = introspect.saliency(model, x[wrong], torch.from_numpy(predicted))[:, 0].cpu().numpy()
+    atomic.save_figure(outputs["mistakes"], mistakes_figure(raw[wrong], wrong_saliency, y[wrong].numpy(),
+                                                            predicted, confidence, classes))

@@ -1,0 +1,223 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from mnistflow import introspect
+from mnistflow.datasets import DatasetSpec, read_raw
+from mnistflow.introspect import Recorder, histogram, load_dump, weight_edges
+from mnistflow.models import build_model
+from mnistflow.plots_introspect import (
+    gradient_frames,
+    save_contact_sheet,
+    save_gif,
+    weight_frames,
+    write_gradient_figures,
+    write_hidden_layer_figures,
+    write_weight_figures,
+)
+from mnistflow.train import TensorData, TrainConfig, Trainer, _epoch_generator
+
+CONFIG = TrainConfig(model="best", optimizer="SGD", optimizer_kwargs={"lr": 0.05, "momentum": 0.9},
+                     epochs=2, batch_size=32, seed=5)
+RECORDING = {"per_epoch": 4, "weight_bins": 20, "gradient_bins": 28}
+
+
+@pytest.fixture(scope="module")
+def dataset_files(tmp_path_factory):
+    from synthetic import write_dataset
+
+    directory = tmp_path_factory.mktemp("introspect") / "idx"
+    written = write_dataset(directory, n_train=256, n_test=100)
+    torch.set_num_threads(1)
+    dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory)
+    return dataset
+
+
+@pytest.fixture(scope="module")
+def recorded(dataset_files, tmp_path_factory):
+    """A two-epoch run of the best model with recording, its dumps and checkpoint."""
+    out = tmp_path_factory.mktemp("recorded")
+    data = TensorData.from_dataset(dataset_files)
+    trainer = Trainer(CONFIG, data, out / "resume.pt", log=lambda s: None, recording=RECORDING)
+    metrics = trainer.run()
+    trainer.recorder.save(out / "weights.npz", out / "grads.npz")
+    trainer.save(out / "model.pt", metrics)
+    from mnistflow.datasets import save_dataset
+
+    save_dataset(out / "dataset.npz", dataset_files)
+    return {"dir": out, "data": data, "trainer": trainer, "weights": load_dump(out / "weights.npz"),
+            "gradients": load_dump(out / "grads.npz")}
+
+
+def test_dumps_have_one_entry_per_recorded_step_and_tensor(recorded):
+    model = build_model("best")
+    names = [name for name, _ in model.named_parameters()]
+    sizes = [p.numel() for p in model.parameters()]
+    steps_per_epoch = 256 // 32  # 8 batches, every 2nd recorded
+    expected_steps = [0, 2, 4, 6, 8, 10, 12, 14]
+    for dump in (recorded["weights"], recorded["gradients"]):
+        assert list(dump["names"]) == names and list(dump["sizes"]) == sizes
+        assert list(dump["step"]) == expected_steps
+        assert dump["epoch"] == pytest.approx([s / steps_per_epoch for s in expected_steps])
+        assert dump["counts"].shape[:2] == (len(expected_steps), len(names))
+        # every value counted exactly once, also those outside the fixed range
+        assert (dump["counts"].sum(axis=2) == np.array(sizes)).all()
+    weights = recorded["weights"]
+    assert weights["counts"].shape[2] == 20 and weights["edges"].shape == (len(names), 21)
+    assert weights["percentiles"].shape == (8, len(names), 9)
+    assert recorded["gradients"]["counts"].shape[2] == 28
+
+
+def test_recorded_gradient_equals_a_direct_computation_on_the_first_batch(recorded):
+    """Rebuild the model with the run's seed, take epoch 1's first batch and compare."""
+    data = recorded["data"]
+    torch.manual_seed(CONFIG.seed)
+    model = build_model("best")
+    model.train()
+    order = torch.randperm(len(data.train_y), generator=_epoch_generator(CONFIG.seed, 1))
+    index = order[:CONFIG.batch_size]
+    F.cross_entropy(model(data.train_x[index]), data.train_y[index]).backward()
+    gradients, weights = recorded["gradients"], recorded["weights"]
+    for t, (name, p) in enumerate(model.named_parameters()):
+        assert gradients["mean_abs"][0, t] == pytest.approx(p.grad.abs().mean().item(), rel=1e-5), name
+        assert gradients["max_abs"][0, t] == pytest.approx(p.grad.abs().max().item(), rel=1e-5), name
+        assert gradients["l2"][0, t] == pytest.approx(p.grad.norm().item(), rel=1e-5), name
+        assert weights["mean"][0, t] == pytest.approx(p.mean().item(), abs=1e-7), name
+        expected = np.percentile(p.detach().numpy().ravel(), introspect.PERCENTILES)
+        assert weights["percentiles"][0, t] == pytest.approx(expected, abs=1e-6), name
+
+
+def test_histogram_puts_out_of_range_values_in_the_end_bins():
+    edges = np.linspace(-1, 1, 5)
+    counts = histogram(torch.tensor([-5.0, -0.9, 0.1, 0.2, 0.99, 7.0]), edges)
+    assert counts.tolist() == [2, 0, 2, 2]
+    assert weight_edges(torch.ones(8), 4)[[0, -1]].tolist() == [0.5, 1.5]
+    assert weight_edges(torch.zeros(8), 4)[[0, -1]].tolist() == [-0.25, 0.25]
+    assert weight_edges(torch.tensor([-0.1, 0.1]), 4)[[0, -1]] == pytest.approx([-0.3, 0.3])
+
+
+def test_recording_does_not_change_training(recorded, tmp_path):
+    plain = Trainer(CONFIG, recorded["data"], tmp_path / "resume.pt", log=lambda s: None).run()
+    with_recording = pd.DataFrame(recorded["trainer"].metrics)
+    columns = ["train_loss", "train_accuracy", "test_loss", "test_accuracy"]
+    assert plain[columns].values.tolist() == with_recording[columns].values.tolist()
+
+
+def test_resume_keeps_the_recording(recorded, tmp_path):
+    data = recorded["data"]
+    resume = tmp_path / "resume.pt"
+    one_epoch = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING)
+    one_epoch.train_epoch(1)
+    one_epoch.metrics.append({"epoch": 1})
+    one_epoch._save_resume(1)
+    resumed = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING)
+    resumed.run()
+    assert [r["step"] for r in resumed.recorder.rows] == list(recorded["weights"]["step"])
+    assert np.array([r["mean_abs_gradient"] for r in resumed.recorder.rows]) == pytest.approx(
+        recorded["gradients"]["mean_abs"], rel=1e-6)
+
+
+def test_gif_has_one_frame_per_recorded_step_and_a_contact_sheet(recorded, tmp_path):
+    paths = {name: tmp_path / name for name in ("w.gif", "w.png", "bands.png", "flow.png", "norms.png",
+                                                "g.gif", "g.png")}
+    write_weight_figures(recorded["dir"] / "weights.npz", paths["w.gif"], paths["w.png"], paths["bands.png"])
+    write_gradient_figures(recorded["dir"] / "grads.npz", paths["flow.png"], paths["norms.png"], paths["g.gif"],
+                           paths["g.png"])
+    for gif in ("w.gif", "g.gif"):
+        with Image.open(paths[gif]) as image:
+            assert image.format == "GIF" and image.n_frames == 8
+            width, height = image.size
+        with Image.open(paths[gif.replace("gif", "png")]) as sheet:
+            assert sheet.size == (3 * width, height)
+    for name in ("bands.png", "flow.png", "norms.png"):
+        with Image.open(paths[name]) as image:
+            assert image.format == "PNG" and image.size[0] > 200
+
+
+def test_frames_share_their_axes(recorded):
+    frames = weight_frames(recorded["weights"])
+    assert len(frames) == 8 and len({f.size for f in frames}) == 1
+    assert len(gradient_frames(recorded["gradients"])) == 8
+
+
+def test_save_gif_round_trips_frames(tmp_path):
+    frames = [Image.new("RGB", (10, 6), (i * 20, 0, 0)) for i in range(5)]
+    save_gif(frames, tmp_path / "a.gif")
+    save_contact_sheet(frames, tmp_path / "a.png")
+    with Image.open(tmp_path / "a.gif") as image:
+        assert image.n_frames == 5
+    with Image.open(tmp_path / "a.png") as sheet:
+        assert sheet.size == (30, 6) and sheet.getpixel((25, 3)) == (80, 0, 0)
+
+
+def test_feature_maps_have_each_convolutions_shape(recorded):
+    model = recorded["trainer"].model
+    maps = introspect.feature_maps(model, recorded["data"].test_x[:3])
+    assert {name: m.shape for name, m in maps.items()} == {
+        "features.0.0": (3, 16, 28, 28), "features.1.0": (3, 32, 14, 14), "features.2.0": (3, 64, 7, 7)}
+    second = build_model("second")
+    shapes = {n: m.shape for n, m in introspect.feature_maps(second, torch.zeros(2, 1, 28, 28)).items()}
+    assert shapes == {"conv1": (2, 32, 26, 26), "conv2": (2, 64, 24, 24)}
+
+
+def test_saliency_equals_autograd(recorded):
+    model = recorded["trainer"].model.eval()
+    x, y = recorded["data"].test_x[:5], recorded["data"].test_y[:5]
+    got = introspect.saliency(model, x, y)
+    for i in range(5):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(model(xi)[0, y[i]], xi)
+        assert torch.allclose(got[i:i + 1], expected, atol=1e-6)
+
+
+def test_class_saliency_averages_correct_images_only(recorded):
+    model = recorded["trainer"].model.eval()
+    x, y = recorded["data"].test_x, recorded["data"].test_y
+    mean, counts = introspect.class_saliency(model, x, y, 10, batch_size=33)
+    with torch.no_grad():
+        right = model(x).argmax(1) == y
+    assert counts.tolist() == torch.bincount(y[right], minlength=10).tolist()
+    c = int(np.argmax(counts))
+    keep = right & (y == c)
+    direct = introspect.saliency(model, x[keep], y[keep])[:, 0].mean(0).numpy()
+    assert mean[c] == pytest.approx(direct, abs=1e-6)
+
+
+def test_confident_mistakes_are_wrong_and_sorted(recorded):
+    model = recorded["trainer"].model.eval()
+    x, y = recorded["data"].test_x, recorded["data"].test_y
+    index, predicted, confidence = introspect.confident_mistakes(model, x, y, n=5)
+    assert (predicted != y[index].numpy()).all()
+    assert list(confidence) == sorted(confidence, reverse=True)
+
+
+def test_hidden_layer_figures_are_written(recorded, tmp_path):
+    outputs = {k: tmp_path / f"{k}.png" for k in ("filters", "feature_maps", "linear_weights", "logits",
+                                                  "saliency", "mistakes")}
+    write_hidden_layer_figures(recorded["dir"] / "model.pt", recorded["dir"] / "dataset.npz", outputs, 8, 4)
+    for path in outputs.values():
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 50
+
+
+def test_filters_figure_covers_every_convolution():
+    from mnistflow.plots_introspect import filters
+
+    model = build_model("second")
+    conv = {n: m.weight.detach().numpy() for n, m in introspect.layers_of(model, torch.nn.Conv2d)}
+    fig = filters(conv)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["conv1: 32x1x3x3", "conv2: 64x32x3x3"]
+    # conv2's panel holds all 64 x 32 kernels, not conv1's again (the article's bug)
+    assert fig.axes[1].images[0].get_array().shape == (64 * 4 - 1, 32 * 4 - 1)
+
+
+def test_recorder_state_must_match_the_model():
+    model = build_model("best")
+    recorder = Recorder(model, steps_per_epoch=10, per_epoch=5)
+    other = Recorder(build_model("lenet"), steps_per_epoch=10, per_epoch=5)
+    with pytest.raises(ValueError, match="another model"):
+        recorder.load_state_dict(other.state_dict())

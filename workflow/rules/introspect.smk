@@ -1,0 +1,130 @@
+# Parts 5-7: weight and gradient statistics recorded while the runs named in introspect.runs
+# train, and figures made from those dumps and the final checkpoint (never by training again).
+
+
+# The same training job as rule train, for the runs under introspection: it also records.
+rule train_recorded:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("train", "models", "introspect"),
+    output:
+        model="results/{dataset}/train/{run}/model.pt",
+        metrics="results/{dataset}/train/{run}/metrics.csv",
+        weights="results/{dataset}/introspect/{run}/weights.npz",
+        gradients="results/{dataset}/introspect/{run}/grads.npz",
+    log:
+        "results/logs/{dataset}/train-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train-{run}.tsv"
+    wildcard_constraints:
+        run=recorded_runs_pattern(),
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        run=train_run_config,
+        resume="results/{dataset}/train/{run}/resume.pt",
+        recording=recording_options(),
+    script:
+        "../../scripts/train.py"
+
+
+ruleorder: train_recorded > train
+
+
+rule plot_weights:
+    input:
+        weights="results/{dataset}/introspect/{run}/weights.npz",
+        code=package_code("plots_introspect"),
+    output:
+        gif="results/{dataset}/introspect/{run}/weights.gif",
+        sheet=report(
+            "results/{dataset}/introspect/{run}/weights-sheet.png",
+            caption="../report/introspect_weights.rst",
+            category="Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={
+                "run": "{run}",
+                "figure": "weight distributions (first, middle, last)",
+            },
+        ),
+        bands=report(
+            "results/{dataset}/introspect/{run}/weight-bands.png",
+            caption="../report/introspect_weight_bands.rst",
+            category="Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={"run": "{run}", "figure": "weight percentiles"},
+        ),
+    log:
+        "results/logs/{dataset}/plot_weights-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_weights-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/plot_weights.py"
+
+
+rule plot_gradients:
+    input:
+        gradients="results/{dataset}/introspect/{run}/grads.npz",
+        code=package_code("plots_introspect"),
+    output:
+        flow=report(
+            "results/{dataset}/introspect/{run}/gradient-flow.png",
+            caption="../report/introspect_gradient_flow.rst",
+            category="Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={"run": "{run}", "figure": "gradient flow"},
+        ),
+        norms=report(
+            "results/{dataset}/introspect/{run}/gradient-norms.png",
+            caption="../report/introspect_gradient_norms.rst",
+            category="Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={"run": "{run}", "figure": "gradient norms"},
+        ),
+        gif="results/{dataset}/introspect/{run}/gradients.gif",
+        sheet=report(
+            "results/{dataset}/introspect/{run}/gradients-sheet.png",
+            caption="../report/introspect_gradients.rst",
+            category="Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={
+                "run": "{run}",
+                "figure": "gradient distributions (first, middle, last)",
+            },
+        ),
+    log:
+        "results/logs/{dataset}/plot_gradients-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_gradients-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/plot_gradients.py"
+
+
+rule hidden_layers:
+    input:
+        model="results/{dataset}/train/{run}/model.pt",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("introspect", "plots_introspect", "models"),
+    output:
+        **hidden_layer_outputs(),
+    log:
+        "results/logs/{dataset}/hidden_layers-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/hidden_layers-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    params:
+        feature_channels=config["introspect"]["feature_channels"],
+        mistakes=config["introspect"]["mistakes"],
+    script:
+        "../../scripts/hidden_layers.py"
