@@ -26,6 +26,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/optimizers.smk"
 include: "workflow/rules/introspect.smk"
+include: "workflow/rules/gan.smk"
 
 
 rule all:

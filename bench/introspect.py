@@ -3,7 +3,7 @@ bench/results/introspect-<dataset>.json: for each model, one epoch's wall time w
 the recorder (default: 20 recorded steps per epoch), run alternately in one process, and the
 time one recorded step takes.
 
-    .venv/bin/python bench/introspect.py [--models second best] [--train-subset 20000]
+    .venv/bin/python bench/introspect.py [--models second best] [--train-subset N] [--repeats 1]
 
 Needs results/<dataset>/data/dataset.npz (make run). Run nothing else meanwhile.
 """
@@ -50,8 +50,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--models", nargs="+", default=["second", "best"], help="runs of train.runs")
-    parser.add_argument("--train-subset", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=2)
+    # the whole training set: recorded steps per epoch are fixed, so a subset would inflate the share
+    parser.add_argument("--train-subset", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
     torch.set_num_threads(os.cpu_count())
@@ -62,7 +63,8 @@ def main() -> None:
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
               "torch": torch.__version__, "train_images": len(data.train_y), "recording": recording, "runs": {}}
     for run in args.models:
-        settings = dict(config["train"]["defaults"], **config["train"]["runs"][run], epochs=1, augment=False)
+        settings = dict(config["train"]["defaults"], **config["train"]["runs"][run])
+        settings.update(epochs=1, augment=False)  # augmentation would only dilute the overhead
         train_config = TrainConfig(**settings)
         plain, recorded, inside = [], [], []
         for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike

@@ -9,10 +9,9 @@ from mnistflow import introspect
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.introspect import Recorder, histogram, load_dump, weight_edges
 from mnistflow.models import build_model
+from mnistflow.animation import save_contact_sheet, save_gif
 from mnistflow.plots_introspect import (
     gradient_frames,
-    save_contact_sheet,
-    save_gif,
     weight_frames,
     write_gradient_figures,
     write_hidden_layer_figures,

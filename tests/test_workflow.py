@@ -41,6 +41,19 @@ INTROSPECT_FILES = [
     "mistakes.png",
 ]
 
+GAN_FILES = [
+    "generator.pt",
+    "losses.csv",
+    "frames.npz",
+    "gan_quality.csv",
+    "samples.gif",
+    "samples-sheet.png",
+    "losses.png",
+    "quality.png",
+    "classes.png",
+    "pixel-histograms.png",
+]
+
 STATS_OUTPUTS = [
     "stats.csv",
     "summary.npz",
@@ -100,6 +113,7 @@ def tiny_run(tmp_path_factory):
         "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
                        "sweep_extensions": 1,
                        "tuned": ["sgd", "adam"]},
+        "gan": {"epochs": 2, "quality_samples": 100, "final_samples": 200, "histogram_images": 20},
     }
     write_config(workdir, config)
     result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
@@ -194,6 +208,18 @@ def test_introspection_needs_a_known_run(tiny_run):
                        "--config", "introspect={runs: [nope]}", check=False)
     assert result.returncode != 0
     assert "introspect.runs: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
+
+
+def test_both_gans_are_trained_scored_and_plotted(tiny_run):
+    for model in ("cgan_mlp", "dcgan"):
+        folder = tiny_run["workdir"] / "results/tiny/gan" / model
+        assert {p.name for p in folder.iterdir()} == set(GAN_FILES)
+        quality = pd.read_csv(folder / "gan_quality.csv")
+        assert quality.epoch.astype(str).tolist() == ["1", "2", "final"]
+        # scored with the best run's classifier, which the DAG shares with the training part
+        assert quality.classifier.iloc[0] == "results/tiny/train/best/model.pt"
+        with Image.open(folder / "samples.gif") as gif:
+            assert gif.n_frames == 2
 
 
 def test_unknown_training_run_is_named(tiny_run):

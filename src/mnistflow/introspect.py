@@ -41,6 +41,16 @@ def histogram(values: torch.Tensor, edges: np.ndarray) -> np.ndarray:
     return torch.histc(flat, bins=len(edges) - 1, min=low, max=high).cpu().numpy().astype(np.int64)
 
 
+def percentiles(values: torch.Tensor, levels=PERCENTILES) -> np.ndarray:
+    """Exact percentiles with numpy's linear interpolation, from one partial sort (a few times
+    faster than torch.quantile's full sort on the article's 4.7 M-weight layer)."""
+    flat = values.detach().reshape(-1).float().cpu().numpy()
+    position = np.asarray(levels, dtype=np.float64) / 100 * (len(flat) - 1)
+    low, high = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
+    ordered = np.partition(flat, np.unique(np.concatenate([low, high])))
+    return (ordered[low] + (ordered[high] - ordered[low]) * (position - low)).astype(np.float32)
+
+
 def gradient_log10(grad: torch.Tensor) -> torch.Tensor:
     low, high = GRADIENT_LOG10_RANGE
     return grad.detach().abs().float().clamp_min(10.0 ** low).log10().clamp(low, high)
@@ -67,14 +77,13 @@ class Recorder:
 
     @torch.no_grad()
     def record(self, model: torch.nn.Module, epoch: int, step: int) -> None:
-        quantiles = torch.tensor(PERCENTILES, dtype=torch.float32) / 100
         row = {"step": (epoch - 1) * self.steps_per_epoch + step, "epoch": epoch - 1 + step / self.steps_per_epoch,
                "weight_counts": [], "percentiles": [], "mean": [], "std": [], "l2": [],
                "gradient_counts": [], "mean_abs_gradient": [], "max_abs_gradient": [], "gradient_l2": []}
         for (name, p), edges in zip(model.named_parameters(), self.weight_edges):
             w = p.detach().reshape(-1).float()
             row["weight_counts"].append(histogram(w, edges))
-            row["percentiles"].append(torch.quantile(w.cpu(), quantiles).numpy())
+            row["percentiles"].append(percentiles(w))
             row["mean"].append(w.mean().item())
             row["std"].append(w.std().item() if w.numel() > 1 else 0.0)
             row["l2"].append(w.norm().item())

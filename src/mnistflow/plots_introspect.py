@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from . import atomic  # noqa: E402
+from .animation import save_contact_sheet, save_gif  # noqa: E402
 
 
 def _grid(n: int, columns: int = 4, size: tuple[float, float] = (3.2, 2.4)):
@@ -29,25 +30,6 @@ def _frame(fig) -> Image.Image:
     return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
 
 
-def save_gif(frames: list[Image.Image], path, milliseconds: int = 120) -> None:
-    """An endlessly looping GIF, every frame quantised to its own palette."""
-    quantised = [f.quantize(colors=64, method=Image.Quantize.MEDIANCUT) for f in frames]
-    with atomic.atomic_path(path) as tmp:
-        quantised[0].save(tmp, format="GIF", save_all=True, append_images=quantised[1:],
-                          duration=milliseconds, loop=0, optimize=False)
-
-
-def save_contact_sheet(frames: list[Image.Image], path) -> None:
-    """First, middle and last frame side by side as a PNG (for viewers that do not animate)."""
-    picked = [frames[0], frames[len(frames) // 2], frames[-1]]
-    width, height = picked[0].size
-    sheet = Image.new("RGB", (3 * width, height), "white")
-    for i, frame in enumerate(picked):
-        sheet.paste(frame, (i * width, 0))
-    with atomic.atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG")
-
-
 def histogram_frames(edges: np.ndarray, counts: np.ndarray, names, epochs, title: str, xlabel: str,
                      dpi: int = 60) -> list[Image.Image]:
     """One frame per recorded step: a histogram panel per tensor on its fixed edges, with a
@@ -55,6 +37,7 @@ def histogram_frames(edges: np.ndarray, counts: np.ndarray, names, epochs, title
     ``edges``: (tensors, bins+1) or (bins+1,) shared; ``counts``: (steps, tensors, bins)."""
     edges = np.broadcast_to(edges, (counts.shape[1], counts.shape[2] + 1))
     fig, axes = _grid(len(names))
+    fig.set_dpi(dpi)
     bars = []
     for ax, name, tensor_edges, peak in zip(axes, names, edges, counts.max(axis=0).max(axis=1)):
         widths = np.diff(tensor_edges)

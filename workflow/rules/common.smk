@@ -5,6 +5,7 @@ import re
 
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import TSNE_BACKENDS
+from mnistflow.gan import GAN_MODELS
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.search import expand_grid
 
@@ -46,6 +47,7 @@ wildcard_constraints:
     run="[A-Za-z0-9_-]+",
     optimizer="|".join(OPTIMIZERS),
     protocol="|".join(PROTOCOLS),
+    gan="|".join(GAN_MODELS),
 
 
 def package_code(*modules):
@@ -168,6 +170,61 @@ def introspect_targets(dataset):
     ]
 
 
+GAN_FIGURES = {
+    "sheet": (
+        "samples-sheet",
+        "fixed-noise samples after the first, middle and last epoch",
+    ),
+    "losses": ("losses", "losses"),
+    "quality": ("quality", "quality over epochs"),
+    "classes": ("classes", "samples per class"),
+    "histograms": ("pixel-histograms", "pixel histograms, real vs generated"),
+}
+
+
+def gan_figure_outputs():
+    return {
+        key: report(
+            f"results/{{dataset}}/gan/{{gan}}/{name}.png",
+            caption=f"../report/gan_{key}.rst",
+            category="GAN",
+            subcategory="{dataset} {gan}",
+            labels={"model": "{gan}", "figure": label},
+        )
+        for key, (name, label) in GAN_FIGURES.items()
+    }
+
+
+def gan_classifier(wildcards):
+    """The checkpoint that scores the samples: train.best_run's model."""
+    return f"results/{wildcards.dataset}/train/{config['train']['best_run']}/model.pt"
+
+
+def gan_settings(wildcards):
+    """The GanConfig of one model: the shared settings plus that model's own."""
+    gan = config["gan"]
+    shared = [
+        "epochs",
+        "batch_size",
+        "noise_dim",
+        "seed",
+        "train_subset",
+        "quality_samples",
+    ]
+    return dict(
+        {key: gan[key] for key in shared}, model=wildcards.gan, **gan[wildcards.gan]
+    )
+
+
+def gan_targets(dataset):
+    return [
+        f"results/{dataset}/gan/{model}/{name}"
+        for model in config["gan"]["models"]
+        for name in ["gan_quality.csv", "samples.gif"]
+        + [f"{figure}.png" for figure, _ in GAN_FIGURES.values()]
+    ]
+
+
 def tuned_sweep(wildcards):
     """The learning-rate sweep a tuned run needs; none for the article's settings."""
     if wildcards.protocol != "tuned":
@@ -211,7 +268,7 @@ def all_targets():
         get_spec(dataset, config["custom_datasets"])
         targets += stats_targets(dataset) + embed_targets(dataset)
         targets += train_targets(dataset) + optimizer_targets(dataset)
-        targets += introspect_targets(dataset)
+        targets += introspect_targets(dataset) + gan_targets(dataset)
     runs = training_runs()
     named = [("train.best_run", config["train"]["best_run"])]
     named += [("introspect.runs", run) for run in config["introspect"]["runs"]]

@@ -1,0 +1,9 @@
+from mnistflow.gan import train_gan
+from mnistflow.rules import rule_context
+from mnistflow.train import pick_device
+
+with rule_context(snakemake) as log:
+    out = snakemake.output
+    train_gan(snakemake.params.settings, snakemake.input.dataset, snakemake.input.classifier,
+              snakemake.params.resume, out.generator, out.losses, out.frames, out.quality,
+              snakemake.params.final_samples, pick_device(), log.info, log.handlers[0].stream)

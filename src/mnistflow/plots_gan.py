@@ -1,0 +1,132 @@
+"""Figures and the GIF of a trained conditional GAN (from its saved outputs only)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from . import atomic  # noqa: E402
+from .animation import save_contact_sheet, save_gif  # noqa: E402
+
+
+def frame_images(frames: np.ndarray, epochs: np.ndarray, scale: int = 2) -> list[Image.Image]:
+    """Sample grids (uint8, a row per class) as labelled RGB frames."""
+    images = []
+    for grid, epoch in zip(frames, epochs):
+        image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+        canvas = Image.new("RGB", (image.width, image.height + 16), "white")
+        canvas.paste(image.convert("RGB"), (0, 16))
+        ImageDraw.Draw(canvas).text((4, 2), f"epoch {int(epoch)}", fill="black")
+        images.append(canvas)
+    return images
+
+
+def losses_figure(losses: pd.DataFrame, model: str):
+    fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_ax.plot(losses.epoch, losses.discriminator_loss, "o-", label="discriminator")
+    loss_ax.plot(losses.epoch, losses.generator_loss, "o-", label="generator")
+    loss_ax.set_ylabel("BCE loss")
+    score_ax.plot(losses.epoch, losses.real_score, "o-", label="D(real)")
+    score_ax.plot(losses.epoch, losses.fake_score, "o-", label="D(fake)")
+    score_ax.set_ylabel("mean discriminator output")
+    score_ax.set_ylim(0, 1)
+    for ax in (loss_ax, score_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{model}: losses per epoch")
+    fig.tight_layout()
+    return fig
+
+
+def quality_figure(quality: pd.DataFrame, model: str, classes: int):
+    per_epoch = quality[quality.epoch != "final"].astype({"epoch": int})
+    final = quality[quality.epoch == "final"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = [("frechet_distance", "Fréchet distance to real test images (lower is better)"),
+              ("conditional_accuracy", "classifier accuracy on the intended class"),
+              ("class_entropy_bits", f"entropy of predicted classes (max {np.log2(classes):.2f} bits)")]
+    for ax, (column, title) in zip(axes, panels):
+        ax.plot(per_epoch.epoch, per_epoch[column].astype(float), "o-")
+        if len(final):
+            value = float(final[column].iloc[0])
+            ax.axhline(value, color="tab:red", linestyle="--", label=f"final ({int(final.samples.iloc[0])} samples): {value:.3g}")
+            ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    fig.suptitle(f"{model}: sample quality in the classifier's feature space "
+                 f"({int(per_epoch.samples.iloc[0]) if len(per_epoch) else 0} samples per epoch)")
+    fig.tight_layout()
+    return fig
+
+
+def class_grid_figure(samples01: np.ndarray, classes, per_class: int):
+    """A row of ``per_class`` fresh samples for each class."""
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 0.9, len(classes) * 0.95), squeeze=False)
+    for c in range(len(classes)):
+        for i in range(per_class):
+            ax = axes[c, i]
+            ax.imshow(samples01[c * per_class + i], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[c, 0].set_ylabel(str(classes[c]), rotation=0, labelpad=12)
+    fig.suptitle("generated, one row per conditioning class")
+    fig.tight_layout()
+    return fig
+
+
+def pixel_histograms_figure(real01: dict, fake01: dict, classes, bins: int = 32):
+    """Per class, the pixel-intensity distribution of real test images and of samples (the
+    article's comparison; log counts, as most pixels are background)."""
+    fig, axes = plt.subplots(2, 5, figsize=(15, 5.5), sharex=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for ax, c in zip(axes.flat, range(len(classes))):
+        ax.hist(real01[c].ravel(), bins=edges, alpha=0.6, label="real", density=True)
+        ax.hist(fake01[c].ravel(), bins=edges, alpha=0.6, label="generated", density=True)
+        ax.set_yscale("log")
+        ax.set_title(f"{classes[c]} ({len(real01[c])} real, {len(fake01[c])} generated)", fontsize=9)
+    axes.flat[0].legend()
+    fig.supxlabel("pixel intensity")
+    fig.tight_layout()
+    return fig
+
+
+def write_gan_figures(generator_path, frames_path, losses_path, quality_path, dataset_path, outputs: dict,
+                      per_class: int = 10, histogram_images: int = 1000, seed: int = 0) -> None:
+    """``outputs``: paths for gif, sheet, losses, quality, classes, histograms."""
+    import torch
+
+    from .datasets import load_dataset
+    from .gan import load_generator, to_unit_range
+
+    with np.load(frames_path) as dump:
+        frames, epochs = dump["frames"], dump["epochs"]
+    images = frame_images(frames, epochs)
+    save_gif(images, outputs["gif"], milliseconds=300)
+    save_contact_sheet(images, outputs["sheet"])
+
+    generator, state = load_generator(generator_path)
+    model, classes = state["config"]["model"], list(load_dataset(dataset_path).classes)
+    atomic.save_figure(outputs["losses"], losses_figure(pd.read_csv(losses_path), model))
+    atomic.save_figure(outputs["quality"], quality_figure(pd.read_csv(quality_path), model, len(classes)))
+
+    rng = torch.Generator().manual_seed(seed)
+    n = max(per_class, histogram_images)
+    labels = torch.arange(len(classes)).repeat_interleave(n)
+    with torch.no_grad():
+        z = torch.randn(len(labels), state["config"]["noise_dim"], generator=rng)
+        samples = torch.cat([generator(z[s:s + 1000], labels[s:s + 1000]) for s in range(0, len(labels), 1000)])
+    samples01 = to_unit_range(samples)[:, 0].numpy()
+    grid = np.concatenate([samples01[c * n:c * n + per_class] for c in range(len(classes))])
+    atomic.save_figure(outputs["classes"], class_grid_figure(grid, classes, per_class))
+    test = load_dataset(dataset_path)
+    real = {c: test.test_images[test.test_labels == c][:histogram_images] / 255.0 for c in range(len(classes))}
+    fake = {c: samples01[c * n:c * n + histogram_images] for c in range(len(classes))}
+    atomic.save_figure(outputs["histograms"], pixel_histograms_figure(real, fake, classes))

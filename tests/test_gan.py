@@ -1,0 +1,146 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
+from mnistflow.gan import (
+    GAN_MODELS,
+    GanConfig,
+    GanTrainer,
+    Scorer,
+    build_gan,
+    class_entropy_bits,
+    frechet_distance,
+    gaussian,
+    load_generator,
+    reference_statistics,
+    sample_grid,
+    to_generator_range,
+    train_gan,
+)
+from mnistflow.plots_gan import write_gan_figures
+from mnistflow.train import TensorData, TrainConfig, Trainer
+
+SETTINGS = {"model": "cgan_mlp", "epochs": 2, "batch_size": 50, "seed": 3, "quality_samples": 200}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny dataset and a classifier trained on it (the scorer's checkpoint)."""
+    from synthetic import write_dataset
+
+    out = tmp_path_factory.mktemp("gan")
+    written = write_dataset(out / "idx", n_train=200, n_test=100)
+    torch.set_num_threads(1)
+    dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), out / "idx")
+    save_dataset(out / "dataset.npz", dataset)
+    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32)
+    trainer = Trainer(config, TensorData.from_dataset(dataset), out / "r.pt", log=lambda s: None)
+    trainer.save(out / "classifier.pt", trainer.run())
+    return {"dir": out, "dataset": dataset, "scorer": Scorer(out / "classifier.pt")}
+
+
+def test_real_images_are_scaled_to_the_generators_range():
+    x = to_generator_range(np.array([[[0, 255], [127, 128]]], dtype=np.uint8))
+    assert x.shape == (1, 1, 2, 2) and x.min() == -1.0 and x.max() == 1.0
+
+
+@pytest.mark.parametrize("model", sorted(GAN_MODELS))
+def test_generators_make_28x28_images_in_tanh_range(model):
+    generator, discriminator = build_gan(GanConfig(model=model))
+    labels = torch.arange(4)
+    images = generator(torch.randn(4, 100), labels)
+    assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+    assert discriminator(images, labels).shape == (4,)
+
+
+def test_frechet_distance_of_a_sample_with_itself_is_zero_and_grows_with_noise():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2000, 8)) @ rng.normal(size=(8, 8))
+    reference = gaussian(features)
+    assert frechet_distance(*reference, *reference) == pytest.approx(0.0, abs=1e-6)
+    distances = [frechet_distance(*gaussian(features + rng.normal(scale=s, size=features.shape)), *reference)
+                 for s in (0.1, 0.5, 1.0)]
+    assert 0 < distances[0] < distances[1] < distances[2]
+    # a pure mean shift adds its squared length
+    shifted = gaussian(features + 2.0)
+    assert frechet_distance(*shifted, *reference) == pytest.approx(4.0 * 8, rel=1e-6)
+
+
+def test_class_entropy():
+    assert class_entropy_bits(np.arange(1000) % 10, 10) == pytest.approx(np.log2(10))
+    assert class_entropy_bits(np.full(50, 3), 10) == 0.0
+
+
+def test_conditional_accuracy_equals_a_direct_computation(setup):
+    scorer = setup["scorer"]
+    dataset = setup["dataset"]
+    images01 = torch.from_numpy(dataset.test_images).float().unsqueeze(1) / 255.0
+    intended = torch.from_numpy(dataset.test_labels.astype(np.int64))
+    reference = reference_statistics(scorer, dataset.test_images)
+    quality = scorer.quality(images01, intended, reference)
+    with torch.no_grad():
+        direct = scorer.model((images01 - scorer.mean) / scorer.std).argmax(1)
+    assert quality["conditional_accuracy"] == pytest.approx((direct == intended).float().mean().item())
+    # the real test images against their own statistics (100 points in 576 dimensions: a singular
+    # covariance, so the matrix square root is only good to about 1e-3 of the trace)
+    assert abs(quality["frechet_distance"]) < 1e-3 * np.trace(reference[1])
+    features, _ = scorer.features_and_predictions(images01)
+    assert features.shape == (100, 64 * 3 * 3)  # the input of the classifier's last linear layer
+
+
+def trainer(setup, resume, **overrides):
+    dataset = setup["dataset"]
+    return GanTrainer(GanConfig(**dict(SETTINGS, **overrides)), dataset.train_images, dataset.train_labels, resume,
+                      setup["scorer"], reference_statistics(setup["scorer"], dataset.test_images),
+                      log=lambda s: None)
+
+
+def test_resume_continues_to_the_same_state(setup, tmp_path):
+    whole = trainer(setup, tmp_path / "a.pt")
+    whole.run()
+    partial = trainer(setup, tmp_path / "b.pt", epochs=1)
+    partial.run()  # a run killed after epoch 1 leaves this resume file
+    state = torch.load(tmp_path / "b.pt", weights_only=False)
+    state["config"]["epochs"] = 2
+    torch.save(state, tmp_path / "b.pt")
+    resumed = trainer(setup, tmp_path / "b.pt")
+    resumed.run()
+    for a, b in zip(whole.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["epoch"] for r in resumed.losses] == [1, 2]
+    assert pd.DataFrame(resumed.losses).drop(columns="seconds").equals(pd.DataFrame(whole.losses).drop(columns="seconds"))
+    assert len(resumed.frames) == 2 and np.array_equal(resumed.frames[-1], whole.frames[-1])
+
+
+def test_train_gan_writes_every_output_and_the_gif_has_one_frame_per_epoch(setup, tmp_path):
+    d = setup["dir"]
+    paths = {k: tmp_path / k for k in ("generator.pt", "losses.csv", "frames.npz", "gan_quality.csv")}
+    train_gan(dict(SETTINGS, model="dcgan"), d / "dataset.npz", d / "classifier.pt", tmp_path / "resume.pt",
+              paths["generator.pt"], paths["losses.csv"], paths["frames.npz"], paths["gan_quality.csv"],
+              final_samples=300, log=lambda s: None)
+    assert not (tmp_path / "resume.pt").exists()
+    quality = pd.read_csv(paths["gan_quality.csv"])
+    assert quality.epoch.astype(str).tolist() == ["1", "2", "final"]
+    assert quality.samples.tolist() == [200, 200, 300]
+    assert quality.conditional_accuracy.between(0, 1).all() and (quality.frechet_distance > 0).all()
+    assert set(quality.classifier) == {str(d / "classifier.pt")}
+    generator, state = load_generator(paths["generator.pt"])
+    assert state["config"]["model"] == "dcgan" and not generator.training
+
+    figures = {k: tmp_path / f"{k}.png" for k in ("sheet", "losses", "quality", "classes", "histograms")}
+    write_gan_figures(paths["generator.pt"], paths["frames.npz"], paths["losses.csv"], paths["gan_quality.csv"],
+                      d / "dataset.npz", dict(figures, gif=tmp_path / "samples.gif"), histogram_images=20)
+    with Image.open(tmp_path / "samples.gif") as gif:
+        assert gif.n_frames == 2
+    for path in figures.values():
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+
+
+def test_sample_grid_puts_a_class_per_row():
+    samples = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, -1.0, 1.0, 1.0)])
+    grid = sample_grid(samples, rows=2)
+    assert grid.shape == (4, 4) and grid[:2].max() == 0 and grid[2:].min() == 255

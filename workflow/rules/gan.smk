@@ -1,0 +1,60 @@
+# Part 8: conditional GANs, scored with the project's own classifier (train.best_run).
+
+
+rule gan_train:
+    input:
+        dataset="results/{dataset}/data/dataset.npz",
+        classifier=gan_classifier,
+        code=package_code("gan", "train", "models"),
+    output:
+        generator="results/{dataset}/gan/{gan}/generator.pt",
+        losses="results/{dataset}/gan/{gan}/losses.csv",
+        frames="results/{dataset}/gan/{gan}/frames.npz",
+        quality=report(
+            "results/{dataset}/gan/{gan}/gan_quality.csv",
+            caption="../report/gan_quality_table.rst",
+            category="GAN",
+            subcategory="{dataset} {gan}",
+            labels={"model": "{gan}", "figure": "quality table"},
+        ),
+    log:
+        "results/logs/{dataset}/gan_train-{gan}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/gan_train-{gan}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        settings=gan_settings,
+        final_samples=config["gan"]["final_samples"],
+        # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
+        resume="results/{dataset}/gan/{gan}/resume.pt",
+    script:
+        "../../scripts/gan_train.py"
+
+
+rule plot_gan:
+    input:
+        generator="results/{dataset}/gan/{gan}/generator.pt",
+        frames="results/{dataset}/gan/{gan}/frames.npz",
+        losses="results/{dataset}/gan/{gan}/losses.csv",
+        quality="results/{dataset}/gan/{gan}/gan_quality.csv",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=package_code("plots_gan", "gan", "animation"),
+    output:
+        **gan_figure_outputs(),
+        gif="results/{dataset}/gan/{gan}/samples.gif",
+    log:
+        "results/logs/{dataset}/plot_gan-{gan}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_gan-{gan}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        histogram_images=config["gan"]["histogram_images"],
+        seed=config["gan"]["seed"],
+    script:
+        "../../scripts/plot_gan.py"
