@@ -93,9 +93,9 @@ def test_histogram_puts_out_of_range_values_in_the_end_bins():
     edges = np.linspace(-1, 1, 5)
     counts = histogram(torch.tensor([-5.0, -0.9, 0.1, 0.2, 0.99, 7.0]), edges)
     assert counts.tolist() == [2, 0, 2, 2]
-    assert weight_edges(torch.ones(8), 4)[[0, -1]].tolist() == [0.5, 1.5]
-    assert weight_edges(torch.zeros(8), 4)[[0, -1]].tolist() == [-0.25, 0.25]
-    assert weight_edges(torch.tensor([-0.1, 0.1]), 4)[[0, -1]] == pytest.approx([-0.3, 0.3])
+    assert weight_edges(torch.ones(8), 4)[[0, -1]].tolist() == [0.0, 2.0]
+    assert weight_edges(torch.zeros(8), 4)[[0, -1]].tolist() == [-0.5, 0.5]
+    assert weight_edges(torch.tensor([-0.1, 0.1]), 4)[[0, -1]] == pytest.approx([-1.0, 1.0])
 
 
 def test_recording_does_not_change_training(recorded, tmp_path):
@@ -143,13 +143,20 @@ def test_frames_share_their_axes(recorded):
 
 
 def test_save_gif_round_trips_frames(tmp_path):
-    frames = [Image.new("RGB", (10, 6), (i * 20, 0, 0)) for i in range(5)]
+    frames = []
+    for i in range(5):  # a white square moving right
+        frame = Image.new("RGB", (10, 6), (0, 0, 80))
+        frame.paste((255, 255, 255), (i, 1, i + 3, 4))
+        frames.append(frame)
     save_gif(frames, tmp_path / "a.gif")
     save_contact_sheet(frames, tmp_path / "a.png")
     with Image.open(tmp_path / "a.gif") as image:
         assert image.n_frames == 5
+        image.seek(3)
+        assert image.convert("RGB").getpixel((4, 2)) == (255, 255, 255)
+        assert image.convert("RGB").getpixel((1, 2)) == (0, 0, 80)
     with Image.open(tmp_path / "a.png") as sheet:
-        assert sheet.size == (30, 6) and sheet.getpixel((25, 3)) == (80, 0, 0)
+        assert sheet.size == (30, 6) and sheet.getpixel((20 + 4, 2)) == (255, 255, 255)
 
 
 def test_feature_maps_have_each_convolutions_shape(recorded):

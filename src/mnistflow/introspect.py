@@ -23,13 +23,14 @@ GRADIENT_LOG10_RANGE = (-12.0, 2.0)
 
 
 def weight_edges(values: torch.Tensor, bins: int) -> np.ndarray:
-    """Fixed histogram edges for one parameter tensor, from its initial values: three times its
-    initial spread around the centre; for a constant tensor (BatchNorm's ones and zeros) a band
-    of half its value, at least ±0.25. Values that later leave the range count in the end bins;
-    percentiles 0 and 100 keep the exact extremes."""
+    """Fixed histogram edges for one parameter tensor, from its initial values: ten times its
+    initial spread around the centre (trained weights often end several times wider than their
+    initialisation); for a constant tensor (BatchNorm's ones and zeros) its value ± max(|value|,
+    0.5). Values beyond count in the end bins; percentiles 0 and 100 keep the exact extremes, and
+    the plots zoom to the range the weights actually took."""
     low, high = float(values.min()), float(values.max())
     centre, half = (low + high) / 2, (high - low) / 2
-    half = 3 * half if half > 0 else max(abs(centre) / 2, 0.25)
+    half = 10 * half if half > 0 else max(abs(centre), 0.5)
     return np.linspace(centre - half, centre + half, bins + 1)
 
 
@@ -62,7 +63,7 @@ class Recorder:
     the weights recorded are those that produced the gradients recorded."""
 
     def __init__(self, model: torch.nn.Module, steps_per_epoch: int, per_epoch: int = 20,
-                 weight_bins: int = 60, gradient_bins: int = 56):
+                 weight_bins: int = 240, gradient_bins: int = 56):
         self.names = [name for name, _ in model.named_parameters()]
         self.sizes = [p.numel() for _, p in model.named_parameters()]
         self.steps_per_epoch = steps_per_epoch
