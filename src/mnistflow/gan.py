@@ -290,11 +290,10 @@ class GanTrainer:
         return {"epoch": epoch, **self.scorer.quality(to_unit_range(samples), labels, self.reference)}
 
     def _resume(self) -> int:
-        if not self.resume_path.exists():
-            return 1
-        state = torch.load(self.resume_path, map_location=self.device, weights_only=False)
-        if state["config"] != asdict(self.config):
-            self.log(f"ignoring {self.resume_path}: it was written for another config")
+        from .train import read_resume_file
+
+        state = read_resume_file(self.resume_path, self.config, self.device, self.log)
+        if state is None:
             return 1
         self.load_state(state)
         self.log(f"resuming after epoch {state['epoch']} from {self.resume_path}")

@@ -132,6 +132,18 @@ def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epoc
     raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
+def read_resume_file(path: Path, config, device, log: Callable[[str], None]) -> dict | None:
+    """The state in a resume file if there is one and it was written for this (dataclass)
+    config; a file written for another config is ignored, and said so."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state["config"] != asdict(config):
+        log(f"ignoring {path}: it was written for another config")
+        return None
+    return state
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """Each epoch's shuffling and augmentation depend only on (seed, epoch): a resumed run
     sees the same batches as an uninterrupted one."""
@@ -162,11 +174,8 @@ class Trainer:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _resume(self) -> int:
-        if not self.resume_path.exists():
-            return 1
-        state = torch.load(self.resume_path, map_location=self.device, weights_only=False)
-        if state["config"] != asdict(self.config):
-            self.log(f"ignoring {self.resume_path}: it was written for another config")
+        state = read_resume_file(self.resume_path, self.config, self.device, self.log)
+        if state is None:
             return 1
         if (self.recorder is None) != (state.get("recorder") is None):
             self.log(f"ignoring {self.resume_path}: it was written with recording "
