@@ -203,13 +203,6 @@ def test_introspection_of_the_recorded_runs(tiny_run):
     assert not (tiny_run["workdir"] / "results/tiny/introspect/quick").exists()
 
 
-def test_introspection_needs_a_known_run(tiny_run):
-    result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
-                       "--config", "introspect={runs: [nope]}", check=False)
-    assert result.returncode != 0
-    assert "introspect.runs: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
-
-
 def test_both_gans_are_trained_scored_and_plotted(tiny_run):
     for model in ("cgan_mlp", "dcgan"):
         folder = tiny_run["workdir"] / "results/tiny/gan" / model
@@ -230,11 +223,13 @@ def test_unknown_training_run_is_named(tiny_run):
             "first, first-Adam-lr0p001-e1-bs32, quick, second") in result.stdout + result.stderr
 
 
-def test_best_run_must_name_a_run(tiny_run):
+@pytest.mark.parametrize("override, key", [("train={best_run: nope}", "train.best_run"),
+                                           ("introspect={runs: [nope]}", "introspect.runs")])
+def test_runs_named_in_the_config_must_exist(tiny_run, override, key):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
-                       "--config", "train={best_run: nope}", check=False)
+                       "--config", override, check=False)
     assert result.returncode != 0
-    assert "train.best_run: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
+    assert f"{key}: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
 
 
 def test_one_tsne_backend_by_file_name(tiny_run):
