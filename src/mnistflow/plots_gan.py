@@ -113,7 +113,8 @@ def write_gan_figures(generator_path, frames_path, losses_path, quality_path, da
     save_contact_sheet(images, outputs["sheet"])
 
     generator, state = load_generator(generator_path)
-    model, classes = state["config"]["model"], list(load_dataset(dataset_path).classes)
+    test = load_dataset(dataset_path)
+    model, classes = state["config"]["model"], list(test.classes)
     atomic.save_figure(outputs["losses"], losses_figure(pd.read_csv(losses_path), model))
     atomic.save_figure(outputs["quality"], quality_figure(pd.read_csv(quality_path), model, len(classes)))
 
@@ -126,7 +127,6 @@ def write_gan_figures(generator_path, frames_path, losses_path, quality_path, da
     samples01 = to_unit_range(samples)[:, 0].numpy()
     grid = np.concatenate([samples01[c * n:c * n + per_class] for c in range(len(classes))])
     atomic.save_figure(outputs["classes"], class_grid_figure(grid, classes, per_class))
-    test = load_dataset(dataset_path)
     real = {c: test.test_images[test.test_labels == c][:histogram_images] / 255.0 for c in range(len(classes))}
     fake = {c: samples01[c * n:c * n + histogram_images] for c in range(len(classes))}
     atomic.save_figure(outputs["histograms"], pixel_histograms_figure(real, fake, classes))
