@@ -27,6 +27,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/optimizers.smk"
 include: "workflow/rules/introspect.smk"
 include: "workflow/rules/gan.smk"
+include: "workflow/rules/transfer.smk"
 
 
 rule all:

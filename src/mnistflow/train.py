@@ -101,12 +101,15 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float 
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over exactly the ``len(y)`` given examples."""
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,
+             prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over exactly the ``len(y)`` given examples; ``prepare``
+    turns each batch of x into the model's input."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
-        logits = model(x[start:start + batch_size])
+        batch = x[start:start + batch_size]
+        logits = model(batch if prepare is None else prepare(batch))
         target = y[start:start + batch_size]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += (logits.argmax(dim=1) == target).sum().item()

@@ -3,11 +3,12 @@
 import os
 import re
 
-from mnistflow.datasets import RAW_FILES, get_spec
+from mnistflow.datasets import RAW_FILES, DataError, get_spec
 from mnistflow.embed import TSNE_BACKENDS
 from mnistflow.gan import GAN_MODELS
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.search import expand_grid
+from mnistflow.transfer import IMAGENET_PREFIX, STRATEGIES
 
 STATS_FIGURES = [
     "samples",
@@ -48,6 +49,10 @@ wildcard_constraints:
     optimizer="|".join(OPTIMIZERS),
     protocol="|".join(PROTOCOLS),
     gan="|".join(GAN_MODELS),
+    # "_to_" separates a transfer's source from its target, so neither may contain it
+    source="(?:(?!_to_)[a-z0-9_])+",
+    target="(?:(?!_to_)[a-z0-9_])+",
+    strategy="|".join(STRATEGIES),
 
 
 def package_code(*modules):
@@ -142,6 +147,12 @@ def recorded_runs_pattern():
     when there are none)."""
     runs = config["introspect"]["runs"]
     return "|".join(re.escape(run) for run in runs) if runs else "(?!)"
+
+
+def analysed_datasets_pattern():
+    """The datasets of config["datasets"], as a wildcard constraint: a dataset trained only as
+    a transfer source is not recorded."""
+    return "|".join(re.escape(dataset) for dataset in config["datasets"]) or "(?!)"
 
 
 def recording_options():
@@ -261,6 +272,76 @@ def embed_targets(dataset):
     )
 
 
+def transfer_pairs():
+    """(source, target, strategies) of every transfer: the dataset pairs, then the ImageNet
+    networks on their targets when enabled."""
+    transfer = config["transfer"]
+    pairs = [(p["source"], p["target"], transfer["strategies"]) for p in transfer["pairs"]]
+    imagenet = transfer["imagenet"]
+    if imagenet["enabled"]:
+        pairs += [
+            (f"{IMAGENET_PREFIX}{backbone}", target, imagenet["strategies"])
+            for backbone in imagenet["backbones"]
+            for target in imagenet["targets"]
+        ]
+    return pairs
+
+
+def transfer_source_checkpoint(wildcards):
+    """The source's train.best_run checkpoint, shared with every other analysis of that
+    dataset; none for an ImageNet network."""
+    if wildcards.source.startswith(IMAGENET_PREFIX):
+        return []
+    return f"results/{wildcards.source}/train/{config['train']['best_run']}/model.pt"
+
+
+def transfer_source_options(wildcards):
+    """The ImageNet options an ImageNet source needs; none for a checkpoint, so that editing
+    them does not rerun the dataset pairs."""
+    if not wildcards.source.startswith(IMAGENET_PREFIX):
+        return {}
+    imagenet = config["transfer"]["imagenet"]
+    return {key: imagenet[key] for key in ("image_size", "download")}
+
+
+def transfer_features_input(wildcards):
+    """The cached backbone features, which only the frozen strategy trains on."""
+    if wildcards.strategy != "frozen":
+        return []
+    return f"results/transfer/{wildcards.source}_to_{wildcards.target}/features.npz"
+
+
+def transfer_settings(wildcards):
+    """Budgets, seeds and the training settings of one strategy (its own learning rate)."""
+    transfer = config["transfer"]
+    shared = ["budgets", "seeds", "subset_seed"]
+    fit = ["epochs", "min_steps", "batch_size", "weight_decay"]
+    return dict(
+        {key: transfer[key] for key in shared},
+        fit=dict(
+            {key: transfer[key] for key in fit}, lr=transfer["lr"][wildcards.strategy]
+        ),
+    )
+
+
+def transfer_runs(wildcards):
+    strategies = next(
+        s
+        for source, target, s in transfer_pairs()
+        if (source, target) == (wildcards.source, wildcards.target)
+    )
+    prefix = f"results/transfer/{wildcards.source}_to_{wildcards.target}"
+    return [f"{prefix}/runs/{strategy}.csv" for strategy in strategies]
+
+
+def transfer_targets():
+    return [
+        f"results/transfer/{source}_to_{target}/{name}"
+        for source, target, _ in transfer_pairs()
+        for name in ("transfer.csv", "label-efficiency.png")
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
@@ -269,6 +350,16 @@ def all_targets():
         targets += stats_targets(dataset) + embed_targets(dataset)
         targets += train_targets(dataset) + optimizer_targets(dataset)
         targets += introspect_targets(dataset) + gan_targets(dataset)
+    for source, target, _ in transfer_pairs():
+        if source == target:
+            raise ValueError(f"transfer.pairs: {source} to itself is not a transfer")
+        datasets = [target] + ([] if source.startswith(IMAGENET_PREFIX) else [source])
+        for dataset in datasets:
+            try:
+                get_spec(dataset, config["custom_datasets"])
+            except DataError as error:
+                raise ValueError(f"transfer ({source} to {target}): {error}") from None
+    targets += transfer_targets()
     runs = training_runs()
     named = [("train.best_run", config["train"]["best_run"])]
     named += [("introspect.runs", run) for run in config["introspect"]["runs"]]

@@ -17,6 +17,7 @@ rule train_recorded:
     benchmark:
         "results/benchmarks/{dataset}/train-{run}.tsv"
     wildcard_constraints:
+        dataset=analysed_datasets_pattern(),
         run=recorded_runs_pattern(),
     conda:
         "../../envs/train.yaml"

@@ -1,0 +1,10 @@
+import pandas as pd
+
+from mnistflow import atomic
+from mnistflow.plots_transfer import label_efficiency
+from mnistflow.rules import rule_context
+
+with rule_context(snakemake):
+    results = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
+    atomic.save_csv(snakemake.output.table, results)
+    atomic.save_figure(snakemake.output.figure, label_efficiency(results))

@@ -1,0 +1,327 @@
+"""Transfer learning (part 9): a trained network's features reused on another dataset.
+
+A source is either one of our checkpoints (e.g. the ``best`` run on MNIST) or an ImageNet
+network from torchvision (``imagenet_resnet18``, ``imagenet_vgg16``). Either way the network is
+split at its last linear layer into a backbone (everything before it) and a head, a new linear
+layer for the target's classes. Three strategies train on k labelled images per class:
+
+- ``scratch``: the source's architecture from random weights (the baseline);
+- ``frozen``: the backbone kept as is (eval mode, weights and BatchNorm statistics untouched),
+  its features computed once and cached, only the head trained on them;
+- ``finetune``: backbone and head trained together from the source's weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import atomic
+from .train import evaluate, load_checkpoint, make_optimizer, make_schedule
+
+STRATEGIES = ("scratch", "frozen", "finetune")
+IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
+IMAGENET_PREFIX = "imagenet_"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "seed", "test_accuracy",
+                  "test_loss", "steps", "seconds", "shared_seconds"]
+
+
+def budget_name(per_class: int | None) -> str:
+    return "full" if per_class is None else str(per_class)
+
+
+def parse_budget(budget: int | str) -> int | None:
+    """Labels per class, or None for the full training set."""
+    return None if budget == "full" else int(budget)
+
+
+def budget_indices(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """Indices of exactly ``per_class`` images of every class (all images for None), chosen by
+    ``seed`` alone: every strategy and training seed sees the same images, and a smaller
+    budget's images are a subset of a larger one's."""
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        candidates = rng.permutation(np.flatnonzero(labels == label))
+        if len(candidates) < per_class:
+            raise ValueError(f"budget {per_class} per class: class {label} has only {len(candidates)} "
+                             "training images")
+        chosen.append(candidates[:per_class])
+    return np.sort(np.concatenate(chosen))
+
+
+@dataclass(frozen=True)
+class InputPipeline:
+    """uint8 images (n, 28, 28) to the network's input: scaled to [0, 1], optionally resized and
+    repeated to three channels, then normalised per channel. Applied batch by batch, so a
+    224-pixel input never has to fit in memory for the whole dataset."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    size: int | None = None  # None keeps 28 x 28
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(torch.float32).unsqueeze(1) / 255.0
+        if self.size is not None and self.size != x.shape[-1]:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        channels = len(self.mean)
+        x = x.expand(-1, channels, -1, -1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, channels, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, channels, 1, 1)
+        return (x - mean) / std
+
+
+class TransferNet(nn.Module):
+    """A backbone (the source network with its last linear layer removed) and a new head."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Linear):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def split_last_linear(model: nn.Module) -> tuple[nn.Module, int]:
+    """The model with its last nn.Linear replaced by identity (in place), and that layer's input
+    width. Every network here ends in that layer, so what is left computes its input."""
+    linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear layer to replace")
+    *path, last = linears[-1].split(".")
+    parent = model.get_submodule(".".join(path)) if path else model
+    width = getattr(parent, last).in_features
+    setattr(parent, last, nn.Identity())
+    return model, width
+
+
+@dataclass
+class Source:
+    """A network to transfer from: how to build it (pretrained or not) and its input pipeline."""
+
+    name: str
+    build: Callable[[bool], nn.Module]  # pretrained -> the full network
+    pipeline: InputPipeline
+
+    def transfer_net(self, classes: int, pretrained: bool, seed: int) -> TransferNet:
+        torch.manual_seed(seed)  # the head's (and for scratch the backbone's) initial weights
+        backbone, width = split_last_linear(self.build(pretrained))
+        return TransferNet(backbone, nn.Linear(width, classes))
+
+
+def checkpoint_source(name: str, checkpoint: str | Path) -> Source:
+    """One of our trained runs; its own normalisation (the source training set's mean and std)."""
+    _, state = load_checkpoint(checkpoint)
+    if state.get("status") == "diverged":
+        raise ValueError(f"{checkpoint}: the source run diverged; it cannot be transferred from")
+
+    def build(pretrained: bool) -> nn.Module:
+        if not pretrained:
+            from .models import build_model
+            return build_model(state["config"]["model"], len(state["classes"]))
+        return load_checkpoint(checkpoint)[0]
+
+    return Source(name, build, InputPipeline((state["mean"],), (state["std"],)))
+
+
+def imagenet_weights_file(architecture: str) -> Path:
+    """Where torchvision looks for the ImageNet weights of ``architecture`` (the torch hub cache:
+    $TORCH_HOME/hub/checkpoints/<file name of the weights URL>)."""
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(architecture).DEFAULT
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def imagenet_source(architecture: str, image_size: int, download: bool) -> Source:
+    """An ImageNet network through torchvision's weights API. The weights come from the local
+    torch hub cache, else (with ``download``) from torchvision's download; without either this
+    fails at once, saying where to put the file."""
+    import torchvision
+
+    if architecture not in IMAGENET_ARCHITECTURES:
+        raise ValueError(f"unknown ImageNet backbone {architecture!r}; choose one of "
+                         f"{', '.join(IMAGENET_ARCHITECTURES)}")
+    weights = torchvision.models.get_model_weights(architecture).DEFAULT
+    path = imagenet_weights_file(architecture)
+    if not path.exists():
+        reason = "download is off (transfer.imagenet.download: false)"
+        if download:
+            try:
+                weights.get_state_dict(progress=False)
+            except Exception as error:  # no network, proxy, disk: all say the same to the user
+                reason = f"the download failed ({type(error).__name__}: {error})"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no ImageNet weights for {architecture}: {reason}. Put the file {path.name} "
+                f"(from {weights.url}) at {path} (the torch hub cache; set TORCH_HOME to move it)")
+
+    def build(pretrained: bool) -> nn.Module:
+        model = torchvision.models.get_model(architecture, weights=None)
+        if pretrained:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model
+
+    return Source(f"{IMAGENET_PREFIX}{architecture}", build, InputPipeline(IMAGENET_MEAN, IMAGENET_STD, image_size))
+
+
+def load_source(name: str, checkpoint: str | Path | None = None, image_size: int = 224,
+                download: bool = True) -> Source:
+    """``imagenet_<architecture>`` or a dataset name with its checkpoint."""
+    if name.startswith(IMAGENET_PREFIX):
+        return imagenet_source(name[len(IMAGENET_PREFIX):], image_size, download)
+    if not checkpoint:
+        raise ValueError(f"transfer source {name!r}: a checkpoint is needed")
+    return checkpoint_source(name, checkpoint)
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, images: torch.Tensor, pipeline: InputPipeline,
+                     batch_size: int = 500) -> torch.Tensor:
+    """The backbone's output for every image, in eval mode (BatchNorm statistics unchanged)."""
+    backbone.eval()
+    return torch.cat([backbone(pipeline(images[start:start + batch_size]))
+                      for start in range(0, len(images), batch_size)])
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a head or a whole network trains on a labelled subset: AdamW with a one-cycle
+    schedule for ``epochs`` passes over the subset, and at least ``min_steps`` batches (so that
+    a budget of 10 images per class still gets trained)."""
+
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    epochs: int = 1
+    min_steps: int = 100
+
+    def steps(self, n: int) -> int:
+        return max(self.min_steps, self.epochs * math.ceil(n / self.batch_size))
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, seed: int,
+        prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    """Train ``model`` on (x, y), ``prepare`` turning each batch of x into the model's input.
+    The caller sets train/eval modes."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout
+    steps = config.steps(len(y))
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
+    scheduler, _ = make_schedule("onecycle", optimizer, {}, steps, 1)
+    batch = min(config.batch_size, len(y))
+    per_pass = len(y) // batch  # full batches only: BatchNorm needs more than one image
+    for step in range(steps):
+        if step % per_pass == 0:
+            order = torch.randperm(len(y), generator=generator).to(y.device)
+        index = order[(step % per_pass) * batch:(step % per_pass + 1) * batch]
+        inputs = x[index] if prepare is None else prepare(x[index])
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(inputs), y[index])
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+
+
+def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch.Tensor, classes: int,
+              seed: int, config: FitConfig, frozen: tuple[nn.Module, torch.Tensor] | None = None) -> TransferNet:
+    """One run of a strategy on the labelled images (uint8, on the training device).
+    ``frozen``: (the pretrained backbone, its cached features of ``images``), for ``frozen``; the
+    head then trains on the features and the backbone object is shared, never modified."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown transfer strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if (strategy == "frozen") != (frozen is not None):
+        raise ValueError("the frozen strategy trains on cached features, and only it does")
+    if strategy == "frozen":
+        backbone, features = frozen
+        torch.manual_seed(seed)
+        head = nn.Linear(features.shape[1], classes).to(features.device).train()
+        fit(head, features, labels, config, seed)
+        return TransferNet(backbone.eval(), head).eval()
+    model = source.transfer_net(classes, pretrained=strategy == "finetune", seed=seed).to(images.device)
+    fit(model.train(), images, labels, config, seed, prepare=source.pipeline)
+    return model.eval()
+
+
+def run_strategy(strategy: str, source: Source, target, budgets: list[int | None], seeds: list[int],
+                 subset_seed: int, config: FitConfig, features: dict | None = None,
+                 device: torch.device | str = "cpu", log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Every (budget, seed) run of one strategy on the target dataset, one row each, with test
+    accuracy and the run's training time. ``features``: the cached backbone features (as
+    load_features returns them), for ``frozen`` only; its test accuracy is measured on the
+    cached test features (the same numbers as a forward pass through backbone and head)."""
+    classes = len(target.classes)
+    train_images = torch.from_numpy(target.train_images).to(device)
+    train_y = torch.from_numpy(target.train_labels.astype(np.int64)).to(device)
+    test_y = torch.from_numpy(target.test_labels.astype(np.int64)).to(device)
+    backbone = None
+    if features is not None:
+        backbone = source.transfer_net(classes, pretrained=True, seed=0).backbone.to(device)
+        train_features = torch.from_numpy(features["train"]).to(device)
+        test_features = torch.from_numpy(features["test"]).to(device)
+    else:
+        test_images = torch.from_numpy(target.test_images).to(device)
+    rows = []
+    for per_class in budgets:
+        subset = torch.from_numpy(budget_indices(target.train_labels, per_class, subset_seed)).to(device)
+        for seed in seeds:
+            started = time.perf_counter()
+            frozen = None if backbone is None else (backbone, train_features[subset])
+            model = train_one(strategy, source, train_images[subset], train_y[subset], classes, seed,
+                              config, frozen)
+            seconds = time.perf_counter() - started
+            if backbone is None:
+                test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
+            else:
+                test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
+            rows.append({"source": source.name, "target": target.name, "strategy": strategy,
+                         "budget": budget_name(per_class), "per_class": len(subset) / classes,
+                         "labels": len(subset), "seed": seed,
+                         "test_accuracy": test_accuracy, "test_loss": test_loss,
+                         "steps": config.steps(len(subset)), "seconds": seconds,
+                         "shared_seconds": 0.0 if features is None else features["seconds"]})
+            log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy "
+                f"{test_accuracy:.4f} ({len(subset)} labels, {rows[-1]['steps']} steps, {seconds:.1f} s)")
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def save_features(path: str | Path, source: Source, target, device: torch.device | str = "cpu",
+                  log: Callable[[str], None] = print) -> None:
+    """The pretrained backbone's features of every training and test image of the target."""
+    started = time.perf_counter()
+    backbone = source.transfer_net(len(target.classes), pretrained=True, seed=0).backbone.to(device)
+    arrays = {}
+    for split, images in (("train", target.train_images), ("test", target.test_images)):
+        arrays[split] = extract_features(backbone, torch.from_numpy(images).to(device),
+                                         source.pipeline).cpu().numpy()
+    seconds = time.perf_counter() - started
+    log(f"features of {source.name} on {target.name}: {arrays['train'].shape[1]} per image, "
+        f"{seconds:.1f} s")
+    atomic.save_npz(path, train=arrays["train"], test=arrays["test"], seconds=np.float64(seconds))
+
+
+def load_features(path: str | Path) -> dict:
+    with np.load(path) as data:
+        return {"train": data["train"], "test": data["test"], "seconds": float(data["seconds"])}
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of test accuracy and seconds per strategy and budget."""
+    grouped = results.groupby(["strategy", "budget", "per_class", "labels"], sort=False)
+    return grouped.agg(test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"),
+                       seconds_mean=("seconds", "mean"), runs=("seed", "count")).reset_index()

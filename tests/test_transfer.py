@@ -1,0 +1,174 @@
+"""Transfer learning on tiny synthetic source and target datasets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mnistflow.datasets import DatasetSpec, read_raw
+from mnistflow.plots_transfer import label_efficiency
+from mnistflow.train import TensorData, TrainConfig, Trainer
+from mnistflow.transfer import (
+    FitConfig,
+    InputPipeline,
+    budget_indices,
+    extract_features,
+    imagenet_weights_file,
+    load_features,
+    load_source,
+    run_strategy,
+    save_features,
+    train_one,
+)
+
+FIT = FitConfig(lr=0.01, batch_size=32, epochs=1, min_steps=5)
+
+
+def read_synthetic(directory, name, seed, n_train=300):
+    from synthetic import write_dataset
+
+    written = write_dataset(directory, n_train=n_train, n_test=100, seed=seed)
+    return read_raw(DatasetSpec.from_config(name, written["entry"]), directory)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A source checkpoint (the best model, one epoch on the source) and a target dataset."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("transfer")
+    source = read_synthetic(root / "source-idx", "source", seed=1)
+    target = read_synthetic(root / "target-idx", "target", seed=2)
+    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.01}, epochs=1,
+                         batch_size=32, seed=3)
+    trainer = Trainer(config, TensorData.from_dataset(source), root / "resume.pt", log=lambda m: None)
+    checkpoint = root / "model.pt"
+    trainer.save(checkpoint, trainer.run())
+    return {"root": root, "checkpoint": checkpoint, "target": target,
+            "source": load_source("source", checkpoint)}
+
+
+def pretrained_state(checkpoint):
+    state = torch.load(checkpoint, weights_only=False)["model"]
+    return {k: v for k, v in state.items() if not k.startswith("fc.")}
+
+
+def labelled(target, per_class):
+    index = budget_indices(target.train_labels, per_class, seed=0)
+    return torch.from_numpy(target.train_images[index]), torch.from_numpy(target.train_labels[index])
+
+
+def test_budget_takes_exactly_k_per_class_the_same_subset_every_time_and_nested():
+    labels = np.random.default_rng(0).integers(0, 10, size=2000)
+    small, large = budget_indices(labels, 5, seed=4), budget_indices(labels, 50, seed=4)
+    assert np.bincount(labels[small], minlength=10).tolist() == [5] * 10
+    assert np.bincount(labels[large], minlength=10).tolist() == [50] * 10
+    assert np.array_equal(small, budget_indices(labels, 5, seed=4))
+    assert set(small) <= set(large)
+    assert not np.array_equal(small, budget_indices(labels, 5, seed=5))
+    assert np.array_equal(budget_indices(labels, None, seed=4), np.arange(2000))
+    counts = np.bincount(labels)
+    with pytest.raises(ValueError, match=f"budget 1000 per class: class 0 has only {counts[0]}"):
+        budget_indices(labels, 1000, seed=4)
+
+
+def test_every_strategy_and_seed_trains_on_the_same_k_per_class(pair):
+    runs = []
+    for strategy in ("scratch", "finetune"):
+        runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
+                                 log=lambda m: None))
+    features_path = pair["root"] / "features.npz"
+    save_features(features_path, pair["source"], pair["target"], log=lambda m: None)
+    runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
+                             features=load_features(features_path), log=lambda m: None))
+    results = pd.concat(runs, ignore_index=True)
+    assert len(results) == 3 * 2 * 2
+    assert set(results[results.budget == "2"].labels) == {20}
+    assert set(results[results.budget == "full"].labels) == {300}
+    assert results.test_accuracy.between(0, 1).all()
+    assert (results[results.strategy == "frozen"].shared_seconds > 0).all()
+    figure = label_efficiency(results)
+    assert [line.get_label().split(" (")[0] for line in figure.axes[0].get_lines()] == [
+        "from scratch", "frozen features + linear head", "fine-tuned"]
+
+
+def test_frozen_leaves_the_backbone_bit_identical_and_finetune_changes_it(pair):
+    images, labels = labelled(pair["target"], 5)
+    before = pretrained_state(pair["checkpoint"])
+    backbone = pair["source"].transfer_net(10, pretrained=True, seed=0).backbone
+    features = extract_features(backbone, images, pair["source"].pipeline)
+    frozen = train_one("frozen", pair["source"], images, labels, 10, 0, FIT, (backbone, features))
+    after = {f"features.{k}": v for k, v in frozen.backbone.features.state_dict().items()}
+    assert after.keys() == before.keys()  # BatchNorm running statistics included
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    # the frozen model's head was trained on exactly what the backbone computes
+    with torch.no_grad():
+        assert torch.allclose(frozen(pair["source"].pipeline(images)), frozen.head(features), atol=1e-5)
+
+    finetuned = train_one("finetune", pair["source"], images, labels, 10, 0, FIT)
+    tuned = {f"features.{k}": v for k, v in finetuned.backbone.features.state_dict().items()}
+    changed = [k for k in before if k.endswith("weight") and not torch.equal(tuned[k], before[k])]
+    assert len(changed) == len([k for k in before if k.endswith("weight")])
+
+    scratch = train_one("scratch", pair["source"], images, labels, 10, 0, FIT)
+    first_conv = "features.0.0.weight"
+    assert not torch.equal(scratch.backbone.features.state_dict()["0.0.weight"], before[first_conv])
+
+
+def test_cached_features_equal_a_fresh_forward_pass(pair):
+    path = pair["root"] / "cached.npz"
+    save_features(path, pair["source"], pair["target"], log=lambda m: None)
+    cached = load_features(path)
+    fresh_source = load_source("source", pair["checkpoint"])
+    backbone = fresh_source.transfer_net(10, pretrained=True, seed=9).backbone
+    for split in ("train", "test"):
+        images = torch.from_numpy(getattr(pair["target"], f"{split}_images"))
+        fresh = extract_features(backbone, images, fresh_source.pipeline).numpy()
+        assert cached[split].shape == (len(images), 64 * 3 * 3)
+        np.testing.assert_array_equal(cached[split], fresh)
+
+
+def test_input_pipeline_resizes_to_three_normalised_channels():
+    images = torch.full((2, 28, 28), 255, dtype=torch.uint8)
+    x = InputPipeline((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), size=64)(images)
+    assert x.shape == (2, 3, 64, 64)
+    expected = (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(x[0, :, 10, 10], expected)
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty torch hub cache of the test's own ($TORCH_HOME)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    return tmp_path / "torch-home"
+
+
+def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hub_cache, pair):
+    import torchvision
+
+    path = imagenet_weights_file("resnet18")
+    assert path.parent == hub_cache / "hub" / "checkpoints"
+    assert path.name == torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]
+    torch.manual_seed(0)
+    written = torchvision.models.resnet18().state_dict()
+    path.parent.mkdir(parents=True)
+    torch.save(written, path)
+
+    source = load_source("imagenet_resnet18", image_size=32, download=False)
+    net = source.transfer_net(10, pretrained=True, seed=0)
+    loaded = net.backbone.state_dict()
+    assert all(torch.equal(loaded[k], written[k]) for k in loaded)
+    assert net.head.out_features == 10 and net.head.in_features == 512
+    images, labels = labelled(pair["target"], 2)
+    model = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, min_steps=2))
+    assert not model.training and model(source.pipeline(images[:3])).shape == (3, 10)
+
+
+def test_missing_imagenet_weights_fail_at_once_saying_where_to_put_them(hub_cache):
+    expected = hub_cache / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    with pytest.raises(FileNotFoundError) as failure:
+        load_source("imagenet_vgg16", download=False)
+    message = str(failure.value)
+    assert "no ImageNet weights for vgg16: download is off" in message
+    assert "Put the file vgg16-397923af.pth" in message and str(expected) in message
+    with pytest.raises(ValueError, match="unknown ImageNet backbone 'alexnet'"):
+        load_source("imagenet_alexnet")

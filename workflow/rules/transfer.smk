@@ -1,0 +1,83 @@
+# Part 9: transfer learning. A source network (train.best_run's checkpoint on the source
+# dataset, or an ImageNet network) reused on a target dataset, three strategies over label
+# budgets, results/transfer/<source>_to_<target>/.
+
+
+rule transfer_features:
+    input:
+        dataset="results/{target}/data/dataset.npz",
+        source=transfer_source_checkpoint,
+        code=package_code("transfer", "train", "models"),
+    output:
+        "results/transfer/{source}_to_{target}/features.npz",
+    log:
+        "results/logs/transfer/{source}_to_{target}/features.log",
+    benchmark:
+        "results/benchmarks/transfer/{source}_to_{target}/features.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        source=transfer_source_options,
+    script:
+        "../../scripts/transfer_features.py"
+
+
+rule transfer_strategy:
+    input:
+        dataset="results/{target}/data/dataset.npz",
+        source=transfer_source_checkpoint,
+        features=transfer_features_input,
+        code=package_code("transfer", "train", "models"),
+    output:
+        "results/transfer/{source}_to_{target}/runs/{strategy}.csv",
+    log:
+        "results/logs/transfer/{source}_to_{target}/{strategy}.log",
+    benchmark:
+        "results/benchmarks/transfer/{source}_to_{target}/{strategy}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        source=transfer_source_options,
+        settings=transfer_settings,
+    script:
+        "../../scripts/transfer_strategy.py"
+
+
+rule transfer_summary:
+    input:
+        runs=transfer_runs,
+        code=package_code("transfer", "plots_transfer"),
+    output:
+        table=report(
+            "results/transfer/{source}_to_{target}/transfer.csv",
+            caption="../report/transfer.rst",
+            category="Transfer",
+            subcategory="{source} to {target}",
+            labels={"source": "{source}", "target": "{target}", "figure": "table"},
+        ),
+        figure=report(
+            "results/transfer/{source}_to_{target}/label-efficiency.png",
+            caption="../report/transfer.rst",
+            category="Transfer",
+            subcategory="{source} to {target}",
+            labels={
+                "source": "{source}",
+                "target": "{target}",
+                "figure": "label efficiency",
+            },
+        ),
+    log:
+        "results/logs/transfer/{source}_to_{target}/summary.log",
+    benchmark:
+        "results/benchmarks/transfer/{source}_to_{target}/summary.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/transfer_summary.py"
