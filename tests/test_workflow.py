@@ -67,8 +67,10 @@ STATS_OUTPUTS = [
 ]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def snakemake(workdir: Path, *args: str, check: bool = True, torch_home: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               TORCH_HOME=str(torch_home or workdir / "torch-home"))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         cwd=workdir,
@@ -96,15 +98,32 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
+def write_resnet18_weights(torch_home: Path) -> Path:
+    """A resnet18 weights file where torchvision looks for ImageNet weights in that hub cache."""
+    import torch
+    import torchvision
+
+    from mnistflow.transfer import imagenet_weights_file
+
+    path = torch_home / "hub/checkpoints" / imagenet_weights_file("resnet18").name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One full run of the default target on the tiny dataset; later tests reuse its outputs."""
     workdir = tmp_path_factory.mktemp("tiny-run")
     written = write_dataset(workdir / "idx")
+    # a second dataset, the transfer source; it is not in "datasets", so only trained for that
+    other = write_dataset(workdir / "idx-other", seed=11)
     config = {
         "datasets": ["tiny"],
-        "data": {"sources": ["local"], "local_dirs": {"tiny": str(workdir / "idx")}},
-        "custom_datasets": {"tiny": written["entry"]},
+        "data": {"sources": ["local"],
+                 "local_dirs": {"tiny": str(workdir / "idx"), "other": str(workdir / "idx-other")}},
+        "custom_datasets": {"tiny": written["entry"], "other": other["entry"]},
         "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
                                      "optimizer_kwargs": {"lr": 1.0}},
                            "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}},
@@ -114,8 +133,13 @@ def tiny_run(tmp_path_factory):
                        "sweep_extensions": 1,
                        "tuned": ["sgd", "adam"]},
         "gan": {"epochs": 2, "quality_samples": 100, "final_samples": 200, "histogram_images": 20},
+        "transfer": {"pairs": [{"source": "other", "target": "tiny"}], "budgets": [2, "full"], "seeds": [0, 1],
+                     "min_steps": 5, "batch_size": 32,
+                     "imagenet": {"enabled": True, "backbones": ["resnet18"], "targets": ["tiny"],
+                                  "image_size": 32, "download": False}},
     }
     write_config(workdir, config)
+    write_resnet18_weights(workdir / "torch-home")
     result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
     return {"workdir": workdir, "config": config, "arrays": written["arrays"], "first": result}
 
@@ -215,6 +239,42 @@ def test_both_gans_are_trained_scored_and_plotted(tiny_run):
             assert gif.n_frames == 2
 
 
+def test_transfer_tables_and_figures_for_both_sources(tiny_run):
+    workdir = tiny_run["workdir"]
+    for pair, strategies in (("other_to_tiny", ["scratch", "frozen", "finetune"]),
+                             ("imagenet_resnet18_to_tiny", ["frozen", "finetune"])):
+        folder = workdir / "results/transfer" / pair
+        assert {p.name for p in folder.iterdir()} == {"features.npz", "runs", "transfer.csv",
+                                                      "label-efficiency.png"}
+        table = pd.read_csv(folder / "transfer.csv", dtype={"budget": str})
+        assert table.strategy.unique().tolist() == strategies
+        assert len(table) == len(strategies) * 2 * 2  # budgets x seeds
+        assert set(table[table.budget == "2"].labels) == {20}
+        assert set(table[table.budget == "full"].labels) == {300}
+        assert table.test_accuracy.between(0, 1).all() and (table.seconds > 0).all()
+        with Image.open(folder / "label-efficiency.png") as image:
+            assert image.format == "PNG"
+    # the source's checkpoint is the one train.best_run trained on it, through the DAG
+    assert (workdir / "results/other/train/best/model.pt").is_file()
+    assert not (workdir / "results/other/introspect").exists()
+    log = (workdir / "results/logs/transfer/other_to_tiny/frozen.log").read_text()
+    assert "frozen budget 2 seed 1: test accuracy" in log
+
+
+def test_missing_imagenet_weights_fail_the_job_saying_where_to_put_them(tiny_run, tmp_path):
+    workdir = tiny_run["workdir"]
+    target = "results/transfer/imagenet_vgg16_to_tiny/features.npz"
+    empty = tmp_path / "empty-torch-home"
+    result = snakemake(workdir, target, "--cores", "1", "--configfile", "config.yaml", check=False,
+                       torch_home=empty)
+    assert result.returncode != 0
+    log = (workdir / "results/logs/transfer/imagenet_vgg16_to_tiny/features.log").read_text()
+    assert "no ImageNet weights for vgg16: download is off (transfer.imagenet.download: false)" in log
+    expected = empty / "hub/checkpoints/vgg16-397923af.pth"
+    assert "Put the file vgg16-397923af.pth" in log and str(expected) in log
+    assert not (workdir / target).exists()
+
+
 def test_unknown_training_run_is_named(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
                        "results/tiny/train/nope/model.pt", check=False)
@@ -304,6 +364,7 @@ def test_unobtainable_data_fails_with_every_source_listed(tmp_path, tiny):
         "datasets": ["tiny"],
         "data": {"sources": ["local"], "local_dirs": {"tiny": str(tmp_path / "nowhere")}},
         "custom_datasets": {"tiny": tiny["entry"]},
+        "transfer": {"pairs": []},
     }
     write_config(tmp_path, config)
     result = snakemake(tmp_path, "--cores", "1", "--configfile", "config.yaml", check=False)

@@ -276,7 +276,9 @@ def transfer_pairs():
     """(source, target, strategies) of every transfer: the dataset pairs, then the ImageNet
     networks on their targets when enabled."""
     transfer = config["transfer"]
-    pairs = [(p["source"], p["target"], transfer["strategies"]) for p in transfer["pairs"]]
+    pairs = [
+        (p["source"], p["target"], transfer["strategies"]) for p in transfer["pairs"]
+    ]
     imagenet = transfer["imagenet"]
     if imagenet["enabled"]:
         pairs += [
