@@ -21,7 +21,7 @@ from mnistflow.transfer import (
     train_one,
 )
 
-FIT = FitConfig(lr=0.01, batch_size=32, epochs=1, min_steps=5)
+FIT = FitConfig(lr=0.01, batch_size=32, steps=5)
 
 
 def read_synthetic(directory, name, seed, n_train=300):
@@ -159,7 +159,7 @@ def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hu
     assert all(torch.equal(loaded[k], written[k]) for k in loaded)
     assert net.head.out_features == 10 and net.head.in_features == 512
     images, labels = labelled(pair["target"], 2)
-    model = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, min_steps=2))
+    model = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, steps=2))
     assert not model.training and model(source.pipeline(images[:3])).shape == (3, 10)
 
 
@@ -172,3 +172,27 @@ def test_missing_imagenet_weights_fail_at_once_saying_where_to_put_them(hub_cach
     assert "Put the file vgg16-397923af.pth" in message and str(expected) in message
     with pytest.raises(ValueError, match="unknown ImageNet backbone 'alexnet'"):
         load_source("imagenet_alexnet")
+
+
+def test_train_and_eval_modes(pair):
+    """The article left VGG16 in eval mode while training (dropout off); here the network being
+    trained is in train mode, and a frozen backbone in eval mode while it computes features."""
+    images, labels = labelled(pair["target"], 3)
+    source, modes = pair["source"], []
+    build = source.build
+
+    def hooked_build(pretrained):
+        model = build(pretrained)
+        model.features.register_forward_hook(lambda module, args, out: modes.append(module.training))
+        return model
+
+    source.build = hooked_build
+    try:
+        train_one("finetune", source, images, labels, 10, 0, FIT)
+        assert len(modes) == FIT.steps and all(modes)
+        modes.clear()
+        backbone = source.transfer_net(10, pretrained=True, seed=0).backbone.train()
+        extract_features(backbone, images, source.pipeline)
+        assert modes and not any(modes)
+    finally:
+        source.build = build

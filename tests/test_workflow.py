@@ -134,7 +134,7 @@ def tiny_run(tmp_path_factory):
                        "tuned": ["sgd", "adam"]},
         "gan": {"epochs": 2, "quality_samples": 100, "final_samples": 200, "histogram_images": 20},
         "transfer": {"pairs": [{"source": "other", "target": "tiny"}], "budgets": [2, "full"], "seeds": [0, 1],
-                     "min_steps": 5, "batch_size": 32,
+                     "steps": 5, "batch_size": 32,
                      "imagenet": {"enabled": True, "backbones": ["resnet18"], "targets": ["tiny"],
                                   "image_size": 32, "download": False}},
     }

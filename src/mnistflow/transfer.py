@@ -13,7 +13,7 @@ layer for the target's classes. Three strategies train on k labelled images per 
 
 from __future__ import annotations
 
-import math
+import copy
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic
+from .models import build_model
 from .train import evaluate, load_checkpoint, make_optimizer, make_schedule
 
 STRATEGIES = ("scratch", "frozen", "finetune")
@@ -125,15 +126,14 @@ class Source:
 
 def checkpoint_source(name: str, checkpoint: str | Path) -> Source:
     """One of our trained runs; its own normalisation (the source training set's mean and std)."""
-    _, state = load_checkpoint(checkpoint)
+    model, state = load_checkpoint(checkpoint)
     if state.get("status") == "diverged":
         raise ValueError(f"{checkpoint}: the source run diverged; it cannot be transferred from")
 
     def build(pretrained: bool) -> nn.Module:
-        if not pretrained:
-            from .models import build_model
-            return build_model(state["config"]["model"], len(state["classes"]))
-        return load_checkpoint(checkpoint)[0]
+        if pretrained:
+            return copy.deepcopy(model)
+        return build_model(state["config"]["model"], len(state["classes"]))
 
     return Source(name, build, InputPipeline((state["mean"],), (state["std"],)))
 
@@ -201,17 +201,13 @@ def extract_features(backbone: nn.Module, images: torch.Tensor, pipeline: InputP
 @dataclass(frozen=True)
 class FitConfig:
     """How a head or a whole network trains on a labelled subset: AdamW with a one-cycle
-    schedule for ``epochs`` passes over the subset, and at least ``min_steps`` batches (so that
-    a budget of 10 images per class still gets trained)."""
+    schedule for ``steps`` batches whatever the budget, so that runs differ in how many labelled
+    images they see, not in how much they compute."""
 
     lr: float = 0.01
     weight_decay: float = 5e-4
     batch_size: int = 128
-    epochs: int = 1
-    min_steps: int = 100
-
-    def steps(self, n: int) -> int:
-        return max(self.min_steps, self.epochs * math.ceil(n / self.batch_size))
+    steps: int = 150
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, seed: int,
@@ -220,7 +216,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
     The caller sets train/eval modes."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
-    steps = config.steps(len(y))
+    steps = config.steps
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
     scheduler, _ = make_schedule("onecycle", optimizer, {}, steps, 1)
@@ -293,7 +289,7 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
                          "budget": budget_name(per_class), "per_class": len(subset) / classes,
                          "labels": len(subset), "seed": seed,
                          "test_accuracy": test_accuracy, "test_loss": test_loss,
-                         "steps": config.steps(len(subset)), "seconds": seconds,
+                         "steps": config.steps, "seconds": seconds,
                          "shared_seconds": 0.0 if features is None else features["seconds"]})
             log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy "
                 f"{test_accuracy:.4f} ({len(subset)} labels, {rows[-1]['steps']} steps, {seconds:.1f} s)")

@@ -317,7 +317,7 @@ def transfer_settings(wildcards):
     """Budgets, seeds and the training settings of one strategy (its own learning rate)."""
     transfer = config["transfer"]
     shared = ["budgets", "seeds", "subset_seed"]
-    fit = ["epochs", "min_steps", "batch_size", "weight_decay"]
+    fit = ["steps", "batch_size", "weight_decay"]
     return dict(
         {key: transfer[key] for key in shared},
         fit=dict(
