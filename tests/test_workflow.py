@@ -275,6 +275,17 @@ def test_missing_imagenet_weights_fail_the_job_saying_where_to_put_them(tiny_run
     assert not (workdir / target).exists()
 
 
+def test_unconfigured_transfer_pair_is_named(tmp_path, tiny):
+    write_config(tmp_path, {"datasets": ["tiny"], "custom_datasets": {"tiny": tiny["entry"]},
+                            "data": {"sources": ["local"], "local_dirs": {"tiny": str(tiny["dir"])}},
+                            "transfer": {"pairs": []}})
+    result = snakemake(tmp_path, "results/transfer/mnist_to_tiny/transfer.csv", "--cores", "1",
+                       "--configfile", "config.yaml", "-n", check=False)
+    assert result.returncode != 0
+    assert ("transfer mnist to tiny is not configured: add it to transfer.pairs (or transfer.imagenet)"
+            in result.stdout + result.stderr)
+
+
 def test_unknown_training_run_is_named(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n",
                        "results/tiny/train/nope/model.pt", check=False)

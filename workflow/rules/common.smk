@@ -327,11 +327,13 @@ def transfer_settings(wildcards):
 
 
 def transfer_runs(wildcards):
-    strategies = next(
-        s
-        for source, target, s in transfer_pairs()
-        if (source, target) == (wildcards.source, wildcards.target)
-    )
+    configured = {(source, target): s for source, target, s in transfer_pairs()}
+    strategies = configured.get((wildcards.source, wildcards.target))
+    if strategies is None:
+        raise ValueError(
+            f"transfer {wildcards.source} to {wildcards.target} is not configured: add it to "
+            "transfer.pairs (or transfer.imagenet)"
+        )
     prefix = f"results/transfer/{wildcards.source}_to_{wildcards.target}"
     return [f"{prefix}/runs/{strategy}.csv" for strategy in strategies]
 
