@@ -216,13 +216,12 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
     The caller sets train/eval modes."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
-    steps = config.steps
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
-    scheduler, _ = make_schedule("onecycle", optimizer, {}, steps, 1)
+    scheduler, _ = make_schedule("onecycle", optimizer, {}, config.steps, 1)
     batch = min(config.batch_size, len(y))
     per_pass = len(y) // batch  # full batches only: BatchNorm needs more than one image
-    for step in range(steps):
+    for step in range(config.steps):
         if step % per_pass == 0:
             order = torch.randperm(len(y), generator=generator).to(y.device)
         index = order[(step % per_pass) * batch:(step % per_pass + 1) * batch]
@@ -277,9 +276,10 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
         subset = torch.from_numpy(budget_indices(target.train_labels, per_class, subset_seed)).to(device)
         for seed in seeds:
             started = time.perf_counter()
+            # the frozen strategy trains on features: no need to copy the images of the subset
             frozen = None if backbone is None else (backbone, train_features[subset])
-            model = train_one(strategy, source, train_images[subset], train_y[subset], classes, seed,
-                              config, frozen)
+            images = train_images[subset] if frozen is None else train_images[:0]
+            model = train_one(strategy, source, images, train_y[subset], classes, seed, config, frozen)
             seconds = time.perf_counter() - started
             if backbone is None:
                 test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
