@@ -6,10 +6,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from synthetic import write_dataset  # noqa: E402
+from tiny_workflow import REPO, tiny_run  # noqa: E402, F401  (REPO for the tests, a session fixture)
 
 from mnistflow.datasets import DatasetSpec  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -61,3 +61,14 @@ def test_requirements_pin_the_brief_versions():
     pins = requirement_pins()
     assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
     assert pins["snakemake"].startswith("9.")
+
+
+def test_slurm_extra_pins_what_the_venv_pins():
+    import tomllib
+
+    pins = requirement_pins()
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["slurm"]
+    assert len(extra) == 2
+    for entry in extra:
+        name, version = entry.split("==")
+        assert pins[normalized(name)] == version, entry

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO
-from synthetic import write_dataset
+from tiny_workflow import REPO, jobs, snakemake, write_config
 
 from mnistflow.embed import Embedding, knn_accuracy
 from mnistflow.optimizers import pick_learning_rate
@@ -67,83 +65,6 @@ STATS_OUTPUTS = [
 ]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, torch_home: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               TORCH_HOME=str(torch_home or workdir / "torch-home"))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """The 'Job stats' table of a (dry) run: rule -> job count."""
-    out = result.stdout + result.stderr
-    if "Job stats:" not in out:
-        return {}
-    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M) if m.group(1) != "total"}
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def write_resnet18_weights(torch_home: Path) -> Path:
-    """A resnet18 weights file where torchvision looks for ImageNet weights in that hub cache."""
-    import torch
-    import torchvision
-
-    from mnistflow.transfer import imagenet_weights_file
-
-    path = torch_home / "hub/checkpoints" / imagenet_weights_file("resnet18").name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(torchvision.models.resnet18().state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One full run of the default target on the tiny dataset; later tests reuse its outputs."""
-    workdir = tmp_path_factory.mktemp("tiny-run")
-    written = write_dataset(workdir / "idx")
-    # a second dataset, the transfer source; it is not in "datasets", so only trained for that
-    other = write_dataset(workdir / "idx-other", seed=11)
-    config = {
-        "datasets": ["tiny"],
-        "data": {"sources": ["local"],
-                 "local_dirs": {"tiny": str(workdir / "idx"), "other": str(workdir / "idx-other")}},
-        "custom_datasets": {"tiny": written["entry"], "other": other["entry"]},
-        "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
-                                     "optimizer_kwargs": {"lr": 1.0}},
-                           "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}},
-                  "search": {"grid": {"model": ["first"], "optimizer": ["Adam"], "lr": [0.001], "epochs": [1],
-                                      "batch_size": [32]}}},
-        "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
-                       "sweep_extensions": 1,
-                       "tuned": ["sgd", "adam"]},
-        "gan": {"epochs": 2, "quality_samples": 100, "final_samples": 200, "histogram_images": 20},
-        "transfer": {"pairs": [{"source": "other", "target": "tiny"}], "budgets": [2, "full"], "seeds": [0, 1],
-                     "steps": 5, "batch_size": 32,
-                     "imagenet": {"enabled": True, "backbones": ["resnet18"], "targets": ["tiny"],
-                                  "image_size": 32, "download": False}},
-    }
-    write_config(workdir, config)
-    write_resnet18_weights(workdir / "torch-home")
-    result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml")
-    return {"workdir": workdir, "config": config, "arrays": written["arrays"], "first": result}
-
-
 def test_every_stats_output_is_produced(tiny_run):
     stats = tiny_run["workdir"] / "results/tiny/stats"
     assert sorted(p.name for p in stats.iterdir()) == sorted(STATS_OUTPUTS)
@@ -188,6 +109,19 @@ def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
     blowup = pd.read_csv(train / "blowup/metrics.csv")
     assert blowup.status.iloc[-1] == "diverged"
     assert "marked diverged" in (tiny_run["workdir"] / "results/logs/tiny/train-blowup.log").read_text()
+
+
+def test_every_gpu_job_leased_a_device(tiny_run):
+    workdir = tiny_run["workdir"]
+    gpu_rules = {"train", "train_recorded", "optimizer_sweep", "optimizer_seeds", "gan_train", "transfer_features",
+                 "transfer_strategy"}
+    logs = [path for path in (workdir / "results/logs").rglob("*.log")
+            if re.match(r".* rule (\w+),", path.read_text()).group(1) in gpu_rules]
+    assert len(logs) > 20
+    for path in logs:
+        assert re.search(r"leased GPU\(s\) [01] of 0, 1: CUDA_VISIBLE_DEVICES=[01]\n", path.read_text()), path
+    # two-thread jobs on two cores run one at a time here, so device 0 is always free
+    assert {p.name for p in (workdir / ".snakemake/gpu-leases").iterdir()} <= {"gpu-0.lock", "gpu-1.lock"}
 
 
 def test_leaderboard_lists_every_run(tiny_run):
@@ -323,6 +257,14 @@ def test_stats_csv_matches_direct_computation(tiny_run):
         assert row7.mean_intensity == pytest.approx(images[labels == 7].mean(), rel=1e-9)
     summary = Summary.load(tiny_run["workdir"] / "results/tiny/stats/summary.npz")
     assert summary.splits["test"].counts.sum() == len(arrays["test_labels"])
+
+
+def test_the_default_workflow_profile_applies_unless_turned_off(tiny_run):
+    workdir = tiny_run["workdir"]
+    with_profile = snakemake(workdir, "--configfile", "config.yaml", "-n")
+    assert f"workflow specific profile {REPO / 'profiles/default'}" in with_profile.stderr
+    without = snakemake(workdir, "--workflow-profile", "none", "--cores", "1", "--configfile", "config.yaml", "-n")
+    assert "profile" not in without.stderr and "Nothing to be done" in without.stdout + without.stderr
 
 
 def test_second_run_has_nothing_to_do(tiny_run):

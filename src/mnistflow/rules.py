@@ -1,13 +1,18 @@
 """What every rule script does around its one library call: log to the rule's log file, use
-the rule's threads, and record a failure with its traceback before Snakemake reports it."""
+the rule's threads, lease the GPU(s) it asked for (``resources: gpu=N``), and record a failure
+with its traceback before Snakemake reports it."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sys
 import time
 from typing import Iterator
+
+from mnistflow.gpu import gpus_for_job
 
 
 def set_threads(n: int) -> None:
@@ -29,9 +34,12 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     log.addHandler(handler)
     set_threads(snakemake.threads)
     started = time.perf_counter()
-    log.info("rule %s, %d thread(s), wildcards %s", snakemake.rule, snakemake.threads, dict(snakemake.wildcards))
+    log.info("rule %s, %d thread(s), wildcards %s, on %s%s", snakemake.rule, snakemake.threads,
+             dict(snakemake.wildcards), socket.gethostname(),
+             f" as SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else "")
     try:
-        yield log
+        with gpus_for_job(int(snakemake.resources.get("gpu", 0)), log.info):
+            yield log
     except BaseException:
         log.exception("failed after %.1f s", time.perf_counter() - started)
         raise

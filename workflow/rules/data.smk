@@ -10,6 +10,7 @@ rule acquire_raw:
         "results/logs/{dataset}/acquire_raw.log",
     benchmark:
         "results/benchmarks/{dataset}/acquire_raw.tsv"
+    localrule: True
     conda:
         "../../envs/data.yaml"
     threads: 1

@@ -88,6 +88,7 @@ rule plot_embedding:
         "results/benchmarks/{dataset}/plot_embedding-{method}-{figure}.tsv"
     wildcard_constraints:
         figure="|".join(EMBEDDING_FIGURES),
+    localrule: True
     conda:
         "../../envs/embed.yaml"
     threads: 1
@@ -116,6 +117,7 @@ rule plot_pca:
         "results/benchmarks/{dataset}/plot_pca-{figure}.tsv"
     wildcard_constraints:
         figure="|".join(PCA_FIGURES),
+    localrule: True
     conda:
         "../../envs/embed.yaml"
     threads: 1

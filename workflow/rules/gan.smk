@@ -50,6 +50,7 @@ rule plot_gan:
         "results/logs/{dataset}/plot_gan-{gan}.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_gan-{gan}.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1

@@ -62,6 +62,7 @@ rule plot_weights:
         "results/logs/{dataset}/plot_weights-{run}.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_weights-{run}.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -103,6 +104,7 @@ rule plot_gradients:
         "results/logs/{dataset}/plot_gradients-{run}.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_gradients-{run}.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1

@@ -75,6 +75,7 @@ rule optimizer_comparison:
         "results/logs/{dataset}/optimizer_comparison.log",
     benchmark:
         "results/benchmarks/{dataset}/optimizer_comparison.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1

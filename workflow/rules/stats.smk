@@ -42,6 +42,7 @@ rule plot_samples:
         "results/logs/{dataset}/plot_samples.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_samples.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -68,6 +69,7 @@ rule plot_class_means:
         "results/logs/{dataset}/plot_class_means.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_means.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -94,6 +96,7 @@ rule plot_class_stds:
         "results/logs/{dataset}/plot_class_stds.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_stds.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -120,6 +123,7 @@ rule plot_pixel_histograms:
         "results/logs/{dataset}/plot_pixel_histograms.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_pixel_histograms.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -146,6 +150,7 @@ rule plot_mean_intensity:
         "results/logs/{dataset}/plot_mean_intensity.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_mean_intensity.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -172,6 +177,7 @@ rule plot_class_counts:
         "results/logs/{dataset}/plot_class_counts.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_class_counts.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -198,6 +204,7 @@ rule plot_train_vs_test:
         "results/logs/{dataset}/plot_train_vs_test.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_train_vs_test.tsv"
+    localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1

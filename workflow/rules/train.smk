@@ -43,6 +43,7 @@ rule plot_curves:
         "results/logs/{dataset}/plot_curves-{run}.log",
     benchmark:
         "results/benchmarks/{dataset}/plot_curves-{run}.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -77,6 +78,7 @@ rule leaderboard:
         "results/logs/{dataset}/leaderboard.log",
     benchmark:
         "results/benchmarks/{dataset}/leaderboard.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1

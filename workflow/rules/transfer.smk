@@ -76,6 +76,7 @@ rule transfer_summary:
         "results/logs/transfer/{source}_to_{target}/summary.log",
     benchmark:
         "results/benchmarks/transfer/{source}_to_{target}/summary.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1

@@ -1,0 +1,128 @@
+"""Which GPU a job may use, when several jobs share one machine's GPUs.
+
+Snakemake only counts GPUs (``--resources gpu=N``); it never tells a job which device is its
+own, so every job would land on device 0. A job that asks for GPUs therefore takes a lease: an
+exclusive file lock on ``.snakemake/gpu-leases/gpu-<id>.lock`` for a free device, and sets
+``CUDA_VISIBLE_DEVICES`` to it before torch initialises CUDA. The kernel drops a file lock when
+its process ends, however it ends, so a crashed or killed job never keeps a device.
+
+Under SLURM (``SLURM_JOB_ID`` set) the scheduler has already chosen the job's devices and set
+``CUDA_VISIBLE_DEVICES``: that assignment is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterator, Sequence
+
+LEASE_DIR = Path(".snakemake/gpu-leases")
+# The NVIDIA driver lists one folder per GPU here, without initialising CUDA.
+DRIVER_GPU_DIR = Path("/proc/driver/nvidia/gpus")
+# Overrides the device count (tests, or drivers that do not populate DRIVER_GPU_DIR).
+COUNT_ENV = "MNISTFLOW_GPU_COUNT"
+
+
+def machine_devices() -> list[str]:
+    """Device ids a job on this machine may lease: CUDA_VISIBLE_DEVICES's list when the user set
+    one, else 0..n-1 for the n GPUs the driver lists (or ``MNISTFLOW_GPU_COUNT``, or
+    ``nvidia-smi --list-gpus`` where the driver's folder is missing)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [d.strip() for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    if COUNT_ENV in os.environ:
+        value = os.environ[COUNT_ENV]
+        if not value.isdigit():
+            raise ValueError(f"{COUNT_ENV}={value!r}: expected a number of GPUs (0, 1, 2, ...)")
+        return [str(i) for i in range(int(value))]
+    if DRIVER_GPU_DIR.is_dir():
+        return [str(i) for i in range(len(list(DRIVER_GPU_DIR.iterdir())))]
+    if shutil.which("nvidia-smi"):
+        listed = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True)
+        if listed.returncode == 0:
+            return [str(i) for i, line in enumerate(listed.stdout.splitlines()) if line.startswith("GPU ")]
+    return []
+
+
+@dataclass
+class Lease:
+    devices: list[str]
+    files: list[IO]
+
+    def release(self) -> None:
+        for handle in self.files:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        self.files = []
+
+
+def try_lock(path: Path) -> IO | None:
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def acquire(devices: Sequence[str], count: int = 1, lock_dir: Path = LEASE_DIR, poll_seconds: float = 0.5,
+            on_wait: Callable[[str], None] | None = None) -> Lease:
+    """Lease ``count`` of ``devices``, all or none, waiting while fewer are free."""
+    if count > len(devices):
+        raise ValueError(f"a job asks for {count} GPU(s) but this machine has {len(devices)} "
+                         f"({', '.join(devices) or 'none'}); lower the rule's gpu resource")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    waiting = False
+    while True:
+        taken: list[tuple[str, IO]] = []
+        for device in devices:
+            handle = try_lock(lock_dir / f"gpu-{device}.lock")
+            if handle is not None:
+                taken.append((device, handle))
+                if len(taken) == count:
+                    return Lease([d for d, _ in taken], [h for _, h in taken])
+        Lease([], [h for _, h in taken]).release()
+        if not waiting and on_wait is not None:
+            on_wait(f"all of GPU(s) {', '.join(devices)} are leased (locks in {lock_dir}); waiting for one")
+        waiting = True
+        time.sleep(poll_seconds)
+
+
+@contextlib.contextmanager
+def gpus_for_job(count: int, log: Callable[[str], None], lock_dir: Path = LEASE_DIR) -> Iterator[list[str]]:
+    """Set CUDA_VISIBLE_DEVICES to the devices leased for the job's body; [] means the CPU."""
+    if count <= 0:
+        yield []
+        return
+    if "SLURM_JOB_ID" in os.environ:
+        assigned = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        log(f"GPU(s) assigned by SLURM: CUDA_VISIBLE_DEVICES={assigned or '(unset)'}")
+        yield [d for d in assigned.split(",") if d]
+        return
+    devices = machine_devices()
+    if not devices:
+        log("no GPU on this machine: running on the CPU")
+        yield []
+        return
+    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    lease = acquire(devices, count, lock_dir, on_wait=log)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(lease.devices)
+    log(f"leased GPU(s) {', '.join(lease.devices)} of {', '.join(devices)}: "
+        f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
+    try:
+        yield lease.devices
+    finally:
+        lease.release()
+        if previous is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = previous

@@ -1,0 +1,145 @@
+"""GPU leases with fake device counts: the lease logic needs no GPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import types
+
+import pytest
+
+from mnistflow import gpu
+from mnistflow.rules import rule_context
+
+
+@pytest.fixture
+def no_gpu_env(monkeypatch):
+    for name in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", gpu.COUNT_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_concurrent_jobs_get_different_devices(tmp_path):
+    first = gpu.acquire(["0", "1"], lock_dir=tmp_path)
+    second = gpu.acquire(["0", "1"], lock_dir=tmp_path)
+    assert first.devices == ["0"] and second.devices == ["1"]
+    first.release()
+    third = gpu.acquire(["0", "1"], lock_dir=tmp_path)
+    assert third.devices == ["0"]
+    assert (tmp_path / "gpu-0.lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_job_waits_while_every_device_is_leased(tmp_path):
+    held = [gpu.acquire(["0", "1"], lock_dir=tmp_path), gpu.acquire(["0", "1"], lock_dir=tmp_path)]
+    waits, got = [], []
+    waiter = threading.Thread(target=lambda: got.append(
+        gpu.acquire(["0", "1"], lock_dir=tmp_path, poll_seconds=0.05, on_wait=waits.append)))
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive() and got == []
+    assert waits == [f"all of GPU(s) 0, 1 are leased (locks in {tmp_path}); waiting for one"]
+    held[1].release()
+    waiter.join(timeout=30)
+    assert [lease.devices for lease in got] == [["1"]]
+
+
+def test_a_two_gpu_job_takes_two_devices_or_none(tmp_path):
+    single = gpu.acquire(["0", "1", "2"], lock_dir=tmp_path)
+    pair = gpu.acquire(["0", "1", "2"], count=2, lock_dir=tmp_path)
+    assert single.devices == ["0"] and pair.devices == ["1", "2"]
+    with pytest.raises(ValueError, match=r"asks for 4 GPU\(s\) but this machine has 3 \(0, 1, 2\)"):
+        gpu.acquire(["0", "1", "2"], count=4, lock_dir=tmp_path)
+
+
+def test_a_killed_job_frees_its_device(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from mnistflow import gpu;"
+         f"lease = gpu.acquire(['0'], lock_dir=Path({str(tmp_path)!r})); print(lease.devices[0], flush=True);"
+         "time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "0"
+        assert gpu.try_lock(tmp_path / "gpu-0.lock") is None
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert gpu.acquire(["0"], lock_dir=tmp_path).devices == ["0"]
+
+
+def test_job_sees_only_its_leased_device_and_releases_it_on_failure(tmp_path, no_gpu_env):
+    no_gpu_env.setenv(gpu.COUNT_ENV, "2")
+    other_job = gpu.acquire(["0", "1"], lock_dir=tmp_path)
+    messages = []
+    with pytest.raises(RuntimeError):
+        with gpu.gpus_for_job(1, messages.append, lock_dir=tmp_path) as devices:
+            assert devices == ["1"] and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+            raise RuntimeError("the job failed")
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert messages == ["leased GPU(s) 1 of 0, 1: CUDA_VISIBLE_DEVICES=1"]
+    assert gpu.acquire(["1"], lock_dir=tmp_path).devices == ["1"]
+    other_job.release()
+
+
+def test_leases_come_from_the_users_visible_devices(tmp_path, no_gpu_env):
+    no_gpu_env.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    held = gpu.acquire(["2"], lock_dir=tmp_path)
+    with gpu.gpus_for_job(1, print, lock_dir=tmp_path) as devices:
+        assert devices == ["5"] and os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,5"
+    held.release()
+
+
+def test_the_schedulers_assignment_is_used_as_is(tmp_path, no_gpu_env):
+    no_gpu_env.setenv("SLURM_JOB_ID", "42")
+    no_gpu_env.setenv("CUDA_VISIBLE_DEVICES", "3")
+    no_gpu_env.setenv(gpu.COUNT_ENV, "8")
+    messages = []
+    with gpu.gpus_for_job(1, messages.append, lock_dir=tmp_path) as devices:
+        assert devices == ["3"] and os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+    assert messages == ["GPU(s) assigned by SLURM: CUDA_VISIBLE_DEVICES=3"]
+    assert not tmp_path.joinpath("gpu-3.lock").exists()
+
+
+def test_no_gpu_means_the_cpu_and_no_lease(tmp_path, no_gpu_env, monkeypatch):
+    monkeypatch.setattr(gpu, "DRIVER_GPU_DIR", tmp_path / "absent")
+    monkeypatch.setattr(gpu.shutil, "which", lambda name: None)  # no nvidia-smi either
+    messages = []
+    with gpu.gpus_for_job(1, messages.append, lock_dir=tmp_path / "leases") as devices:
+        assert devices == [] and "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert messages == ["no GPU on this machine: running on the CPU"]
+    with gpu.gpus_for_job(0, messages.append, lock_dir=tmp_path / "leases") as devices:
+        assert devices == []
+    assert not (tmp_path / "leases").exists()
+
+
+def test_driver_folder_gives_the_count(tmp_path, no_gpu_env, monkeypatch):
+    for index in range(3):
+        (tmp_path / f"0000:0{index}:00.0").mkdir()
+    monkeypatch.setattr(gpu, "DRIVER_GPU_DIR", tmp_path)
+    assert gpu.machine_devices() == ["0", "1", "2"]
+    no_gpu_env.setenv(gpu.COUNT_ENV, "two")
+    with pytest.raises(ValueError, match="MNISTFLOW_GPU_COUNT='two': expected a number of GPUs"):
+        gpu.machine_devices()
+
+
+def test_rule_context_leases_for_gpu_rules_only(tmp_path, no_gpu_env, monkeypatch):
+    no_gpu_env.setenv(gpu.COUNT_ENV, "1")
+    monkeypatch.chdir(tmp_path)
+    log_file = tmp_path / "train.log"
+
+    def job(rule, resources):
+        return types.SimpleNamespace(rule=rule, log=[str(log_file)], threads=1, wildcards={},
+                                     resources=types.SimpleNamespace(get=resources.get))
+
+    with rule_context(job("train", {"gpu": 1})):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    text = log_file.read_text()
+    assert "leased GPU(s) 0 of 0: CUDA_VISIBLE_DEVICES=0" in text
+    assert (tmp_path / ".snakemake/gpu-leases/gpu-0.lock").is_file()
+    with rule_context(job("plot_curves", {})):
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert "leased" not in log_file.read_text()

@@ -1,0 +1,107 @@
+"""The tiny-dataset workflow run that the workflow, SLURM and report tests share, and the helpers
+that run Snakemake on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthetic import write_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+# Written by the run but not results: logs and benchmarks hold times, hosts and job ids.
+NOT_COMPARED = ("logs", "benchmarks")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, torch_home: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own."""
+    env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "TORCH_HOME": str(torch_home or workdir / "torch-home")}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule -> job count."""
+    out = result.stdout + result.stderr
+    if "Job stats:" not in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M) if m.group(1) != "total"}
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def write_resnet18_weights(torch_home: Path) -> Path:
+    """A resnet18 weights file where torchvision looks for ImageNet weights in that hub cache."""
+    import torch
+    import torchvision
+
+    from mnistflow.transfer import imagenet_weights_file
+
+    path = torch_home / "hub/checkpoints" / imagenet_weights_file("resnet18").name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One full run of the default target on the tiny dataset; later tests reuse its outputs
+    (``results_as_run``: a copy of its results/ as the run left them, logs and benchmarks aside)."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    written = write_dataset(workdir / "idx")
+    # a second dataset, the transfer source; it is not in "datasets", so only trained for that
+    other = write_dataset(workdir / "idx-other", seed=11)
+    config = {
+        "datasets": ["tiny"],
+        "data": {"sources": ["local"],
+                 "local_dirs": {"tiny": str(workdir / "idx"), "other": str(workdir / "idx-other")}},
+        "custom_datasets": {"tiny": written["entry"], "other": other["entry"]},
+        # seeded UMAP (single-threaded): every result of this run is reproducible but wall times
+        "embed": {"umap": {"seed": 0}},
+        "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
+                                     "optimizer_kwargs": {"lr": 1.0}},
+                           "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}},
+                  "search": {"grid": {"model": ["first"], "optimizer": ["Adam"], "lr": [0.001], "epochs": [1],
+                                      "batch_size": [32]}}},
+        "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
+                       "sweep_extensions": 1,
+                       "tuned": ["sgd", "adam"]},
+        "gan": {"epochs": 2, "quality_samples": 100, "final_samples": 200, "histogram_images": 20},
+        "transfer": {"pairs": [{"source": "other", "target": "tiny"}], "budgets": [2, "full"], "seeds": [0, 1],
+                     "steps": 5, "batch_size": 32,
+                     "imagenet": {"enabled": True, "backbones": ["resnet18"], "targets": ["tiny"],
+                                  "image_size": 32, "download": False}},
+    }
+    write_config(workdir, config)
+    write_resnet18_weights(workdir / "torch-home")
+    # two fake GPUs: every GPU job leases one (and, finding no CUDA, trains on the CPU)
+    result = snakemake(workdir, "--cores", "2", "--resources", "gpu=2", "--configfile", "config.yaml",
+                       env={"MNISTFLOW_GPU_COUNT": "2"})
+    # the results as the run left them, before any test redraws or reruns something
+    as_run = tmp_path_factory.mktemp("tiny-run-results") / "results"
+    shutil.copytree(workdir / "results", as_run, ignore=shutil.ignore_patterns(*NOT_COMPARED))
+    return {"workdir": workdir, "config": config, "arrays": written["arrays"], "first": result,
+            "results_as_run": as_run}
