@@ -1,7 +1,8 @@
 # make run   - build .venv on first use, then run the default workflow
 # make test  - build .venv on first use, then run the test suite
 # Extra arguments: make run ARGS="-n"   make test ARGS="-k stats"
-# make system-packages - (root, Debian) what the SLURM test needs; without it that test is skipped
+# make report - the Snakemake report of the last run: results/report.zip (open report/report.html inside)
+# make system-packages - (root, Debian) what the SLURM and browser tests need; without it they are skipped
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -10,13 +11,17 @@ STAMP := $(VENV)/.installed
 # Rule scripts run with the python on PATH: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test venv lint system-packages
+.PHONY: run test venv lint report system-packages
 
-# A one-node SLURM cluster for tests/test_slurm.py (tests/slurm_cluster.py starts it)
-SYSTEM_PACKAGES := slurmctld slurmd slurm-client munge
+# A one-node SLURM cluster for tests/test_slurm.py (tests/slurm_cluster.py starts it) and the
+# headless browser tests/test_report.py opens the report in
+SYSTEM_PACKAGES := slurmctld slurmd slurm-client munge chromium chromium-driver
 
 run: $(STAMP)
 	$(BIN)/snakemake $(ARGS)
+
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.zip $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)

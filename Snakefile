@@ -28,6 +28,7 @@ include: "workflow/rules/optimizers.smk"
 include: "workflow/rules/introspect.smk"
 include: "workflow/rules/gan.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

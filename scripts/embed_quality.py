@@ -2,6 +2,7 @@ from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding, quality_table
 from mnistflow.plots_embed import quality_comparison
+from mnistflow.report import write_table_page
 from mnistflow.rules import rule_context
 
 with rule_context(snakemake) as log:
@@ -11,4 +12,5 @@ with rule_context(snakemake) as log:
     table = quality_table(embeddings, dataset, p.knn_k, p.trustworthiness_sample, p.trustworthiness_neighbors, p.seed)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
+    write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} embedding quality")
     atomic.save_figure(snakemake.output.figure, quality_comparison(embeddings, table, dataset.classes, p.point_size))

@@ -3,6 +3,7 @@ import pandas as pd
 from mnistflow import atomic
 from mnistflow.optimizers import summarize
 from mnistflow.plots_train import optimizer_bars, optimizer_curves
+from mnistflow.report import write_table_page
 from mnistflow.rules import rule_context
 
 with rule_context(snakemake) as log:
@@ -10,5 +11,6 @@ with rule_context(snakemake) as log:
     table = summarize(runs)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
+    write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} optimizer comparison")
     atomic.save_figure(snakemake.output.curves, optimizer_curves(runs))
     atomic.save_figure(snakemake.output.bars, optimizer_bars(table))

@@ -25,11 +25,13 @@ INTROSPECT_FILES = [
     "weights.npz",
     "grads.npz",
     "weights.gif",
+    "weights.html",
     "weights-sheet.png",
     "weight-bands.png",
     "gradient-flow.png",
     "gradient-norms.png",
     "gradients.gif",
+    "gradients.html",
     "gradients-sheet.png",
     "filters.png",
     "feature-maps.png",
@@ -44,7 +46,9 @@ GAN_FILES = [
     "losses.csv",
     "frames.npz",
     "gan_quality.csv",
+    "gan_quality.html",
     "samples.gif",
+    "samples.html",
     "samples-sheet.png",
     "losses.png",
     "quality.png",
@@ -54,6 +58,7 @@ GAN_FILES = [
 
 STATS_OUTPUTS = [
     "stats.csv",
+    "stats.html",
     "summary.npz",
     "samples.png",
     "class_means.png",
@@ -79,7 +84,7 @@ def test_every_stats_output_is_produced(tiny_run):
 
 
 EMBED_OUTPUTS = (
-    ["embed_quality.csv", "embed_quality.png", "pca50.npz", "pca.npz", "tsne-opentsne.npz", "umap.npz"]
+    ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "tsne-opentsne.npz", "umap.npz"]
     + [f"pca-{f}.png" for f in ("3d", "variance", "components")]
     + [f"{m}-{f}.png" for m in ("pca", "tsne-opentsne", "umap") for f in ("scatter", "classes", "axes", "values")]
 )
@@ -178,7 +183,7 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
     for pair, strategies in (("other_to_tiny", ["scratch", "frozen", "finetune"]),
                              ("imagenet_resnet18_to_tiny", ["frozen", "finetune"])):
         folder = workdir / "results/transfer" / pair
-        assert {p.name for p in folder.iterdir()} == {"features.npz", "runs", "transfer.csv",
+        assert {p.name for p in folder.iterdir()} == {"features.npz", "runs", "transfer.csv", "transfer.html",
                                                       "label-efficiency.png"}
         table = pd.read_csv(folder / "transfer.csv", dtype={"budget": str})
         assert table.strategy.unique().tolist() == strategies

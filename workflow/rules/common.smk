@@ -32,11 +32,13 @@ HIDDEN_LAYER_FIGURES = [
 ]
 INTROSPECT_FILES = [
     "weights.gif",
+    "weights.html",
     "weights-sheet.png",
     "weight-bands.png",
     "gradient-flow.png",
     "gradient-norms.png",
     "gradients.gif",
+    "gradients.html",
     "gradients-sheet.png",
 ] + [f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES]
 
@@ -83,7 +85,7 @@ def local_dir(wildcards):
 
 
 def stats_targets(dataset):
-    return [f"results/{dataset}/stats/stats.csv"] + [
+    return [f"results/{dataset}/stats/stats.{ext}" for ext in ("csv", "html")] + [
         f"results/{dataset}/stats/{figure}.png" for figure in STATS_FIGURES
     ]
 
@@ -135,7 +137,9 @@ def run_metrics(wildcards):
 
 
 def train_targets(dataset):
-    return [f"results/{dataset}/train/leaderboard.{ext}" for ext in ("csv", "png")] + [
+    return [
+        f"results/{dataset}/train/leaderboard.{ext}" for ext in ("csv", "html", "png")
+    ] + [
         f"results/{dataset}/train/{run}/{name}"
         for run in training_runs()
         for name in ("model.pt", "metrics.csv", "curves.png")
@@ -165,7 +169,7 @@ def hidden_layer_outputs():
         figure.replace("-", "_"): report(
             f"results/{{dataset}}/introspect/{{run}}/{figure}.png",
             caption="../report/introspect_hidden.rst",
-            category="Hidden layers",
+            category="6. Hidden layers",
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": figure},
         )
@@ -198,7 +202,7 @@ def gan_figure_outputs():
         key: report(
             f"results/{{dataset}}/gan/{{gan}}/{name}.png",
             caption=f"../report/gan_{key}.rst",
-            category="GAN",
+            category="7. GAN",
             subcategory="{dataset} {gan}",
             labels={"model": "{gan}", "figure": label},
         )
@@ -231,7 +235,12 @@ def gan_targets(dataset):
     return [
         f"results/{dataset}/gan/{model}/{name}"
         for model in config["gan"]["models"]
-        for name in ["gan_quality.csv", "samples.gif"]
+        for name in [
+            "gan_quality.csv",
+            "gan_quality.html",
+            "samples.gif",
+            "samples.html",
+        ]
         + [f"{figure}.png" for figure, _ in GAN_FIGURES.values()]
     ]
 
@@ -254,6 +263,7 @@ def optimizer_targets(dataset):
     prefix = f"results/{dataset}/optimizers"
     return [
         f"{prefix}/optimizers.csv",
+        f"{prefix}/optimizers.html",
         f"{prefix}/optimizers-curves.png",
         f"{prefix}/optimizers-bars.png",
     ]
@@ -262,7 +272,7 @@ def optimizer_targets(dataset):
 def embed_targets(dataset):
     prefix = f"results/{dataset}/embed"
     return (
-        [f"{prefix}/embed_quality.csv", f"{prefix}/embed_quality.png"]
+        [f"{prefix}/embed_quality.{ext}" for ext in ("csv", "html", "png")]
         + [f"{prefix}/pca-{figure}.png" for figure in PCA_FIGURES]
         + [
             f"{prefix}/{method}-{figure}.png"
@@ -342,7 +352,40 @@ def transfer_targets():
     return [
         f"results/transfer/{source}_to_{target}/{name}"
         for source, target, _ in transfer_pairs()
-        for name in ("transfer.csv", "label-efficiency.png")
+        for name in ("transfer.csv", "transfer.html", "label-efficiency.png")
+    ]
+
+
+def report_headline_tables():
+    """The result tables the report's headline numbers come from, as write_headline takes them."""
+    datasets = config["datasets"]
+    return {
+        "leaderboards": {d: f"results/{d}/train/leaderboard.csv" for d in datasets},
+        "embed_qualities": {
+            d: f"results/{d}/embed/embed_quality.csv" for d in datasets
+        },
+        "optimizer_tables": {
+            d: f"results/{d}/optimizers/optimizers.csv" for d in datasets
+        },
+        "gan_qualities": {
+            d: {
+                m: f"results/{d}/gan/{m}/gan_quality.csv"
+                for m in config["gan"]["models"]
+            }
+            for d in datasets
+        },
+        "transfer_results": {
+            f"{source} → {target}": f"results/transfer/{source}_to_{target}/transfer.csv"
+            for source, target, _ in transfer_pairs()
+        },
+    }
+
+
+def report_headline_inputs(wildcards):
+    tables = report_headline_tables()
+    paths = [p for section in tables.values() for p in section.values()]
+    return [p for p in paths if isinstance(p, str)] + [
+        p for models in tables["gan_qualities"].values() for p in models.values()
     ]
 
 
@@ -363,7 +406,7 @@ def all_targets():
                 get_spec(dataset, config["custom_datasets"])
             except DataError as error:
                 raise ValueError(f"transfer ({source} to {target}): {error}") from None
-    targets += transfer_targets()
+    targets += transfer_targets() + ["results/report/headline.rst"]
     runs = training_runs()
     named = [("train.best_run", config["train"]["best_run"])]
     named += [("introspect.runs", run) for run in config["introspect"]["runs"]]

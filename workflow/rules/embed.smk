@@ -74,7 +74,7 @@ rule plot_embedding:
         report(
             "results/{dataset}/embed/{method}-{figure}.png",
             caption="../report/embed_figure.rst",
-            category="Embeddings",
+            category="2. Embeddings",
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
@@ -107,7 +107,7 @@ rule plot_pca:
         report(
             "results/{dataset}/embed/pca-{figure}.png",
             caption="../report/embed_pca.rst",
-            category="Embeddings",
+            category="2. Embeddings",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "method": "pca", "figure": "{figure}"},
         ),
@@ -129,12 +129,13 @@ rule embed_quality:
     input:
         embeddings=embeddings_to_compare,
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("embed", "plots_embed"),
+        code=package_code("embed", "plots_embed", "report"),
     output:
-        table=report(
-            "results/{dataset}/embed/embed_quality.csv",
+        table="results/{dataset}/embed/embed_quality.csv",
+        table_page=report(
+            "results/{dataset}/embed/embed_quality.html",
             caption="../report/embed_quality_table.rst",
-            category="Embeddings",
+            category="2. Embeddings",
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
@@ -145,7 +146,7 @@ rule embed_quality:
         figure=report(
             "results/{dataset}/embed/embed_quality.png",
             caption="../report/embed_quality.rst",
-            category="Embeddings",
+            category="2. Embeddings",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "method": "all", "figure": "comparison"},
         ),

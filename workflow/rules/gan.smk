@@ -5,15 +5,16 @@ rule gan_train:
     input:
         dataset="results/{dataset}/data/dataset.npz",
         classifier=gan_classifier,
-        code=package_code("gan", "train", "models"),
+        code=package_code("gan", "train", "models", "report"),
     output:
         generator="results/{dataset}/gan/{gan}/generator.pt",
         losses="results/{dataset}/gan/{gan}/losses.csv",
         frames="results/{dataset}/gan/{gan}/frames.npz",
-        quality=report(
-            "results/{dataset}/gan/{gan}/gan_quality.csv",
+        quality="results/{dataset}/gan/{gan}/gan_quality.csv",
+        quality_page=report(
+            "results/{dataset}/gan/{gan}/gan_quality.html",
             caption="../report/gan_quality_table.rst",
-            category="GAN",
+            category="7. GAN",
             subcategory="{dataset} {gan}",
             labels={"model": "{gan}", "figure": "quality table"},
         ),
@@ -59,3 +60,27 @@ rule plot_gan:
         seed=config["gan"]["seed"],
     script:
         "../../scripts/plot_gan.py"
+
+
+rule gan_animation_page:
+    input:
+        gif="results/{dataset}/gan/{gan}/samples.gif",
+        code=package_code("report"),
+    output:
+        report(
+            "results/{dataset}/gan/{gan}/samples.html",
+            caption="../report/gan_animation.rst",
+            category="7. GAN",
+            subcategory="{dataset} {gan}",
+            labels={"model": "{gan}", "figure": "samples over training (GIF)"},
+        ),
+    log:
+        "results/logs/{dataset}/gan_animation_page-{gan}.log",
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        title="{gan} samples over training: {dataset}",
+    script:
+        "../../scripts/animation_page.py"

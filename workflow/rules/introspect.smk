@@ -44,7 +44,7 @@ rule plot_weights:
         sheet=report(
             "results/{dataset}/introspect/{run}/weights-sheet.png",
             caption="../report/introspect_weights.rst",
-            category="Weights & gradients",
+            category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={
                 "run": "{run}",
@@ -54,7 +54,7 @@ rule plot_weights:
         bands=report(
             "results/{dataset}/introspect/{run}/weight-bands.png",
             caption="../report/introspect_weight_bands.rst",
-            category="Weights & gradients",
+            category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": "weight percentiles"},
         ),
@@ -78,14 +78,14 @@ rule plot_gradients:
         flow=report(
             "results/{dataset}/introspect/{run}/gradient-flow.png",
             caption="../report/introspect_gradient_flow.rst",
-            category="Weights & gradients",
+            category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": "gradient flow"},
         ),
         norms=report(
             "results/{dataset}/introspect/{run}/gradient-norms.png",
             caption="../report/introspect_gradient_norms.rst",
-            category="Weights & gradients",
+            category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": "gradient norms"},
         ),
@@ -93,7 +93,7 @@ rule plot_gradients:
         sheet=report(
             "results/{dataset}/introspect/{run}/gradients-sheet.png",
             caption="../report/introspect_gradients.rst",
-            category="Weights & gradients",
+            category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={
                 "run": "{run}",
@@ -110,6 +110,32 @@ rule plot_gradients:
     threads: 1
     script:
         "../../scripts/plot_gradients.py"
+
+
+rule introspect_animation_page:
+    input:
+        gif="results/{dataset}/introspect/{run}/{animation}.gif",
+        code=package_code("report"),
+    output:
+        report(
+            "results/{dataset}/introspect/{run}/{animation}.html",
+            caption="../report/introspect_animation.rst",
+            category="5. Weights & gradients",
+            subcategory="{dataset} {run}",
+            labels={"run": "{run}", "figure": "{animation} over training (GIF)"},
+        ),
+    log:
+        "results/logs/{dataset}/introspect_animation_page-{run}-{animation}.log",
+    wildcard_constraints:
+        animation="weights|gradients",
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        title="{animation} over training: {dataset} {run}",
+    script:
+        "../../scripts/animation_page.py"
 
 
 rule hidden_layers:

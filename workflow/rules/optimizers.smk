@@ -48,26 +48,27 @@ rule optimizer_seeds:
 rule optimizer_comparison:
     input:
         runs=optimizer_runs,
-        code=package_code("optimizers", "plots_train"),
+        code=package_code("optimizers", "plots_train", "report"),
     output:
-        table=report(
-            "results/{dataset}/optimizers/optimizers.csv",
+        table="results/{dataset}/optimizers/optimizers.csv",
+        table_page=report(
+            "results/{dataset}/optimizers/optimizers.html",
             caption="../report/optimizers.rst",
-            category="Optimizers",
+            category="4. Optimizers",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "table"},
         ),
         curves=report(
             "results/{dataset}/optimizers/optimizers-curves.png",
             caption="../report/optimizers.rst",
-            category="Optimizers",
+            category="4. Optimizers",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "curves"},
         ),
         bars=report(
             "results/{dataset}/optimizers/optimizers-bars.png",
             caption="../report/optimizers.rst",
-            category="Optimizers",
+            category="4. Optimizers",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "bars"},
         ),

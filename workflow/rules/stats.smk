@@ -5,13 +5,14 @@
 rule stats_summary:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("stats"),
+        code=package_code("stats", "report"),
     output:
         summary="results/{dataset}/stats/summary.npz",
-        table=report(
-            "results/{dataset}/stats/stats.csv",
+        table="results/{dataset}/stats/stats.csv",
+        table_page=report(
+            "results/{dataset}/stats/stats.html",
             caption="../report/stats_table.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "statistics table"},
         ),
@@ -34,7 +35,7 @@ rule plot_samples:
         report(
             "results/{dataset}/stats/samples.png",
             caption="../report/stats_samples.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "sample images"},
         ),
@@ -61,7 +62,7 @@ rule plot_class_means:
         report(
             "results/{dataset}/stats/class_means.png",
             caption="../report/stats_class_means.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class mean images"},
         ),
@@ -88,7 +89,7 @@ rule plot_class_stds:
         report(
             "results/{dataset}/stats/class_stds.png",
             caption="../report/stats_class_stds.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class std images"},
         ),
@@ -115,7 +116,7 @@ rule plot_pixel_histograms:
         report(
             "results/{dataset}/stats/pixel_histograms.png",
             caption="../report/stats_pixel_histograms.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "pixel histograms per class"},
         ),
@@ -142,7 +143,7 @@ rule plot_mean_intensity:
         report(
             "results/{dataset}/stats/mean_intensity.png",
             caption="../report/stats_mean_intensity.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "mean intensity per class"},
         ),
@@ -169,7 +170,7 @@ rule plot_class_counts:
         report(
             "results/{dataset}/stats/class_counts.png",
             caption="../report/stats_class_counts.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "class counts"},
         ),
@@ -196,7 +197,7 @@ rule plot_train_vs_test:
         report(
             "results/{dataset}/stats/train_vs_test.png",
             caption="../report/stats_train_vs_test.rst",
-            category="Data",
+            category="1. Data",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "item": "train vs test"},
         ),

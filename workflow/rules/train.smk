@@ -35,7 +35,7 @@ rule plot_curves:
         report(
             "results/{dataset}/train/{run}/curves.png",
             caption="../report/train_curves.rst",
-            category="Models",
+            category="3. Models",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "run": "{run}", "figure": "curves"},
         ),
@@ -54,12 +54,13 @@ rule plot_curves:
 rule leaderboard:
     input:
         metrics=run_metrics,
-        code=package_code("search", "plots_train"),
+        code=package_code("search", "plots_train", "report"),
     output:
-        table=report(
-            "results/{dataset}/train/leaderboard.csv",
+        table="results/{dataset}/train/leaderboard.csv",
+        table_page=report(
+            "results/{dataset}/train/leaderboard.html",
             caption="../report/train_leaderboard.rst",
-            category="Models",
+            category="3. Models",
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
@@ -70,7 +71,7 @@ rule leaderboard:
         figure=report(
             "results/{dataset}/train/leaderboard.png",
             caption="../report/train_leaderboard.rst",
-            category="Models",
+            category="3. Models",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "run": "all", "figure": "leaderboard"},
         ),

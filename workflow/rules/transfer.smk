@@ -52,19 +52,20 @@ rule transfer_strategy:
 rule transfer_summary:
     input:
         runs=transfer_runs,
-        code=package_code("transfer", "plots_transfer"),
+        code=package_code("transfer", "plots_transfer", "report"),
     output:
-        table=report(
-            "results/transfer/{source}_to_{target}/transfer.csv",
+        table="results/transfer/{source}_to_{target}/transfer.csv",
+        table_page=report(
+            "results/transfer/{source}_to_{target}/transfer.html",
             caption="../report/transfer.rst",
-            category="Transfer",
+            category="8. Transfer",
             subcategory="{source} to {target}",
             labels={"source": "{source}", "target": "{target}", "figure": "table"},
         ),
         figure=report(
             "results/transfer/{source}_to_{target}/label-efficiency.png",
             caption="../report/transfer.rst",
-            category="Transfer",
+            category="8. Transfer",
             subcategory="{source} to {target}",
             labels={
                 "source": "{source}",

@@ -1,0 +1,210 @@
+"""The report's headline numbers and GIF pages."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from docutils.core import publish_parts
+from PIL import Image
+
+from mnistflow.animation import save_gif
+from mnistflow.report import write_gif_page, write_headline
+from tiny_workflow import snakemake
+
+
+def write_tables(tmp_path):
+    pd.DataFrame({"run": ["best", "first", "blowup"], "model": ["best", "first", "first"],
+                  "optimizer": ["AdamW", "SGD", "SGD"], "lr": [0.01, 0.01, 1e12], "epochs": [10, 10, 2],
+                  "best_test_accuracy": [0.9955, 0.98, np.nan], "best_epoch": [9, 10, np.nan],
+                  "final_test_accuracy": [0.9953, 0.979, np.nan]}).to_csv(tmp_path / "leaderboard.csv", index=False)
+    pd.DataFrame({"method": ["pca", "tsne-opentsne"], "points": [70000, 70000], "seconds": [1.0, 107.8],
+                  "knn_accuracy": [0.4389, 0.9742], "trustworthiness": [0.735, 0.980]}).to_csv(
+        tmp_path / "embed_quality.csv", index=False)
+    pd.DataFrame({"protocol": ["article", "article", "tuned", "tuned"], "optimizer": ["adam", "rmsprop", "sgd", "nadam"],
+                  "lr": [0.001, 0.01, 0.3, 0.002], "test_accuracy_mean": [0.90, 0.91, 0.633, 0.95],
+                  "test_accuracy_std": [0.01, 0.014, 0.464, 0.002]}).to_csv(tmp_path / "optimizers.csv", index=False)
+    pd.DataFrame({"epoch": ["1", "2", "final"], "samples": [2000, 2000, 10000], "frechet_distance": [84.7, 57.9, 55.7],
+                  "conditional_accuracy": [0.2, 0.57, 0.556], "class_entropy_bits": [2.87, 3.13, 3.12]}).to_csv(
+        tmp_path / "gan_quality.csv", index=False)
+    pd.DataFrame({"strategy": ["scratch"] * 4 + ["frozen"] * 4, "budget": ["10", "10", "full", "full"] * 2,
+                  "per_class": [10.0, 10.0, 6000.0, 6000.0] * 2, "labels": [100, 100, 60000, 60000] * 2,
+                  "seed": [0, 1] * 4, "test_accuracy": [0.71, 0.73, 0.86, 0.87, 0.68, 0.69, 0.85, 0.86],
+                  "seconds": [6.0] * 8}).to_csv(tmp_path / "transfer.csv", index=False)
+
+
+def test_headline_reads_each_table(tmp_path):
+    write_tables(tmp_path)
+    out = tmp_path / "headline.rst"
+    write_headline(out, {"mnist": tmp_path / "leaderboard.csv"}, {"mnist": tmp_path / "embed_quality.csv"},
+                   {"mnist": tmp_path / "optimizers.csv"}, {"mnist": {"dcgan": tmp_path / "gan_quality.csv"}},
+                   {"mnist → fashion_mnist": tmp_path / "transfer.csv"})
+    text = out.read_text()
+    body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
+    # best run: the top row of the leaderboard (a diverged run has no accuracy)
+    assert cells[:6] == ["mnist", "best", "best, AdamW lr 0.01, 10 epochs", "99.55%", "9", "99.53%"]
+    assert ["mnist", "tsne-opentsne", "70,000", "107.8 s", "97.42%", "0.980"] == cells[12:18]
+    # winners: highest mean test accuracy per protocol
+    assert cells[18:23] == ["mnist", "article", "rmsprop (lr 0.01)", "91.00% ± 1.40", "adam, 90.00%"]
+    assert cells[23:28] == ["mnist", "tuned", "nadam (lr 0.002)", "95.00% ± 0.20", "sgd, 63.30%"]
+    # GANs: the final row, scored on the most samples
+    assert cells[28:34] == ["mnist", "dcgan", "55.7", "55.60%", "3.12", "10,000"]
+    # transfer: means over seeds by budget
+    assert cells[34:] == ["mnist → fashion_mnist", "scratch", "72.00%", "86.50%",
+                          "mnist → fashion_mnist", "frozen", "68.50%", "85.50%"]
+
+
+def test_gif_page_embeds_the_animation(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, size=(3, 20, 30), dtype=np.uint8)
+    save_gif([Image.fromarray(f).convert("RGB") for f in frames], tmp_path / "weights.gif", milliseconds=200)
+    write_gif_page(tmp_path / "weights.gif", tmp_path / "weights.html", "weights <run>")
+    page = (tmp_path / "weights.html").read_text()
+    data = re.search(r'src="data:image/gif;base64,([^"]+)"', page).group(1)
+    assert base64.b64decode(data) == (tmp_path / "weights.gif").read_bytes()
+    assert "<title>weights &lt;run&gt;</title>" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# The report of the tiny-dataset run, built by Snakemake and opened in headless Chromium
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As root, without a sandbox; no background traffic (the machine may have no network at all).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+CATEGORIES = ["1. Data", "2. Embeddings", "3. Models", "4. Optimizers", "5. Weights & gradients",
+              "6. Hidden layers", "7. GAN", "8. Transfer"]
+# The item shown (an image, or a page in an iframe), once it is another than ``previous`` and,
+# for an image, decoded: its address, else null.
+SHOWN_ITEM = """previous => {
+    const images = [...document.images].filter(i => i.src.includes('data/raw/'));
+    const frames = [...document.querySelectorAll('iframe')].filter(f => f.src.includes('data/raw/'));
+    const items = [...images, ...frames];
+    if (items.length !== 1 || items[0].src === previous) return null;
+    return images.every(i => i.complete && i.naturalWidth > 0) ? items[0].src : null;
+}"""
+FRAME_CONTENT = """() => ({
+    images: [...document.images].map(i => i.complete && i.naturalWidth > 0),
+    rows: document.querySelectorAll('tbody tr').length,
+})"""
+
+
+def browser_unavailable() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (requirements.txt: make venv)"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} missing (Debian packages chromium, chromium-driver: make system-packages)"
+    return None
+
+
+def expected_items(results: Path) -> list[str]:
+    """Every figure (PNG) and HTML page (a GIF or a table) of the run: what the report must show."""
+    return sorted(p.name for p in results.rglob("*") if p.suffix in (".png", ".html") and p.parent.name != "report")
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    snakemake(tiny_run["workdir"], "--configfile", "config.yaml", "--report", str(out / "report.zip"))
+    with zipfile.ZipFile(out / "report.zip") as archive:
+        archive.extractall(out)
+    return out / "report"
+
+
+@pytest.mark.workflow
+def test_report_holds_every_figure_gif_and_table(report, tiny_run):
+    shown = sorted(p.name for p in (report / "data/raw").rglob("*") if p.is_file())
+    assert shown == expected_items(tiny_run["results_as_run"])
+    results = tiny_run["results_as_run"]
+    assert {p.stem for p in results.rglob("*.gif")} <= {Path(name).stem for name in shown}
+    for table in ("stats", "leaderboard", "embed_quality", "optimizers", "gan_quality", "transfer"):
+        assert f"{table}.html" in shown
+
+
+@pytest.mark.workflow
+def test_report_displays_in_a_browser(report, tiny_run, tmp_path):
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"no browser: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    screenshots = tmp_path / "screenshots"
+    screenshots.mkdir()
+    print(f"screenshots in {screenshots}")
+    leaderboard = pd.read_csv(tiny_run["results_as_run"] / "tiny/train/leaderboard.csv")
+    errors, shown, gif_frames = [], [], {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        home = (report / "report.html").as_uri()
+        page.goto(home)
+
+        # the description page: config values and the headline numbers from the result tables
+        description = page.inner_text("body")
+        assert "Datasets in this run: tiny." in description
+        assert "GANs: cgan_mlp, dcgan, 2 epoch(s)" in description
+        best = leaderboard.dropna(subset=["best_test_accuracy"]).iloc[0]
+        assert re.search(rf"{best.run}\s+{best.model}, {best.optimizer}.*\s+{100 * best.best_test_accuracy:.2f}%",
+                         description)
+        page.screenshot(path=screenshots / "0-workflow.png", full_page=True)
+        sidebar = [s.strip() for s in page.locator("li > a > span").all_inner_texts()]
+        assert sidebar[sidebar.index("About") + 1:] == CATEGORIES
+
+        for number, category in enumerate(CATEGORIES, 1):
+            page.goto(home)
+            page.get_by_text(category, exact=True).click()
+            eyes = page.locator("a[iconname=eye]")
+            # several subcategories: a list of them first; one: its items at once
+            subcategories = [None] if eyes.count() else page.locator("li > a > span").all_inner_texts()
+            for sub in subcategories:
+                if sub is not None:
+                    page.goto(home)
+                    page.get_by_text(category, exact=True).click()
+                    page.get_by_text(sub, exact=True).click()
+                # labels the viewer turns into toggles (e.g. figure: label efficiency | table)
+                toggles = [fieldset.locator("label").all_inner_texts() for fieldset in page.locator("fieldset").all()]
+                for choice in itertools.product(*toggles):
+                    for value in choice:
+                        page.locator("fieldset label", has_text=value).first.click()
+                    shown += show_each_item(page, eyes, f"{category} {sub}", gif_frames)
+            page.screenshot(path=screenshots / f"{number}-{category.split('. ')[1].replace(' ', '-')}.png")
+        browser.close()
+
+    missing = sorted(set(expected_items(tiny_run["results_as_run"])) - set(shown))
+    assert sorted(shown) == expected_items(tiny_run["results_as_run"]), (len(shown), missing)
+    assert len(gif_frames) == 6 and all(gif_frames.values()), gif_frames
+    assert errors == []
+
+
+def show_each_item(page, eyes, where: str, gif_frames: dict) -> list[str]:
+    """Open every item listed (its eye button), wait until it has loaded and check it: images
+    decoded, a table page's rows, a GIF page's animation moving. Returns the file names shown."""
+    shown, source = [], None
+    for row in range(eyes.count()):
+        eyes.nth(row).click()
+        source = page.wait_for_function(SHOWN_ITEM, arg=source, timeout=20_000).json_value()
+        name = source.rsplit("/", 1)[-1]
+        shown.append(name)
+        if name.endswith(".html"):
+            frame = page.locator("iframe").element_handle().content_frame()
+            frame.wait_for_load_state("load")
+            frame.wait_for_url(source)
+            frame.wait_for_function("() => [...document.images].every(i => i.complete)")
+            content = frame.evaluate(FRAME_CONTENT)
+            assert all(content["images"]) and (content["images"] or content["rows"] > 0), name
+            if content["images"]:  # a GIF page: it must be playing
+                animation = frame.locator("#animation")
+                first = animation.screenshot()
+                page.wait_for_timeout(1500)
+                gif_frames[f"{where} {name}"] = first != animation.screenshot()
+    return shown

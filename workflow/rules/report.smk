@@ -1,0 +1,19 @@
+# The report's description page: its headline numbers, read from the result tables.
+
+
+rule report_headline:
+    input:
+        tables=report_headline_inputs,
+        code=package_code("report", "transfer"),
+    output:
+        "results/report/headline.rst",
+    log:
+        "results/logs/report_headline.log",
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        tables=report_headline_tables(),
+    script:
+        "../../scripts/report_headline.py"
