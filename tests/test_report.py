@@ -203,8 +203,16 @@ def show_each_item(page, eyes, where: str, gif_frames: dict) -> list[str]:
             content = frame.evaluate(FRAME_CONTENT)
             assert all(content["images"]) and (content["images"] or content["rows"] > 0), name
             if content["images"]:  # a GIF page: it must be playing
-                animation = frame.locator("#animation")
-                first = animation.screenshot()
-                page.wait_for_timeout(1500)
-                gif_frames[f"{where} {name}"] = first != animation.screenshot()
+                gif_frames[f"{where} {name}"] = is_moving(page, frame.locator("#animation"))
     return shown
+
+
+def is_moving(page, element, looks: int = 20, interval_ms: int = 150) -> bool:
+    """Whether the element's picture changes within ``looks`` screenshots ``interval_ms`` apart
+    (a GIF of two 300 ms frames may look the same at two instants, never at twenty)."""
+    first = element.screenshot()
+    for _ in range(looks):
+        page.wait_for_timeout(interval_ms)
+        if element.screenshot() != first:
+            return True
+    return False
