@@ -107,7 +107,7 @@ def browser_unavailable() -> str | None:
 
 def expected_items(results: Path) -> list[str]:
     """Every figure (PNG) and HTML page (a GIF or a table) of the run: what the report must show."""
-    return sorted(p.name for p in results.rglob("*") if p.suffix in (".png", ".html") and p.parent.name != "report")
+    return sorted(p.name for p in results.rglob("*") if p.suffix in (".png", ".html"))
 
 
 @pytest.fixture(scope="module")
