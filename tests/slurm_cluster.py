@@ -41,6 +41,8 @@ def unavailable_reason() -> str | None:
         return "slurmd and munged must be started as root"
     if not Path("/etc/slurm").is_dir():
         return "/etc/slurm missing (the slurm-client package creates it)"
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        return "mount namespaces are not permitted here (unshare --mount), and slurmd needs one"
     if not Path("/etc/munge/munge.key").is_file():
         return "/etc/munge/munge.key missing (the munge package creates it)"
     return None
