@@ -382,10 +382,11 @@ def report_headline_tables():
 
 
 def report_headline_inputs(wildcards):
+    """Every table of report_headline_tables (the GAN ones one level deeper, per dataset)."""
     tables = report_headline_tables()
-    paths = [p for section in tables.values() for p in section.values()]
-    return [p for p in paths if isinstance(p, str)] + [
-        p for models in tables["gan_qualities"].values() for p in models.values()
+    gans = tables.pop("gan_qualities")
+    return [p for section in tables.values() for p in section.values()] + [
+        p for models in gans.values() for p in models.values()
     ]
 
 
