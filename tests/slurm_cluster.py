@@ -14,6 +14,7 @@ gets ``CUDA_VISIBLE_DEVICES=0`` from slurmd's gres plugin, as on a real GPU node
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -71,6 +72,17 @@ class Cluster:
     def controller_log(self) -> Path:
         return self.root / "log/slurmctld.log"
 
+    @property
+    def completed_jobs_file(self) -> Path:
+        return self.root / "log/jobcomp.txt"
+
+    def completed_jobs(self) -> dict[str, str]:
+        """Every job that ended, by SLURM job id: its final state (COMPLETED, FAILED, ...)."""
+        if not self.completed_jobs_file.is_file():
+            return {}
+        text = self.completed_jobs_file.read_text()
+        return dict(re.findall(r"^JobId=(\d+) .*? JobState=(\w+) ", text, flags=re.M))
+
     def write_config(self) -> None:
         node = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
         hostname = node.split()[0].removeprefix("NodeName=")
@@ -98,7 +110,10 @@ class Cluster:
             "ReturnToService=2",
             "AccountingStorageType=accounting_storage/none",
             "JobAcctGatherType=jobacct_gather/none",
-            "JobCompType=jobcomp/none",
+            # One line per job that ended, however the controller started it (its main scheduler
+            # and backfill log their starts differently).
+            "JobCompType=jobcomp/filetxt",
+            f"JobCompLoc={self.completed_jobs_file}",
             f"MinJobAge={MIN_JOB_AGE}",
             "GresTypes=gpu",
             f"{node.split(' UpTime=')[0]} NodeAddr=127.0.0.1 Gres=gpu:1 State=UNKNOWN",
