@@ -84,3 +84,15 @@ def test_article_config_is_valid_over_the_default(config):
     config["train"]["search"] = article["train"]["search"]
     validate_config(config, SCHEMA)
     assert config["train"]["runs"]["second"]["epochs"] == 10
+
+
+def test_an_auxiliary_class_loss_without_projection_is_refused_naming_the_key(config):
+    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "conditioning": "concat", "class_loss_weight": 1.0}
+    with pytest.raises(ConfigError, match=r"config key gan.cgan_mlp.conditioning: 'projection' was expected "
+                                          r"\(expected: conditioning projection wherever class_loss_weight > 0"):
+        validate_config(config, SCHEMA)
+    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "class_loss_weight": 1.0}
+    with pytest.raises(ConfigError, match="'conditioning' is a required property"):
+        validate_config(config, SCHEMA)
+    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "class_loss_weight": 0}  # the article's plain cGAN
+    validate_config(config, SCHEMA)

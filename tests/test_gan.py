@@ -53,7 +53,8 @@ def test_generators_make_28x28_images_in_tanh_range(model):
     labels = torch.arange(4)
     images = generator(torch.randn(4, 100), labels)
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
-    assert discriminator(images, labels).shape == (4,)
+    logit, class_logits = discriminator(images, labels)
+    assert logit.shape == (4,) and class_logits is None
 
 
 def test_frechet_distance_of_a_sample_with_itself_is_zero_and_grows_with_noise():
@@ -123,8 +124,8 @@ def test_train_gan_writes_every_output_and_the_gif_has_one_frame_per_epoch(setup
               final_samples=300, log=lambda s: None)
     assert not (tmp_path / "resume.pt").exists()
     quality = pd.read_csv(paths["gan_quality.csv"])
-    assert quality.epoch.astype(str).tolist() == ["1", "2", "final"]
-    assert quality.samples.tolist() == [200, 200, 300]
+    assert quality.epoch.astype(str).tolist() == ["1", "2", "final", "real data"]
+    assert quality.samples.tolist() == [200, 200, 300, 200]  # the real-data floor: every training image here
     assert quality.conditional_accuracy.between(0, 1).all() and (quality.frechet_distance > 0).all()
     assert set(quality.classifier) == {str(d / "classifier.pt")}
     generator, state = load_generator(paths["generator.pt"])
@@ -138,6 +139,58 @@ def test_train_gan_writes_every_output_and_the_gif_has_one_frame_per_epoch(setup
     for path in figures.values():
         with Image.open(path) as image:
             assert image.format == "PNG"
+
+
+def test_real_data_floor_scores_real_training_images_as_samples_are_scored(setup, tmp_path):
+    gan = trainer(setup, tmp_path / "r.pt")
+    floor = gan.real_data_score(150)
+    dataset, scorer = setup["dataset"], setup["scorer"]
+    index = torch.randperm(200, generator=torch.Generator().manual_seed(SETTINGS["seed"]))[:150].numpy()
+    images01 = torch.from_numpy(dataset.train_images[index]).float().unsqueeze(1) / 255.0
+    expected = scorer.quality(images01, torch.from_numpy(dataset.train_labels[index]), gan.reference)
+    assert floor == pytest.approx(expected)
+    assert floor["samples"] == 150 and floor["conditional_accuracy"] > 0.9  # the classifier on its training images
+
+
+def test_an_auxiliary_classifier_needs_a_discriminator_that_does_not_see_the_label():
+    with pytest.raises(ValueError, match="an auxiliary classifier needs conditioning 'projection'"):
+        build_gan(GanConfig(class_loss_weight=1.0))
+    with pytest.raises(ValueError, match="unknown conditioning 'sum'; choose one of concat, projection"):
+        build_gan(GanConfig(conditioning="sum"))
+
+
+@pytest.mark.parametrize("model", sorted(GAN_MODELS))
+def test_projection_discriminator_reads_the_label_only_through_its_embedding(model):
+    """Its class logits do not depend on the label given, and its real/fake logit depends on it
+    only through <embedding(label), features>."""
+    torch.manual_seed(0)
+    _, discriminator = build_gan(GanConfig(model=model, conditioning="projection", class_loss_weight=1.0))
+    discriminator.eval()
+    images = torch.rand(6, 1, 28, 28) * 2 - 1
+    ones, sevens = torch.ones(6, dtype=torch.long), torch.full((6,), 7)
+    with torch.no_grad():
+        logit_1, classes_1 = discriminator(images, ones)
+        logit_7, classes_7 = discriminator(images, sevens)
+        features = discriminator.net(images if model == "dcgan" else images.flatten(1))
+        embedding = discriminator.heads.embedding.weight
+    assert classes_1.shape == (6, 10) and torch.equal(classes_1, classes_7)
+    assert torch.allclose(logit_7 - logit_1, features @ (embedding[7] - embedding[1]), atol=1e-5)
+
+
+def test_the_article_recipe_keeps_the_article_discriminator():
+    _, discriminator = build_gan(GanConfig(model="cgan_mlp"))
+    shapes = [tuple(p.shape) for p in discriminator.parameters()]
+    assert shapes == [(1024, 794), (1024,), (512, 1024), (512,), (256, 512), (256,), (1, 256), (1,)]
+
+
+def test_auxiliary_class_loss_is_trained_and_recorded(setup, tmp_path):
+    gan = trainer(setup, tmp_path / "r.pt", epochs=1, conditioning="projection", class_loss_weight=1.0)
+    gan.run()
+    row = gan.losses[0]
+    assert row["discriminator_class_loss"] > 0 and row["generator_class_loss"] > 0
+    plain = trainer(setup, tmp_path / "p.pt", epochs=1)
+    plain.run()
+    assert plain.losses[0]["discriminator_class_loss"] == 0 and plain.losses[0]["generator_class_loss"] == 0
 
 
 def test_sample_grid_puts_a_class_per_row():

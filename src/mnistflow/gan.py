@@ -23,7 +23,10 @@ from torch.nn import functional as F
 
 from . import atomic
 
-LOSS_COLUMNS = ["epoch", "discriminator_loss", "generator_loss", "real_score", "fake_score", "seconds"]
+# discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
+# classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
+LOSS_COLUMNS = ["epoch", "discriminator_loss", "generator_loss", "discriminator_class_loss", "generator_class_loss",
+                "real_score", "fake_score", "seconds"]
 QUALITY_COLUMNS = ["epoch", "samples", "frechet_distance", "conditional_accuracy", "class_entropy_bits"]
 
 
@@ -49,20 +52,51 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """The article's discriminator: image + one-hot label -> 1024 -> 512 -> 256 -> 1 with dropout
-    0.3; returns the logit (the sigmoid lives in the loss, which is the same BCE, computed stably)."""
+    0.3; returns the logit (the sigmoid lives in the loss, which is the same BCE, computed stably).
 
-    def __init__(self, classes: int = 10):
+    ``conditioning="projection"`` keeps the layer sizes but reads the image alone; the label enters
+    at the end as the inner product of a learned label embedding with the 256 features (Miyato and
+    Koyama 2018), so an auxiliary classifier on those features (``auxiliary_classifier``) cannot
+    read the label off its input."""
+
+    def __init__(self, classes: int = 10, conditioning: str = "concat", auxiliary_classifier: bool = False):
         super().__init__()
-        self.classes = classes
+        self.classes, self.conditioning = classes, conditioning
+        label_inputs = classes if conditioning == "concat" else 0
         self.net = nn.Sequential(
-            nn.Linear(784 + classes, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(784 + label_inputs, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
             nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
             nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-            nn.Linear(256, 1),
         )
+        self.heads = DiscriminatorHeads(256, classes, conditioning, auxiliary_classifier)
 
     def forward(self, x, labels):
-        return self.net(torch.cat([x.flatten(1), one_hot(labels, self.classes)], 1)).squeeze(1)
+        x = x.flatten(1)
+        if self.conditioning == "concat":
+            x = torch.cat([x, one_hot(labels, self.classes)], 1)
+        return self.heads(self.net(x), labels)
+
+
+class DiscriminatorHeads(nn.Module):
+    """What a discriminator computes from its features: the real/fake logit (plus the projection
+    term under ``conditioning="projection"``) and, with ``auxiliary_classifier``, class logits."""
+
+    def __init__(self, features: int, classes: int, conditioning: str, auxiliary_classifier: bool):
+        super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"unknown conditioning {conditioning!r}; choose one of {', '.join(CONDITIONINGS)}")
+        if auxiliary_classifier and conditioning == "concat":
+            raise ValueError("an auxiliary classifier needs conditioning 'projection': with 'concat' the "
+                             "discriminator sees the label and its classifier would only copy it")
+        self.real_fake = nn.Linear(features, 1)
+        self.embedding = nn.Embedding(classes, features) if conditioning == "projection" else None
+        self.classifier = nn.Linear(features, classes) if auxiliary_classifier else None
+
+    def forward(self, features, labels) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logit = self.real_fake(features).squeeze(1)
+        if self.embedding is not None:
+            logit = logit + (self.embedding(labels) * features).sum(1)
+        return logit, None if self.classifier is None else self.classifier(features)
 
 
 class ConvGenerator(nn.Module):
@@ -84,23 +118,31 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """A small conditional DCGAN discriminator: the label enters as 10 constant input planes."""
+    """A small conditional DCGAN discriminator: the label enters as 10 constant input planes, or,
+    under ``conditioning="projection"``, as a label embedding projected on the image's features."""
 
-    def __init__(self, classes: int = 10, width: int = 64):
+    def __init__(self, classes: int = 10, width: int = 64, conditioning: str = "concat",
+                 auxiliary_classifier: bool = False):
         super().__init__()
-        self.classes = classes
+        self.classes, self.conditioning = classes, conditioning
+        label_planes = classes if conditioning == "concat" else 0
         self.net = nn.Sequential(
-            nn.Conv2d(1 + classes, width // 2, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(1 + label_planes, width // 2, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(width // 2, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(width * 7 * 7, 1),
+            nn.Flatten(),
         )
+        self.heads = DiscriminatorHeads(width * 7 * 7, classes, conditioning, auxiliary_classifier)
 
     def forward(self, x, labels):
-        planes = one_hot(labels, self.classes)[:, :, None, None].expand(-1, -1, *x.shape[2:])
-        return self.net(torch.cat([x, planes], 1)).squeeze(1)
+        if self.conditioning == "concat":
+            planes = one_hot(labels, self.classes)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, planes], 1)
+        return self.heads(self.net(x), labels)
 
 
 GAN_MODELS = {"cgan_mlp": (MLPGenerator, MLPDiscriminator), "dcgan": (ConvGenerator, ConvDiscriminator)}
+# How the discriminator reads the label: the article's one-hot beside the image, or projected.
+CONDITIONINGS = ("concat", "projection")
 
 
 @dataclass(frozen=True)
@@ -114,6 +156,11 @@ class GanConfig:
     seed: int = 0
     train_subset: int | None = None
     quality_samples: int = 2000  # scored after each epoch
+    conditioning: str = "concat"  # the article's; see MLPDiscriminator
+    # Weight of the auxiliary class loss (AC-GAN, Odena et al. 2017): the discriminator also learns
+    # the class of real images, and the generator is pushed to make samples it classifies as the
+    # label they were drawn for. 0: the article's plain conditional GAN.
+    class_loss_weight: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))  # a list from YAML
@@ -123,7 +170,8 @@ def build_gan(config: GanConfig, classes: int = 10) -> tuple[nn.Module, nn.Modul
     if config.model not in GAN_MODELS:
         raise ValueError(f"unknown GAN model {config.model!r}; choose one of {', '.join(GAN_MODELS)}")
     generator_class, discriminator_class = GAN_MODELS[config.model]
-    return generator_class(config.noise_dim, classes), discriminator_class(classes)
+    return generator_class(config.noise_dim, classes), discriminator_class(
+        classes, conditioning=config.conditioning, auxiliary_classifier=config.class_loss_weight > 0)
 
 
 def to_generator_range(images: np.ndarray) -> torch.Tensor:
@@ -257,7 +305,7 @@ class GanTrainer:
         steps = math.ceil(len(order) / config.batch_size)
         self.generator.train()
         self.discriminator.train()
-        sums = np.zeros(4)
+        sums = np.zeros(6)
         started = time.perf_counter()
         for step in tqdm(range(steps), desc=f"epoch {epoch}", file=self.progress_file,
                          disable=self.progress_file is None, mininterval=5, ascii=True):
@@ -265,29 +313,40 @@ class GanTrainer:
             real, labels = self.real[index], self.labels[index]
             z = torch.randn(len(index), config.noise_dim, generator=generator).to(self.device)
             fake = self.generator(z, labels)
-            real_logit = self.discriminator(real, labels)
-            fake_logit = self.discriminator(fake.detach(), labels)
-            d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                      + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+            real_logit, real_class = self.discriminator(real, labels)
+            fake_logit, _ = self.discriminator(fake.detach(), labels)
+            d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+            d_class = F.cross_entropy(real_class, labels) if real_class is not None else torch.zeros(())
             self.d_optimizer.zero_grad()
-            d_loss.backward()
+            (d_adversarial + config.class_loss_weight * d_class).backward()
             self.d_optimizer.step()
-            g_logit = self.discriminator(fake, labels)
-            g_loss = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+            g_logit, g_class_logits = self.discriminator(fake, labels)
+            g_adversarial = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+            g_class = F.cross_entropy(g_class_logits, labels) if g_class_logits is not None else torch.zeros(())
             self.g_optimizer.zero_grad()
-            g_loss.backward()
+            (g_adversarial + config.class_loss_weight * g_class).backward()
             self.g_optimizer.step()
-            sums += [d_loss.item() * len(index), g_loss.item() * len(index),
-                     torch.sigmoid(real_logit).sum().item(), torch.sigmoid(fake_logit).sum().item()]
+            sums += [t.item() * len(index) for t in (d_adversarial, g_adversarial, d_class, g_class)] + [
+                torch.sigmoid(real_logit).sum().item(), torch.sigmoid(fake_logit).sum().item()]
         means = sums / len(order)
         return {"epoch": epoch, "discriminator_loss": means[0], "generator_loss": means[1],
-                "real_score": means[2], "fake_score": means[3], "seconds": time.perf_counter() - started}
+                "discriminator_class_loss": means[2], "generator_class_loss": means[3],
+                "real_score": means[4], "fake_score": means[5], "seconds": time.perf_counter() - started}
 
     def score(self, epoch: int, n: int) -> dict | None:
         if self.scorer is None:
             return None
         samples, labels = self.samples(n, torch.Generator().manual_seed(self.config.seed * 7919 + epoch))
         return {"epoch": epoch, **self.scorer.quality(to_unit_range(samples), labels, self.reference)}
+
+    def real_data_score(self, n: int) -> dict:
+        """The floor a GAN's scores are read against: ``n`` real training images (those the GAN
+        learnt from, drawn without replacement) scored as samples are, against the same real test
+        images. A GAN cannot beat it; its Fréchet distance is what sampling alone costs at ``n``."""
+        index = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.config.seed))[:n]
+        index = index.to(self.device)
+        return self.scorer.quality(to_unit_range(self.real[index]), self.labels[index], self.reference)
 
     def _resume(self) -> int:
         from .train import read_resume_file
@@ -331,14 +390,17 @@ class GanTrainer:
 
     def save(self, checkpoint_path, losses_path, frames_path, quality_path, final_samples: int) -> None:
         """The final checkpoint, the per-epoch losses, the sample-grid frames, and the quality table
-        (each epoch's rows, then a ``final`` row scored on ``final_samples`` samples)."""
+        (each epoch's rows, then a ``final`` row scored on ``final_samples`` samples and a ``real
+        data`` row: as many real training images, scored the same way)."""
         atomic.save_csv(losses_path, pd.DataFrame(self.losses, columns=LOSS_COLUMNS))
         atomic.save_npz_compressed(frames_path, frames=np.stack(self.frames),
                                    epochs=np.array([r["epoch"] for r in self.losses]))
         quality = pd.DataFrame(self.quality, columns=QUALITY_COLUMNS)
         final = self.score(self.config.epochs, final_samples)
         if final is not None:
-            quality = pd.concat([quality.astype({"epoch": object}), pd.DataFrame([dict(final, epoch="final")])])
+            floor = self.real_data_score(final_samples)
+            quality = pd.concat([quality.astype({"epoch": object}),
+                                 pd.DataFrame([dict(final, epoch="final"), dict(floor, epoch="real data")])])
         quality["classifier"] = self.scorer.checkpoint if self.scorer else ""
         atomic.save_csv(quality_path, quality)
         with atomic.atomic_path(checkpoint_path) as tmp:

@@ -31,6 +31,12 @@ def losses_figure(losses: pd.DataFrame, model: str):
     loss_ax.plot(losses.epoch, losses.discriminator_loss, "o-", label="discriminator")
     loss_ax.plot(losses.epoch, losses.generator_loss, "o-", label="generator")
     loss_ax.set_ylabel("BCE loss")
+    if "generator_class_loss" in losses and losses.generator_class_loss.any():
+        loss_ax.plot(losses.epoch, losses.discriminator_class_loss, "o--", color="tab:blue",
+                     label="discriminator class loss (real images)")
+        loss_ax.plot(losses.epoch, losses.generator_class_loss, "o--", color="tab:orange",
+                     label="generator class loss (samples)")
+        loss_ax.set_ylabel("BCE loss; auxiliary class loss (cross-entropy, dashed)")
     score_ax.plot(losses.epoch, losses.real_score, "o-", label="D(real)")
     score_ax.plot(losses.epoch, losses.fake_score, "o-", label="D(fake)")
     score_ax.set_ylabel("mean discriminator output")
@@ -45,17 +51,21 @@ def losses_figure(losses: pd.DataFrame, model: str):
 
 
 def quality_figure(quality: pd.DataFrame, model: str, classes: int):
-    per_epoch = quality[quality.epoch != "final"].astype({"epoch": int})
-    final = quality[quality.epoch == "final"]
+    per_epoch = quality[~quality.epoch.isin(["final", "real data"])].astype({"epoch": int})
+    marks = [("final", "tab:red", "final"), ("real data", "tab:green", "real training images")]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = [("frechet_distance", "Fréchet distance to real test images (lower is better)"),
               ("conditional_accuracy", "classifier accuracy on the intended class"),
               ("class_entropy_bits", f"entropy of predicted classes (max {np.log2(classes):.2f} bits)")]
     for ax, (column, title) in zip(axes, panels):
         ax.plot(per_epoch.epoch, per_epoch[column].astype(float), "o-")
-        if len(final):
-            value = float(final[column].iloc[0])
-            ax.axhline(value, color="tab:red", linestyle="--", label=f"final ({int(final.samples.iloc[0])} samples): {value:.3g}")
+        for epoch, color, name in marks:
+            row = quality[quality.epoch == epoch]
+            if len(row):
+                value = float(row[column].iloc[0])
+                ax.axhline(value, color=color, linestyle="--",
+                           label=f"{name} ({int(row.samples.iloc[0])} images): {value:.3g}")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")

@@ -64,14 +64,18 @@ def gan_table(qualities: dict[str, dict[str, Path]]) -> str:
     rows = []
     for dataset, models in qualities.items():
         for model, path in models.items():
-            final = pd.read_csv(path).iloc[-1]
-            rows.append([dataset, model, f"{final.frechet_distance:.1f}", percent(final.conditional_accuracy),
-                         f"{final.class_entropy_bits:.2f}", f"{final.samples:,}"])
+            quality = pd.read_csv(path, dtype={"epoch": str}).set_index("epoch")
+            final = quality.loc["final"]
+            floor = quality.loc["real data"] if "real data" in quality.index else None
+            rows.append([dataset, model, f"{final.frechet_distance:.1f}",
+                         "–" if floor is None else f"{floor.frechet_distance:.1f}",
+                         percent(final.conditional_accuracy), f"{final.class_entropy_bits:.2f}", f"{final.samples:,}"])
     if not rows:
         return ""
-    return rst_table("GAN quality at the end of training (gan_quality.csv, final row)",
-                     ["dataset", "model", "Fréchet distance", "conditional accuracy", "class entropy (bits)",
-                      "samples"], rows)
+    return rst_table("GAN quality at the end of training (gan_quality.csv: the final row, and the real-data "
+                     "floor: as many real training images scored the same way)",
+                     ["dataset", "model", "Fréchet distance", "real-data floor", "conditional accuracy",
+                      "class entropy (bits)", "samples"], rows)
 
 
 def transfer_table(results: dict[str, Path]) -> str:

@@ -6,6 +6,7 @@ import re
 from mnistflow.datasets import RAW_FILES, DataError, get_spec
 from mnistflow.embed import TSNE_BACKENDS
 from mnistflow.gan import GAN_MODELS
+from mnistflow.gpu import machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.search import expand_grid
 from mnistflow.transfer import IMAGENET_PREFIX, STRATEGIES
@@ -55,6 +56,18 @@ wildcard_constraints:
     source="(?:(?!_to_)[a-z0-9_])+",
     target="(?:(?!_to_)[a-z0-9_])+",
     strategy="|".join(STRATEGIES),
+
+
+def gpus_per_job():
+    """The ``gpu`` resource of the jobs that use a GPU where there is one. It is 1 where a GPU
+    can be given (jobs submitted to a cluster, a job inside a SLURM allocation, a machine with
+    GPUs) and 0 on a machine without any. There the jobs run on the CPU, and a GPU count (the
+    default profile's gpu: 1) must not make them wait for one another."""
+    submitted = not workflow.local_exec or "SLURM_JOB_ID" in os.environ
+    return 1 if submitted or machine_devices() else 0
+
+
+GPU = gpus_per_job()
 
 
 def package_code(*modules):

@@ -26,7 +26,7 @@ rule gan_train:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         settings=gan_settings,
         final_samples=config["gan"]["final_samples"],

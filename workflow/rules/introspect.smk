@@ -23,7 +23,7 @@ rule train_recorded:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         run=train_run_config,
         resume="results/{dataset}/train/{run}/resume.pt",

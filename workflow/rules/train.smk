@@ -17,7 +17,7 @@ rule train:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         run=train_run_config,
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.

@@ -18,7 +18,7 @@ rule transfer_features:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         source=transfer_source_options,
     script:
@@ -41,7 +41,7 @@ rule transfer_strategy:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         source=transfer_source_options,
         settings=transfer_settings,
