@@ -69,7 +69,8 @@ def gan_table(qualities: dict[str, dict[str, Path]]) -> str:
             floor = quality.loc["real data"] if "real data" in quality.index else None
             rows.append([dataset, model, f"{final.frechet_distance:.1f}",
                          "–" if floor is None else f"{floor.frechet_distance:.1f}",
-                         percent(final.conditional_accuracy), f"{final.class_entropy_bits:.2f}", f"{final.samples:,}"])
+                         percent(final.conditional_accuracy), f"{final.class_entropy_bits:.2f}",
+                         f"{int(final.samples):,}"])
     if not rows:
         return ""
     return rst_table("GAN quality at the end of training (gan_quality.csv: the final row, and the real-data "
