@@ -84,6 +84,8 @@ def parse_snakemake_log(path: Path) -> list[dict]:
                 jobs[value] = current
             elif key in ("benchmark", "log"):
                 current[key] = value.split(", ")[0]
+            elif key == "threads":
+                current["threads"] = int(value)
         elif match := FINISHED.match(line):
             if match.group(1) in jobs:
                 jobs[match.group(1)]["end"] = stamp
@@ -127,7 +129,7 @@ def number(value) -> float | None:
 
 def floors(results: Path) -> dict:
     """The numbers the default run must hold, read from its own tables (missing ones: None)."""
-    out: dict = {"gans": {}, "embeddings": {}, "best_run": None, "optimizer_seeds_near_chance_unmarked": None}
+    out: dict = {"gans": {}, "embeddings": {}, "best_run": None}
     for dataset in sorted(p.name for p in results.iterdir() if (p / "data").is_dir()):
         for table in sorted((results / dataset / "gan").glob("*/gan_quality.csv")):
             rows = read_csv(table)
@@ -147,15 +149,20 @@ def floors(results: Path) -> dict:
         board = read_csv(results / dataset / "train" / "leaderboard.csv")
         if board:
             out["best_run"] = {key: board[0].get(key) for key in board[0]}
-        chance = None
-        runs = list((results / dataset / "optimizers").glob("*/*.csv"))
-        for path in runs:
+        unmarked, seeds = 0, 0
+        for path in (results / dataset / "optimizers").glob("*/*.csv"):
+            if path.parent.name == "sweep":  # learning-rate picking, not the compared seeds
+                continue
+            last = {}
             for row in read_csv(path):
+                last[row.get("seed")] = row  # each seed's last epoch
+            for row in last.values():
+                seeds += 1
                 accuracy = number(row.get("test_accuracy"))
-                diverged = str(row.get("diverged", "")).lower() in ("true", "1")
-                if accuracy is not None and accuracy < 0.2 and not diverged:
-                    chance = (chance or 0) + 1
-        out["optimizer_seeds_near_chance_unmarked"] = (chance or 0) if runs else None
+                near_chance = accuracy is None or accuracy < 2 / 10
+                unmarked += near_chance and row.get("status") != "diverged"
+        out["optimizer_seeds"] = seeds
+        out["optimizer_seeds_near_chance_unmarked"] = unmarked
     return out
 
 
@@ -198,6 +205,8 @@ def main() -> None:
             startups.append(seconds - work)
             entry["startup_seconds"] += seconds - work
     startups.sort()
+    busy = sum(job.get("threads", 1) * (job["end"] - job["start"]).total_seconds()
+               for job in jobs if job.get("end") and job.get("start"))
     result = {
         "label": args.label,
         "date": datetime.date.today().isoformat(),
@@ -210,6 +219,8 @@ def main() -> None:
         "wall_minutes": round(wall / 60, 2),
         "jobs": len(jobs),
         "job_seconds_sum": round(sum(r["seconds"] for r in by_rule.values()), 1),
+        # threads x seconds the jobs held, over cores x wall time: how full the run kept the machine
+        "core_utilisation": round(busy / (wall * (os.cpu_count() or 1)), 3),
         "startup_seconds_per_job": {
             "jobs_measured": len(startups),
             "median": round(startups[len(startups) // 2], 2) if startups else None,

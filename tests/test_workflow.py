@@ -351,3 +351,22 @@ def test_snakefmt_is_clean():
         [str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+GPU_RULES = {"train", "train_recorded", "optimizer_sweep", "optimizer_seeds", "gan_train", "transfer_features",
+             "transfer_strategy"}
+
+
+@pytest.mark.parametrize("gpus, asked", [("0", "gpu=0"), ("1", "gpu=1")])
+def test_every_job_writes_a_benchmark_and_asks_for_a_gpu_only_where_there_is_one(tmp_path, gpus, asked):
+    """bench/run.py sums job times from the benchmark files; on a machine without a GPU the GPU
+    jobs ask for none, so the default profile's gpu: 1 does not run them one at a time."""
+    result = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config.yaml"), env={"MNISTFLOW_GPU_COUNT": gpus})
+    blocks = [b for b in re.split(r"\n\s*\n", result.stdout + result.stderr) if re.search(r"^(local)?rule \w+:", b, re.M)]
+    rules = {re.search(r"^(?:local)?rule (\w+):", b, re.M).group(1): b for b in blocks}
+    assert set(rules) - {"all"} == set(snakemake(tmp_path, "--list-rules").stdout.split()) - {"all"}
+    for rule, block in rules.items():
+        if rule != "all":
+            assert re.search(r"^    benchmark: results/benchmarks/\S+\.tsv$", block, re.M), block
+        if rule in GPU_RULES:
+            assert re.search(rf"^    resources: .*\b{asked}\b", block, re.M), block

@@ -89,7 +89,13 @@ class DiscriminatorHeads(nn.Module):
             raise ValueError("an auxiliary classifier needs conditioning 'projection': with 'concat' the "
                              "discriminator sees the label and its classifier would only copy it")
         self.real_fake = nn.Linear(features, 1)
-        self.embedding = nn.Embedding(classes, features) if conditioning == "projection" else None
+        self.embedding = None
+        if conditioning == "projection":
+            # nn.Embedding's N(0, 1) start would make the projection term's spread sqrt(features)
+            # (56 for the DCGAN's 3,136) and swamp the real/fake logit: start it at the scale of
+            # the linear head's weights instead.
+            self.embedding = nn.Embedding(classes, features)
+            nn.init.uniform_(self.embedding.weight, -features ** -0.5, features ** -0.5)
         self.classifier = nn.Linear(features, classes) if auxiliary_classifier else None
 
     def forward(self, features, labels) -> tuple[torch.Tensor, torch.Tensor | None]:

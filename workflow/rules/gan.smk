@@ -22,6 +22,8 @@ rule gan_train:
         "results/logs/{dataset}/gan_train-{gan}.log",
     benchmark:
         "results/benchmarks/{dataset}/gan_train-{gan}.tsv"
+    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
+    priority: 10
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
@@ -76,6 +78,8 @@ rule gan_animation_page:
         ),
     log:
         "results/logs/{dataset}/gan_animation_page-{gan}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/gan_animation_page-{gan}.tsv"
     localrule: True
     conda:
         "../../envs/train.yaml"

@@ -19,6 +19,8 @@ rule train_recorded:
     wildcard_constraints:
         dataset=analysed_datasets_pattern(),
         run=recorded_runs_pattern(),
+    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
+    priority: 10
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
@@ -126,6 +128,8 @@ rule introspect_animation_page:
         ),
     log:
         "results/logs/{dataset}/introspect_animation_page-{run}-{animation}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/introspect_animation_page-{run}-{animation}.tsv"
     wildcard_constraints:
         animation="weights|gradients",
     localrule: True

@@ -9,6 +9,8 @@ rule report_headline:
         "results/report/headline.rst",
     log:
         "results/logs/report_headline.log",
+    benchmark:
+        "results/benchmarks/report_headline.tsv"
     localrule: True
     conda:
         "../../envs/train.yaml"

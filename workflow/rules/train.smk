@@ -13,6 +13,8 @@ rule train:
         "results/logs/{dataset}/train-{run}.log",
     benchmark:
         "results/benchmarks/{dataset}/train-{run}.tsv"
+    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
+    priority: 10
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]

@@ -14,6 +14,8 @@ rule transfer_features:
         "results/logs/transfer/{source}_to_{target}/features.log",
     benchmark:
         "results/benchmarks/transfer/{source}_to_{target}/features.tsv"
+    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
+    priority: 10
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
@@ -37,6 +39,8 @@ rule transfer_strategy:
         "results/logs/transfer/{source}_to_{target}/{strategy}.log",
     benchmark:
         "results/benchmarks/transfer/{source}_to_{target}/{strategy}.tsv"
+    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
+    priority: 10
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
