@@ -193,6 +193,25 @@ def test_auxiliary_class_loss_is_trained_and_recorded(setup, tmp_path):
     assert plain.losses[0]["discriminator_class_loss"] == 0 and plain.losses[0]["generator_class_loss"] == 0
 
 
+def test_samples_come_from_the_moving_average_of_the_generator(setup, tmp_path):
+    gan = trainer(setup, tmp_path / "r.pt", epochs=1, generator_ema=0.9)
+    assert gan.sampler is not gan.generator
+    gan.run()
+    before = [p.clone() for p in gan.sampler.parameters()]
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.add_(1.0)
+    gan.update_sampler()
+    for average, old, new in zip(gan.sampler.parameters(), before, gan.generator.parameters()):
+        assert torch.allclose(average, 0.9 * old + 0.1 * new, atol=1e-6)
+    gan.save(tmp_path / "g.pt", tmp_path / "l.csv", tmp_path / "f.npz", tmp_path / "q.csv", final_samples=100)
+    loaded, _ = load_generator(tmp_path / "g.pt")
+    for a, b in zip(loaded.parameters(), gan.sampler.parameters()):
+        assert torch.equal(a, b)
+    plain = trainer(setup, tmp_path / "p.pt")
+    assert plain.sampler is plain.generator  # the article's: samples from the trained generator
+
+
 def test_sample_grid_puts_a_class_per_row():
     samples = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, -1.0, 1.0, 1.0)])
     grid = sample_grid(samples, rows=2)

@@ -9,6 +9,7 @@ was conditioned on, and the entropy of the predicted-class histogram (mode cover
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -167,6 +168,10 @@ class GanConfig:
     # the class of real images, and the generator is pushed to make samples it classifies as the
     # label they were drawn for. 0: the article's plain conditional GAN.
     class_loss_weight: float = 0.0
+    # Decay of an exponential moving average of the generator's weights, which then makes every
+    # sample, frame and score (Karras et al. 2018; Yazici et al. 2019). 0: the trained generator
+    # itself, as the article sampled.
+    generator_ema: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))  # a list from YAML
@@ -281,6 +286,8 @@ class GanTrainer:
         self.scorer, self.reference = scorer, reference
         torch.manual_seed(config.seed)
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
+        # what samples: the moving average of the generator's weights, or the generator itself
+        self.sampler = copy.deepcopy(self.generator) if config.generator_ema else self.generator
         betas = tuple(config.betas)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
@@ -295,9 +302,9 @@ class GanTrainer:
         """``n`` samples (in [-1, 1]) with labels cycling through the classes."""
         labels = torch.arange(n) % self.classes
         z = torch.randn(n, self.config.noise_dim, generator=generator)
-        self.generator.eval()
+        self.sampler.eval()
         with torch.no_grad():
-            out = torch.cat([self.generator(z[s:s + 1000].to(self.device), labels[s:s + 1000].to(self.device))
+            out = torch.cat([self.sampler(z[s:s + 1000].to(self.device), labels[s:s + 1000].to(self.device))
                              for s in range(0, n, 1000)])
         return out, labels
 
@@ -333,12 +340,22 @@ class GanTrainer:
             self.g_optimizer.zero_grad()
             (g_adversarial + config.class_loss_weight * g_class).backward()
             self.g_optimizer.step()
+            self.update_sampler()
             sums += [t.item() * len(index) for t in (d_adversarial, g_adversarial, d_class, g_class)] + [
                 torch.sigmoid(real_logit).sum().item(), torch.sigmoid(fake_logit).sum().item()]
         means = sums / len(order)
         return {"epoch": epoch, "discriminator_loss": means[0], "generator_loss": means[1],
                 "discriminator_class_loss": means[2], "generator_class_loss": means[3],
                 "real_score": means[4], "fake_score": means[5], "seconds": time.perf_counter() - started}
+
+    @torch.no_grad()
+    def update_sampler(self) -> None:
+        if self.sampler is self.generator:
+            return
+        torch._foreach_lerp_(list(self.sampler.parameters()), list(self.generator.parameters()),
+                             1 - self.config.generator_ema)
+        for average, buffer in zip(self.sampler.buffers(), self.generator.buffers()):
+            average.copy_(buffer)  # BatchNorm's running statistics: the trained generator's
 
     def score(self, epoch: int, n: int) -> dict | None:
         if self.scorer is None:
@@ -366,12 +383,15 @@ class GanTrainer:
 
     def state(self, epoch: int) -> dict:
         return {"epoch": epoch, "config": asdict(self.config), "generator": self.generator.state_dict(),
+                "sampler": None if self.sampler is self.generator else self.sampler.state_dict(),
                 "discriminator": self.discriminator.state_dict(), "g_optimizer": self.g_optimizer.state_dict(),
                 "d_optimizer": self.d_optimizer.state_dict(), "losses": self.losses, "quality": self.quality,
                 "frames": self.frames, "classes": self.classes}
 
     def load_state(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
+        if state.get("sampler") is not None:
+            self.sampler.load_state_dict(state["sampler"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
@@ -381,9 +401,9 @@ class GanTrainer:
         for epoch in range(self._resume(), self.config.epochs + 1):
             row = self.train_epoch(epoch)
             self.losses.append(row)
-            self.generator.eval()
+            self.sampler.eval()
             with torch.no_grad():
-                self.frames.append(sample_grid(self.generator(self.fixed_noise, self.fixed_labels), self.classes))
+                self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), self.classes))
             quality = self.score(epoch, self.config.quality_samples)
             if quality is not None:
                 self.quality.append(quality)
@@ -417,7 +437,7 @@ def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
     state = torch.load(path, map_location=device, weights_only=False)
     config = GanConfig(**state["config"])
     generator, _ = build_gan(config, state["classes"])
-    generator.load_state_dict(state["generator"])
+    generator.load_state_dict(state.get("sampler") or state["generator"])  # what the trainer sampled with
     return generator.to(device).eval(), state
 
 
