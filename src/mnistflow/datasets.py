@@ -104,11 +104,13 @@ class DebianPackage:
         for tool in ("apt-get", "dpkg-deb"):
             if shutil.which(tool) is None:
                 raise DataError(f"{self.installed} does not exist and {tool} is not on PATH (not a Debian "
-                                f"system?): install {self.name} or set data.local_dirs to its files")
+                                f"system?): install {self.name}, or name a folder with its files under "
+                                f"data.local_dirs")
         try:
             run_tool(["apt-get", "download", self.name], workdir, f"apt-get download {self.name}")
         except DataError as exc:
-            why = ("missing or never updated" if "Unable to locate package" in str(exc)
+            why = ("missing or never updated, or its sources lack the package"
+                   if "Unable to locate package" in str(exc)
                    else "stale (the mirror no longer has the version they name)" if " 404 " in str(exc) else None)
             if why is None:
                 raise

@@ -1,5 +1,6 @@
 # Input functions and targets shared by the rule files (no rules here).
 
+import functools
 import os
 import re
 
@@ -58,16 +59,18 @@ wildcard_constraints:
     strategy="|".join(STRATEGIES),
 
 
-def gpus_per_job():
+@functools.cache
+def gpus_on_this_machine():
+    return len(machine_devices())
+
+
+def gpus_per_job(wildcards):
     """The ``gpu`` resource of the jobs that use a GPU where there is one. It is 1 where a GPU
-    can be given (jobs submitted to a cluster, a job inside a SLURM allocation, a machine with
-    GPUs) and 0 on a machine without any. There the jobs run on the CPU, and a GPU count (the
-    default profile's gpu: 1) must not make them wait for one another."""
-    submitted = not workflow.local_exec or "SLURM_JOB_ID" in os.environ
-    return 1 if submitted or machine_devices() else 0
-
-
-GPU = gpus_per_job()
+    can be given (jobs submitted to a cluster; a machine or an allocation with GPUs) and 0 on a
+    machine without any. There the jobs run on the CPU, and a GPU count (the default profile's
+    gpu: 1) must not make them wait for one another. A function of the job, not of the
+    Snakefile: Snakemake knows its executor only once it builds the jobs."""
+    return 1 if not workflow.local_exec or gpus_on_this_machine() else 0
 
 
 def package_code(*modules):

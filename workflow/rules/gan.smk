@@ -28,7 +28,7 @@ rule gan_train:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         settings=gan_settings,
         final_samples=config["gan"]["final_samples"],

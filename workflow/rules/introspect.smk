@@ -25,7 +25,7 @@ rule train_recorded:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         run=train_run_config,
         resume="results/{dataset}/train/{run}/resume.pt",

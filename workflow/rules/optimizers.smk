@@ -16,7 +16,7 @@ rule optimizer_sweep:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         settings=config["optimizers"],
     script:
@@ -38,7 +38,7 @@ rule optimizer_seeds:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         settings=config["optimizers"],
     script:

@@ -19,7 +19,7 @@ rule train:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         run=train_run_config,
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.

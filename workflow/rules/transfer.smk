@@ -20,7 +20,7 @@ rule transfer_features:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         source=transfer_source_options,
     script:
@@ -45,7 +45,7 @@ rule transfer_strategy:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=GPU,
+        gpu=gpus_per_job,
     params:
         source=transfer_source_options,
         settings=transfer_settings,
