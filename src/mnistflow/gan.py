@@ -366,7 +366,8 @@ class GanTrainer:
     def real_data_score(self, n: int) -> dict:
         """The floor a GAN's scores are read against: ``n`` real training images (those the GAN
         learnt from, drawn without replacement) scored as samples are, against the same real test
-        images. A GAN cannot beat it; its Fréchet distance is what sampling alone costs at ``n``."""
+        images. Its Fréchet distance is what sampling alone costs at ``n``: a GAN at that distance
+        is as close to the test images as the training images themselves."""
         index = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.config.seed))[:n]
         index = index.to(self.device)
         return self.scorer.quality(to_unit_range(self.real[index]), self.labels[index], self.reference)
