@@ -70,6 +70,30 @@ def test_frechet_distance_of_a_sample_with_itself_is_zero_and_grows_with_noise()
     assert frechet_distance(*shifted, *reference) == pytest.approx(4.0 * 8, rel=1e-6)
 
 
+def test_frechet_distance_of_known_gaussians_including_nearly_singular_ones():
+    rng = np.random.default_rng(1)
+    d = 64
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    a, b = rng.uniform(0.5, 2, d), rng.uniform(0.5, 2, d)
+    a[:40], b[:40] = 1e-12, 0.0  # rank 24 of 64, as in features of few samples
+    sigma1, sigma2 = rotation @ np.diag(a) @ rotation.T, rotation @ np.diag(b) @ rotation.T
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    # commuting covariances: Tr((S1 S2)^(1/2)) = sum(sqrt(a b))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(expected, rel=1e-6)
+    # the same singular Gaussian: exactly 0, never a small negative number
+    assert frechet_distance(mu1, sigma1, mu1, sigma1) == 0.0
+    assert frechet_distance(mu1, sigma2, mu1, sigma2) == 0.0
+    # non-commuting 2x2: Tr(M^(1/2)) = sqrt(Tr M + 2 sqrt(det M)) for M = S1 S2
+    for _ in range(5):
+        x, y = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+        s1, s2 = x @ x.T + 1e-9 * np.eye(2), y @ y.T
+        product = s1 @ s2
+        trace_sqrt = np.sqrt(np.trace(product) + 2 * np.sqrt(max(np.linalg.det(product), 0)))
+        expected = np.trace(s1) + np.trace(s2) - 2 * trace_sqrt
+        assert frechet_distance(np.zeros(2), s1, np.zeros(2), s2) == pytest.approx(max(expected, 0), abs=1e-9)
+
+
 def test_class_entropy():
     assert class_entropy_bits(np.arange(1000) % 10, 10) == pytest.approx(np.log2(10))
     assert class_entropy_bits(np.full(50, 3), 10) == 0.0

@@ -206,16 +206,25 @@ def sample_grid(samples: torch.Tensor, rows: int) -> np.ndarray:
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians."""
-    from scipy import linalg
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians, computed the stable way.
 
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise as the FID reference does
-        offset = np.eye(len(mu1)) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = covmean.real
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    Tr((S1 S2)^(1/2)) equals Tr((sqrt(S1) S2 sqrt(S1))^(1/2)), and sqrt(S1) S2 sqrt(S1) is
+    symmetric positive semi-definite: its eigenvalues (``eigvalsh``, clipped at 0 where rounding
+    makes them slightly negative) give the trace without the complex or non-finite square roots
+    that ``sqrtm`` of the non-symmetric product S1 S2 yields for singular covariances. The result
+    is clipped at 0, which rounding alone can cross for two equal distributions."""
+    sigma1, sigma2 = _symmetric(sigma1), _symmetric(sigma2)
+    eigenvalues, vectors = np.linalg.eigh(sigma1)
+    sqrt_sigma1 = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
+    product = _symmetric(sqrt_sigma1 @ sigma2 @ sqrt_sigma1)
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(product), 0, None)).sum()
+    diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
+    return max(0.0, float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt))
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float64)
+    return (matrix + matrix.T) / 2
 
 
 def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
