@@ -41,3 +41,31 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_data_and_rename_are_synced_to_disk_before_the_file_counts_as_written(tmp_path, monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                 real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(b))), real_replace(a, b)))
+    atomic.write_bytes(tmp_path / "model.pt", b"weights")
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(str(tmp_path / ".model.pt.")) and events[2][1] == str(tmp_path)
+    assert (tmp_path / "model.pt").read_bytes() == b"weights"
+
+
+def test_a_figure_is_closed_even_when_saving_it_fails(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    with pytest.raises(ValueError):
+        atomic.save_figure(tmp_path / "figure.nosuchformat", fig)
+    assert not plt.fignum_exists(fig.number)
+    assert list(tmp_path.iterdir()) == []

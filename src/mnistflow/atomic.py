@@ -29,9 +29,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs are not
+        _fsync(tmp)  # the data on disk before the name: a crash never leaves an empty file
         os.replace(tmp, target)
+        _fsync(target.parent)  # and the rename itself
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -74,6 +84,8 @@ def save_figure(path: str | os.PathLike, fig, **kwargs) -> None:
 
     kwargs.setdefault("dpi", 120)
     kwargs.setdefault("bbox_inches", "tight")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kwargs)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kwargs)
+    finally:
+        plt.close(fig)  # also when saving failed: a loop of figures must not keep them all
