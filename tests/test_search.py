@@ -49,3 +49,12 @@ def test_leaderboard_orders_by_best_accuracy_and_keeps_diverged_runs(tmp_path):
     assert top.best_test_accuracy == 0.97 and top.best_epoch == 1 and top.final_test_accuracy == 0.96
     assert table.iloc[2].status == "diverged" and pd.isna(table.iloc[2].best_test_accuracy)
     assert table.iloc[1].train_seconds == pytest.approx(20.0)
+
+
+def test_learning_rates_that_would_share_a_run_id_are_refused_naming_both():
+    defaults = {"model": "first", "optimizer": "SGD", "optimizer_kwargs": {"lr": 0.01}, "epochs": 1,
+                "batch_size": 32, "augment": False, "schedule": "constant"}
+    with pytest.raises(ValueError, match=r"train.search.grid: lr 0.001 and 0.0010000001 both give the run id "
+                                         r"'first-SGD-lr0p001-e1-bs32'"):
+        expand_grid({"lr": [0.001, 0.0010000001]}, defaults)
+    assert len(expand_grid({"lr": [0.001, 0.002]}, defaults)) == 2

@@ -30,7 +30,12 @@ def expand_grid(grid: dict, defaults: dict) -> dict[str, dict]:
         kwargs = dict(defaults["optimizer_kwargs"]) if chosen["optimizer"] == defaults["optimizer"] else {}
         kwargs["lr"] = chosen.pop("lr")
         settings = dict(defaults, **chosen, optimizer_kwargs=kwargs)
-        runs[run_id(settings)] = settings
+        name = run_id(settings)
+        if name in runs and runs[name] != settings:
+            raise ValueError(f"train.search.grid: lr {runs[name]['optimizer_kwargs']['lr']!r} and {kwargs['lr']!r} "
+                             f"both give the run id {name!r} (ids show 6 significant digits): one run would "
+                             f"overwrite the other's files; use learning rates that differ in 6 digits")
+        runs[name] = settings
     return runs
 
 
