@@ -143,3 +143,27 @@ def test_rule_context_leases_for_gpu_rules_only(tmp_path, no_gpu_env, monkeypatc
     with rule_context(job("plot_curves", {})):
         assert "CUDA_VISIBLE_DEVICES" not in os.environ
     assert "leased" not in log_file.read_text()
+
+
+def test_a_job_that_resumes_appends_to_its_log(tmp_path, no_gpu_env):
+    log_file, resume = tmp_path / "train.log", tmp_path / "resume.pt"
+
+    def job():
+        return types.SimpleNamespace(rule="train", log=[str(log_file)], threads=1, wildcards={},
+                                     resources=types.SimpleNamespace(get={}.get),
+                                     params=types.SimpleNamespace(resume=str(resume)))
+
+    with rule_context(job()) as log:
+        log.info("epoch 1: the first attempt")
+    with rule_context(job()):  # no resume file: a fresh start replaces the log
+        pass
+    assert "epoch 1: the first attempt" not in log_file.read_text()
+    with rule_context(job()) as log:
+        log.info("epoch 1: before the kill")
+    resume.write_bytes(b"state")
+    with rule_context(job()) as log:
+        log.info("epoch 2: after resuming")
+    text = log_file.read_text()
+    assert text.index("epoch 1: before the kill") < text.index(f"--- this job starts again with {resume} there")
+    assert text.index(f"--- this job starts again with {resume}") < text.index("epoch 2: after resuming")
+    assert text.splitlines()[-2].endswith("epoch 2: after resuming")

@@ -29,11 +29,18 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     log = logging.getLogger(f"mnistflow.{snakemake.rule}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    handler = logging.FileHandler(snakemake.log[0], mode="w") if snakemake.log else logging.StreamHandler()
+    # A job that resumes from its resume file (``params.resume``) appends, so that the epochs
+    # before the interruption stay in its log; any other job starts its log afresh.
+    resume = getattr(getattr(snakemake, "params", None), "resume", None)
+    resuming = bool(resume) and os.path.exists(resume)
+    handler = (logging.FileHandler(snakemake.log[0], mode="a" if resuming else "w") if snakemake.log
+               else logging.StreamHandler())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     set_threads(snakemake.threads)
     started = time.perf_counter()
+    if resuming:
+        log.info("--- this job starts again with %s there: the lines above are its earlier attempt", resume)
     log.info("rule %s, %d thread(s), wildcards %s, on %s%s", snakemake.rule, snakemake.threads,
              dict(snakemake.wildcards), socket.gethostname(),
              f" as SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else "")
