@@ -236,6 +236,20 @@ def test_samples_come_from_the_moving_average_of_the_generator(setup, tmp_path):
     assert plain.sampler is plain.generator  # the article's: samples from the trained generator
 
 
+def test_a_diverged_classifier_cannot_score_samples_nor_be_transferred_from(setup, tmp_path):
+    from mnistflow.transfer import checkpoint_source
+
+    state = torch.load(setup["dir"] / "classifier.pt", weights_only=False)
+    state["status"] = "diverged"
+    torch.save(state, tmp_path / "diverged.pt")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'diverged.pt'}: that training run diverged .*; it cannot "
+                                         "score GAN samples"):
+        Scorer(tmp_path / "diverged.pt")
+    with pytest.raises(ValueError, match="that training run diverged .*; it cannot be transferred from"):
+        checkpoint_source("tiny", tmp_path / "diverged.pt")
+    assert Scorer(setup["dir"] / "classifier.pt").classes == 10  # a converged one is fine
+
+
 def test_sample_grid_puts_a_class_per_row():
     samples = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, -1.0, 1.0, 1.0)])
     grid = sample_grid(samples, rows=2)

@@ -248,7 +248,7 @@ class Scorer:
         from .train import load_checkpoint
 
         self.checkpoint = str(checkpoint_path)
-        self.model, state = load_checkpoint(checkpoint_path, device)
+        self.model, state = load_checkpoint(checkpoint_path, device, purpose="score GAN samples")
         self.mean, self.std, self.device = state["mean"], state["std"], torch.device(device)
         self.classes = len(state["classes"])
         self.head = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]

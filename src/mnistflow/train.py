@@ -277,9 +277,14 @@ class Trainer:
             torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The trained model (in eval mode) and the checkpoint's other contents."""
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    purpose: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """The trained model (in eval mode) and the checkpoint's other contents. With ``purpose``
+    (what the model is loaded to do), a run that diverged is refused, naming the file."""
     state = torch.load(path, map_location=device, weights_only=False)
+    if purpose is not None and state.get("status") == "diverged":
+        raise ValueError(f"{path}: that training run diverged (its checkpoint says so); it cannot {purpose}. "
+                         f"Fix the run's settings, or choose another run (train.best_run)")
     model = build_model(state["config"]["model"], len(state["classes"])).to(device)
     model.load_state_dict(state["model"])
     model.eval()

@@ -126,9 +126,7 @@ class Source:
 
 def checkpoint_source(name: str, checkpoint: str | Path) -> Source:
     """One of our trained runs; its own normalisation (the source training set's mean and std)."""
-    model, state = load_checkpoint(checkpoint)
-    if state.get("status") == "diverged":
-        raise ValueError(f"{checkpoint}: the source run diverged; it cannot be transferred from")
+    model, state = load_checkpoint(checkpoint, purpose="be transferred from")
 
     def build(pretrained: bool) -> nn.Module:
         if pretrained:
