@@ -1,4 +1,5 @@
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -136,3 +137,42 @@ def test_mixed_precision_runs_the_forward_pass_in_bfloat16(data, tmp_path):
     assert trainer.model.conv1.weight.dtype == torch.float32  # the weights stay float32
     loss, accuracy = evaluate(trainer.model, data.test_x, data.test_y)
     assert math.isfinite(loss) and accuracy > 0.2
+
+
+class WritesAFileWhenUnpickled:
+    """What a crafted checkpoint can hold: unpickling it calls open(marker, "w")."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
+    from mnistflow.gan import GanConfig, Scorer, load_generator
+    from mnistflow.train import load_checkpoint, read_resume_file
+
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "model.pt"
+    torch.save({"config": {"model": "first"}, "model": WritesAFileWhenUnpickled(marker), "classes": ("0", "1")},
+               crafted)
+    refused = f"{crafted}: refused: it holds more than tensors, numbers, strings and arrays"
+    for load in (load_checkpoint, load_generator, Scorer):
+        with pytest.raises(ValueError, match=re.escape(refused)):
+            load(crafted)
+    lines = []
+    assert read_resume_file(crafted, GanConfig(), "cpu", lines.append) is None  # a resume file: start afresh
+    assert lines[0].startswith(f"ignoring {crafted}, starting afresh: {refused}")
+    assert not marker.exists()
+
+
+def test_a_truncated_resume_file_means_a_fresh_start_not_a_crash(tmp_path):
+    from mnistflow.train import read_resume_file
+
+    path = tmp_path / "resume.pt"
+    torch.save({"config": {}, "epoch": 3}, path)
+    path.write_bytes(path.read_bytes()[:40])
+    lines = []
+    assert read_resume_file(path, TrainConfig(), "cpu", lines.append) is None
+    assert lines[0].startswith(f"ignoring {path}, starting afresh:")

@@ -444,7 +444,9 @@ class GanTrainer:
 
 
 def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
-    state = torch.load(path, map_location=device, weights_only=False)
+    from .train import load_state
+
+    state = load_state(path, device)
     config = GanConfig(**state["config"])
     generator, _ = build_gan(config, state["classes"])
     generator.load_state_dict(state.get("sampler") or state["generator"])  # what the trainer sampled with

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,12 +142,36 @@ def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epoc
     raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
+# What a checkpoint may hold besides tensors, numbers, strings and containers: numpy arrays and
+# scalars (recordings, GAN frames). Nothing else is unpickled, so no file can run code on loading.
+NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,
+                 *{type(np.dtype(t)) for t in (np.uint8, np.int64, np.float32, np.float64, np.bool_)}]
+
+
+def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint, resume file or generator file, loaded with torch's weights-only unpickler:
+    a file holding anything else (a class, a function: code that unpickling would run) is
+    refused with ``ValueError`` naming it, and nothing of it runs."""
+    try:
+        with torch.serialization.safe_globals(NUMPY_GLOBALS):
+            return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: refused: it holds more than tensors, numbers, strings and arrays, and loading "
+                         f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
+
+
 def read_resume_file(path: Path, config, device, log: Callable[[str], None]) -> dict | None:
     """The state in a resume file if there is one and it was written for this (dataclass)
-    config; a file written for another config is ignored, and said so."""
+    config; a file written for another config, or one that cannot be loaded (refused, truncated,
+    corrupt), is ignored, and said so."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = load_state(path, device)
+    except Exception as exc:  # refused, truncated or corrupt: a resume file is only a shortcut
+        log(f"ignoring {path}, starting afresh: {exc}")
+        return None
     if state["config"] != asdict(config):
         log(f"ignoring {path}: it was written for another config")
         return None
@@ -281,7 +306,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     purpose: str | None = None) -> tuple[torch.nn.Module, dict]:
     """The trained model (in eval mode) and the checkpoint's other contents. With ``purpose``
     (what the model is loaded to do), a run that diverged is refused, naming the file."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = load_state(path, device)
     if purpose is not None and state.get("status") == "diverged":
         raise ValueError(f"{path}: that training run diverged (its checkpoint says so); it cannot {purpose}. "
                          f"Fix the run's settings, or choose another run (train.best_run)")
