@@ -223,3 +223,24 @@ def test_cache_roundtrip(tiny, tmp_path):
     assert back.name == "tiny" and back.classes == tuple(tiny["entry"]["classes"])
     for field in ("train_images", "train_labels", "test_images", "test_labels"):
         np.testing.assert_array_equal(getattr(back, field), getattr(data, field))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_broken_dataset_cache_names_the_file_and_how_to_rebuild_it(tiny, tmp_path, damage):
+    path = tmp_path / "dataset.npz"
+    save_dataset(path, read_raw(tiny["spec"], tiny["dir"]))
+    path.write_bytes(path.read_bytes()[:1000] if damage == "truncated" else b"not an npz at all")
+    with pytest.raises(ValueError) as error:
+        load_dataset(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a readable npz file (")
+    assert message.endswith(f"Rebuild it: snakemake --force {path} (or delete it and run again)")
+
+
+def test_a_damaged_raw_copy_says_to_fetch_it_again(tiny, tmp_path):
+    raw = tmp_path / "raw"
+    acquire(tiny["spec"], raw, sources=["local"], local_dir=str(tiny["dir"]), log=lambda s: None)
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00" * 10)
+    with pytest.raises(ChecksumError, match=r"SHA-256 mismatch(.|\n)*The raw copy is damaged: fetch it again with "
+                                            r"snakemake --forcerun acquire_raw"):
+        read_raw(tiny["spec"], raw)

@@ -1,6 +1,7 @@
 """Atomic output files: write to a hidden temporary file beside the target, then rename.
 
-An interrupted job therefore never leaves a half-written file under the final name.
+An interrupted job therefore never leaves a half-written file under the final name. Reading an
+npz goes through ``load_npz``, which names a broken file and the command that rebuilds it.
 """
 
 from __future__ import annotations
@@ -89,3 +90,33 @@ def save_figure(path: str | os.PathLike, fig, **kwargs) -> None:
             fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kwargs)
     finally:
         plt.close(fig)  # also when saving failed: a loop of figures must not keep them all
+
+
+class BrokenFileError(ValueError):
+    """An input file that cannot be read; the message names it and how to rebuild it."""
+
+
+@contextlib.contextmanager
+def load_npz(path: str | os.PathLike):
+    """``numpy.load`` of an npz (arrays only, no pickles). A truncated or foreign file raises
+    ``BrokenFileError`` naming it and the command that rebuilds it, instead of a bare BadZipFile
+    (Snakemake thinks such a file is up to date, so it would never rebuild it by itself)."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    def broken(exc: BaseException) -> BrokenFileError:
+        return BrokenFileError(
+            f"{path}: not a readable npz file ({type(exc).__name__}: {exc}); it is truncated or not one "
+            f"this workflow wrote. Rebuild it: snakemake --force {path} (or delete it and run again)")
+
+    try:
+        npz = np.load(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
+        raise broken(exc) from exc
+    try:
+        with npz:
+            yield npz
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise broken(exc) from exc

@@ -342,7 +342,12 @@ def read_raw(spec: DatasetSpec, raw_dir: str | Path) -> Dataset:
     arrays = {}
     for role, raw_name in RAW_FILES.items():
         path = raw_dir / raw_name
-        arrays[role] = parse_idx(read_verified(path, spec.sha256[raw_name]), name=str(path))
+        try:
+            data = read_verified(path, spec.sha256[raw_name])
+        except ChecksumError as exc:
+            raise ChecksumError(f"{exc}\nThe raw copy is damaged: fetch it again with snakemake --forcerun "
+                                f"acquire_raw (or delete {raw_dir} and run again)") from None
+        arrays[role] = parse_idx(data, name=str(path))
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or images.dtype != np.uint8:
@@ -371,7 +376,7 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    with np.load(path) as npz:
+    with atomic.load_npz(path) as npz:
         return Dataset(
             name=str(npz["name"]),
             classes=tuple(str(c) for c in npz["classes"]),

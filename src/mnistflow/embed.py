@@ -74,7 +74,7 @@ class Embedding:
 
     @classmethod
     def load(cls, path: str | Path) -> "Embedding":
-        with np.load(path) as npz:
+        with atomic.load_npz(path) as npz:
             return cls(
                 method=str(npz["method"]),
                 coords=npz["coords"],
@@ -105,7 +105,7 @@ class PCAResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "PCAResult":
-        with np.load(path) as npz:
+        with atomic.load_npz(path) as npz:
             values = {k: npz[k] for k in npz.files}
         values["seconds"] = float(values["seconds"])
         return cls(**values)

@@ -126,7 +126,7 @@ class Recorder:
 
 
 def load_dump(path) -> dict:
-    with np.load(path) as dump:
+    with atomic.load_npz(path) as dump:
         return {key: dump[key] for key in dump.files}
 
 

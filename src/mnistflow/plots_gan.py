@@ -116,7 +116,7 @@ def write_gan_figures(generator_path, frames_path, losses_path, quality_path, da
     from .datasets import load_dataset
     from .gan import load_generator, to_unit_range
 
-    with np.load(frames_path) as dump:
+    with atomic.load_npz(frames_path) as dump:
         frames, epochs = dump["frames"], dump["epochs"]
     images = frame_images(frames, epochs)
     save_gif(images, outputs["gif"], milliseconds=300)

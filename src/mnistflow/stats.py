@@ -85,7 +85,7 @@ class Summary:
 
     @classmethod
     def load(cls, path: str | Path) -> "Summary":
-        with np.load(path) as npz:
+        with atomic.load_npz(path) as npz:
             splits = {
                 s: SplitSummary(
                     **{f: npz[f"{s}_{f}"] for f in ("counts", "value_counts", "pixel_sum", "pixel_sqsum")}

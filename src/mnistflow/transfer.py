@@ -310,7 +310,7 @@ def save_features(path: str | Path, source: Source, target, device: torch.device
 
 
 def load_features(path: str | Path) -> dict:
-    with np.load(path) as data:
+    with atomic.load_npz(path) as data:
         return {"train": data["train"], "test": data["test"], "seconds": float(data["seconds"])}
 
 
