@@ -372,3 +372,19 @@ def test_every_job_writes_a_benchmark_and_asks_for_a_gpu_only_where_there_is_one
             assert re.search(r"^    benchmark: results/benchmarks/\S+\.tsv$", block, re.M), block
         if rule in GPU_RULES:
             assert re.search(rf"^    resources: .*\b{asked}\b", block, re.M), block
+
+
+@pytest.mark.parametrize("run, message", [
+    ({"optimizer": "Adamz"}, "config key train.runs.first: optimizer Adamz {'lr': 0.01, 'momentum': 0.5}, schedule "
+                             "constant {}: unknown optimizer 'Adamz': not a class in torch.optim"),
+    ({"schedule": "step"}, "config key train.runs.first: optimizer SGD {'lr': 0.01, 'momentum': 0.5}, schedule step "
+                           "{}: StepLR.__init__() missing 1 required positional argument: 'step_size'"),
+])
+def test_a_recipe_torch_would_reject_stops_the_workflow_before_any_job(tmp_path, run, message):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["train"]["runs"]["first"].update(run)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", "config.yaml", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -142,6 +142,21 @@ def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epoc
     raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
 
 
+def check_recipe(settings: dict, where: str) -> None:
+    """Build the optimizer and schedule of a run's settings on a dummy weight, so that a setting
+    torch rejects (an unknown optimizer, ``schedule: step`` without ``step_size``, a misspelt
+    argument) stops the workflow before any job starts, naming the config key ``where``."""
+    config = TrainConfig(**settings)
+    weight = torch.nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = make_optimizer(config.optimizer, [weight], dict(config.optimizer_kwargs))
+        make_schedule(config.schedule, optimizer, dict(config.schedule_kwargs), steps_per_epoch=1,
+                      epochs=config.epochs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"config key {where}: optimizer {config.optimizer} {dict(config.optimizer_kwargs)}, schedule "
+                         f"{config.schedule} {dict(config.schedule_kwargs)}: {exc}") from None
+
+
 # What a checkpoint may hold besides tensors, numbers, strings and containers: numpy arrays and
 # scalars (recordings, GAN frames). Nothing else is unpickled, so no file can run code on loading.
 NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,

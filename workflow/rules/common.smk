@@ -10,6 +10,7 @@ from mnistflow.gan import GAN_MODELS
 from mnistflow.gpu import machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.search import expand_grid
+from mnistflow.train import check_recipe
 from mnistflow.transfer import IMAGENET_PREFIX, STRATEGIES
 
 STATS_FIGURES = [
@@ -133,6 +134,19 @@ def training_runs():
     if train["search"]["grid"]:
         runs.update(expand_grid(train["search"]["grid"], train["defaults"]))
     return runs
+
+
+def check_training_recipes():
+    """Every run's optimizer and schedule as torch will build them, before any job starts."""
+    named = config["train"]["runs"]
+    for run, settings in training_runs().items():
+        check_recipe(
+            settings,
+            f"train.runs.{run}" if run in named else f"train.search.grid (run {run})",
+        )
+
+
+check_training_recipes()
 
 
 def train_run_config(wildcards):
