@@ -104,3 +104,36 @@ def test_gan_sample_sizes_must_be_well_above_the_feature_dimension(config):
                                           r"\(expected: samples scored after each epoch; at least 2,000, well above "
                                           r"the 576 features"):
         validate_config(config, SCHEMA)
+
+
+OVERRIDES = [  # as a new user types them, with what each must set
+    ("embed={subset: 500}", ["embed", "subset"], 500),
+    ("optimizers={train_subset: 500}", ["optimizers", "train_subset"], 500),
+    ("embed={umap: {seed: 0}}", ["embed", "umap", "seed"], 0),
+    ("embed={subset: null}", ["embed", "subset"], None),
+    ("train={runs: {first: {epochs: 2}}}", ["train", "runs", "first", "epochs"], 2),
+    ("optimizers={seeds: [0, 1]}", ["optimizers", "seeds"], [0, 1]),
+    ("train={search: {grid: {lr: [0.01], epochs: [2]}}}", ["train", "search", "grid", "lr"], [0.01]),
+    ("train={search: {grid: {lr: [0.01], epochs: [2]}}}", ["train", "search", "grid", "epochs"], [2]),
+    ("gan={cgan_mlp: {lr: 0.001}}", ["gan", "cgan_mlp", "lr"], 0.001),
+    ("transfer={budgets: [10, full]}", ["transfer", "budgets"], [10, "full"]),
+    ("train={runs: {first: {optimizer_kwargs: {lr: 0.001, momentum: 0.9, nesterov: true}}}}",
+     ["train", "runs", "first", "optimizer_kwargs"], {"lr": 0.001, "momentum": 0.9, "nesterov": True}),
+    ("train={runs: {first: {optimizer: Adam}}}", ["train", "runs", "first", "optimizer"], "Adam"),
+    ("data={local_dirs: {mnist: 123}}", ["data", "local_dirs", "mnist"], "123"),
+]
+
+
+@pytest.mark.parametrize("override, keys, expected", OVERRIDES, ids=[o[0] for o in OVERRIDES])
+def test_every_command_line_override_gets_the_type_the_schema_asks_for(config, override, keys, expected):
+    """The strings Snakemake's own --config parser gives, at every depth (lists, $ref, oneOf,
+    union types, free-form optimizer arguments)."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    update_config(config, parse_config([override]))
+    validate_config(config, SCHEMA)
+    value = config
+    for key in keys:
+        value = value[key]
+    assert value == expected and type(value) is type(expected)

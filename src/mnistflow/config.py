@@ -27,28 +27,85 @@ def fill_defaults(config: dict, schema: dict) -> None:
             fill_defaults(config[key], sub)
 
 
-_PARSERS = {
-    "integer": int,
-    "number": float,
-    "boolean": lambda s: {"true": True, "false": False}[s.lower()],
-}
+_NULL_WORDS = ("null", "~", "None")
 
 
-def coerce_strings(config: dict, schema: dict) -> None:
-    """Turn strings into the integers, numbers and booleans the schema asks for, in place.
+def _parse_scalar(text: str, kind: str):
+    """``text`` as a value of JSON-schema type ``kind``; ValueError if it is not one."""
+    if kind == "integer":
+        return int(text)
+    if kind == "number":
+        return float(text)
+    if kind == "boolean":
+        return {"true": True, "false": False}[text.lower()]
+    if kind == "null" and text in _NULL_WORDS:
+        return None
+    raise ValueError(text)
 
-    ``snakemake --config 'stats={pixel_histograms: {bins: 8}}'`` parses nested values as
-    strings; top-level values and YAML config files are unaffected.
-    """
-    for key, sub in schema.get("properties", {}).items():
-        value = config.get(key)
-        if isinstance(value, dict):
-            coerce_strings(value, sub)
-        elif isinstance(value, str) and sub.get("type") in _PARSERS:
+
+def _resolve(schema: dict, root: dict) -> dict:
+    """The schema a ``$ref`` (to this file's ``#/...``) points at."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        node = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def coerce_strings(config, schema: dict, root: dict | None = None):
+    """Turn strings into the integers, numbers, booleans and nulls the schema asks for, at every
+    depth (objects, lists, ``$ref``, ``oneOf``/``anyOf``, free-form mappings), in place; returns
+    the value.
+
+    ``snakemake --config 'train={runs: {first: {epochs: 2}}}'`` gives every nested value as a
+    string; top-level values and YAML config files are unaffected. A string the schema allows
+    as it is (``optimizer: Adam``, ``budgets: [10, full]``'s ``full``) stays a string; in a
+    free-form mapping (``optimizer_kwargs``) a string that YAML reads as a number, boolean or
+    null becomes one."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if isinstance(config, dict):
+        properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, value in config.items():
+            if key in properties:
+                sub = properties[key]
+            elif isinstance(extra, dict):
+                sub = extra
+            elif not properties:
+                sub = {}  # a free-form mapping such as optimizer_kwargs
+            else:
+                continue  # an unknown key: validation names it
+            config[key] = coerce_strings(value, sub, root)
+        return config
+    if isinstance(config, list):
+        items = schema.get("items", {})
+        config[:] = [coerce_strings(value, items, root) for value in config]
+        return config
+    if isinstance(config, str):
+        return _coerce_string(config, schema, root)
+    return config
+
+
+def _coerce_string(text: str, schema: dict, root: dict):
+    branches = [_resolve(b, root) for b in schema.get("oneOf", []) + schema.get("anyOf", [])] or [schema]
+    allowed_as_is = any(text == b.get("const") or text in b.get("enum", ()) for b in branches)
+    kinds = []
+    for branch in branches:
+        kind = branch.get("type")
+        kinds += kind if isinstance(kind, list) else [kind] if kind else []
+    if allowed_as_is or ("string" in kinds and not schema.get("oneOf") and not schema.get("anyOf")):
+        return text
+    if not kinds and not any("const" in b or "enum" in b for b in branches):  # free-form: read it as YAML would
+        value = yaml.safe_load(text) if text.strip() else text
+        return value if isinstance(value, (bool, int, float)) or value is None else text
+    for kind in ("integer", "number", "boolean", "null"):
+        if kind in kinds:
             try:
-                config[key] = _PARSERS[sub["type"]](value)
+                return _parse_scalar(text, kind)
             except (ValueError, KeyError):
-                pass  # left as is: validation names the key
+                continue
+    return text  # left as is: validation names the key
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
