@@ -250,6 +250,33 @@ def test_a_diverged_classifier_cannot_score_samples_nor_be_transferred_from(setu
     assert Scorer(setup["dir"] / "classifier.pt").classes == 10  # a converged one is fine
 
 
+def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_path):
+    import shutil
+
+    shutil.copy(setup["dir"] / "classifier.pt", tmp_path / "classifier.pt")
+    dataset = setup["dataset"]
+
+    def gan(epochs, lines):
+        scorer = Scorer(tmp_path / "classifier.pt")
+        return GanTrainer(GanConfig(**dict(SETTINGS, epochs=epochs)), dataset.train_images, dataset.train_labels,
+                          tmp_path / "resume.pt", scorer, reference_statistics(scorer, dataset.test_images),
+                          log=lines.append)
+
+    gan(1, []).run()  # killed after epoch 1: its resume file stays
+    state = torch.load(tmp_path / "resume.pt", weights_only=False)
+    state["config"]["epochs"] = 2
+    torch.save(state, tmp_path / "resume.pt")
+    checkpoint = torch.load(tmp_path / "classifier.pt", weights_only=False)
+    checkpoint["metrics"] = checkpoint["metrics"] + [{"retrained": 1.0}]  # the classifier was retrained
+    torch.save(checkpoint, tmp_path / "classifier.pt")
+    lines = []
+    resumed = gan(2, lines)
+    resumed.run()
+    assert (f"ignoring {tmp_path / 'resume.pt'}, starting afresh: it was written for other inputs "
+            "(classifier changed)") in lines
+    assert [row["epoch"] for row in resumed.losses] == [1, 2]
+
+
 def test_sample_grid_puts_a_class_per_row():
     samples = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, -1.0, 1.0, 1.0)])
     grid = sample_grid(samples, rows=2)

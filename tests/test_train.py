@@ -176,3 +176,36 @@ def test_a_truncated_resume_file_means_a_fresh_start_not_a_crash(tmp_path):
     lines = []
     assert read_resume_file(path, TrainConfig(), "cpu", lines.append) is None
     assert lines[0].startswith(f"ignoring {path}, starting afresh:")
+
+
+def test_a_resume_file_written_for_other_data_is_not_reused(data, tmp_path):
+    import dataclasses
+
+    config = quick(epochs=2)
+    first = Trainer(dataclasses.replace(config, epochs=1), data, tmp_path / "resume.pt")
+    first.run()
+    first._save_resume(1)  # as a run killed after epoch 1 leaves it
+    state = torch.load(tmp_path / "resume.pt", weights_only=True)
+    state["config"]["epochs"] = 2
+    torch.save(state, tmp_path / "resume.pt")
+    replaced = dataclasses.replace(data, train_y=data.train_y.flip(0), digest="the dataset was replaced")
+    lines = []
+    metrics = Trainer(config, replaced, tmp_path / "resume.pt", log=lines.append).run()
+    assert f"ignoring {tmp_path / 'resume.pt'}, starting afresh: it was written for other inputs (data changed)" in lines
+    assert metrics.epoch.tolist() == [1, 2]  # trained from the start
+    lines = []
+    torch.save(state, tmp_path / "resume.pt")
+    Trainer(config, data, tmp_path / "resume.pt", log=lines.append).run()
+    assert any("resuming after epoch 1" in line for line in lines)  # the same data: resumed
+
+
+def test_the_data_digest_tells_datasets_apart(tmp_path):
+    from synthetic import write_dataset
+
+    written = write_dataset(tmp_path / "idx", n_train=64, n_test=20)
+    dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), tmp_path / "idx")
+    same = TensorData.from_dataset(dataset).digest
+    assert len(same) == 64 and same == TensorData.from_dataset(dataset).digest
+    assert TensorData.from_dataset(dataset, train_subset=32).digest != same
+    dataset.train_labels[0] = (dataset.train_labels[0] + 1) % 10
+    assert TensorData.from_dataset(dataset).digest != same

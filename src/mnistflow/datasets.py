@@ -200,6 +200,21 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def array_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of arrays' shapes, types and bytes: what a resume file records of its data."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def read_verified(path: Path, expected: str, label: str | None = None) -> bytes:
     """Read a raw file (decompressing ``.gz``) and check its SHA-256, else ``ChecksumError``."""
     data = path.read_bytes()

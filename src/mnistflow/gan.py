@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic
+from .datasets import array_digest, file_digest
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
@@ -293,6 +294,9 @@ class GanTrainer:
         self.real = to_generator_range(images[subset]).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference
+        # what a resume file must have been written for: these images, and this scoring classifier
+        self.inputs = {"data": array_digest(images[subset], labels[subset]),
+                       "classifier": None if scorer is None else file_digest(scorer.checkpoint)}
         torch.manual_seed(config.seed)
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
@@ -384,7 +388,7 @@ class GanTrainer:
     def _resume(self) -> int:
         from .train import read_resume_file
 
-        state = read_resume_file(self.resume_path, self.config, self.device, self.log)
+        state = read_resume_file(self.resume_path, self.config, self.device, self.log, self.inputs)
         if state is None:
             return 1
         self.load_state(state)
@@ -392,7 +396,8 @@ class GanTrainer:
         return state["epoch"] + 1
 
     def state(self, epoch: int) -> dict:
-        return {"epoch": epoch, "config": asdict(self.config), "generator": self.generator.state_dict(),
+        return {"epoch": epoch, "config": asdict(self.config), "inputs": self.inputs,
+                "generator": self.generator.state_dict(),
                 "sampler": None if self.sampler is self.generator else self.sampler.state_dict(),
                 "discriminator": self.discriminator.state_dict(), "g_optimizer": self.g_optimizer.state_dict(),
                 "d_optimizer": self.d_optimizer.state_dict(), "losses": self.losses, "quality": self.quality,

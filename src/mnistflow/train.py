@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from . import atomic
-from .datasets import Dataset
+from .datasets import Dataset, array_digest
 from .introspect import Recorder
 from .models import build_model
 
@@ -57,6 +57,7 @@ class TensorData:
     mean: float
     std: float
     classes: tuple[str, ...]
+    digest: str = ""  # of the images and labels these were made from (resume files record it)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
@@ -82,7 +83,7 @@ class TensorData:
             return torch.from_numpy(np.asarray(values)).to(device=device, dtype=torch.long)
 
         return cls(tensor(train), long(labels), tensor(test_images), long(test_labels), mean, std,
-                   dataset.classes)
+                   dataset.classes, array_digest(train, labels, test_images, test_labels))
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
@@ -176,10 +177,12 @@ def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
                          f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
 
 
-def read_resume_file(path: Path, config, device, log: Callable[[str], None]) -> dict | None:
+def read_resume_file(path: Path, config, device, log: Callable[[str], None],
+                     inputs: dict | None = None) -> dict | None:
     """The state in a resume file if there is one and it was written for this (dataclass)
-    config; a file written for another config, or one that cannot be loaded (refused, truncated,
-    corrupt), is ignored, and said so."""
+    config and these ``inputs`` (digests of the data and of any file the run reads); a file
+    written for another config or other inputs, or one that cannot be loaded (refused,
+    truncated, corrupt), is ignored, and said so."""
     if not path.exists():
         return None
     try:
@@ -189,6 +192,11 @@ def read_resume_file(path: Path, config, device, log: Callable[[str], None]) -> 
         return None
     if state["config"] != asdict(config):
         log(f"ignoring {path}: it was written for another config")
+        return None
+    if state.get("inputs") != inputs:
+        changed = sorted(k for k in set(inputs or {}) | set(state.get("inputs") or {})
+                         if (inputs or {}).get(k) != (state.get("inputs") or {}).get(k))
+        log(f"ignoring {path}, starting afresh: it was written for other inputs ({', '.join(changed)} changed)")
         return None
     return state
 
@@ -218,12 +226,13 @@ class Trainer:
             config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
         self.metrics: list[dict] = []
         self.recorder = None if recording is None else Recorder(self.model, self.steps_per_epoch, **recording)
+        self.inputs = {"data": data.digest}  # what a resume file must have been written for
 
     def initial_state(self) -> dict:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _resume(self) -> int:
-        state = read_resume_file(self.resume_path, self.config, self.device, self.log)
+        state = read_resume_file(self.resume_path, self.config, self.device, self.log, self.inputs)
         if state is None:
             return 1
         if (self.recorder is None) != (state.get("recorder") is None):
@@ -241,8 +250,8 @@ class Trainer:
         return state["epoch"] + 1
 
     def _save_resume(self, epoch: int) -> None:
-        state = {"epoch": epoch, "config": asdict(self.config), "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
+        state = {"epoch": epoch, "config": asdict(self.config), "inputs": self.inputs,
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
                  "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                  "recorder": None if self.recorder is None else self.recorder.state_dict()}
         with atomic.atomic_path(self.resume_path) as tmp:
