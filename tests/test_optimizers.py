@@ -115,3 +115,21 @@ def test_summarize_takes_the_final_epoch_of_each_seed():
     row = summarize(runs).iloc[0]
     assert row.test_accuracy_mean == pytest.approx(0.85) and row.test_loss_mean == pytest.approx(0.3)
     assert row.diverged == 0
+
+
+def final_epochs(results: dict[str, list]) -> pd.DataFrame:
+    """One final-epoch row per seed: optimizer -> its seeds' test accuracies (None: diverged)."""
+    rows = [{"protocol": "tuned", "optimizer": name, "seed": seed, "epoch": 1, "lr_setting": 0.1,
+             "test_accuracy": float("nan") if accuracy is None else accuracy,
+             "test_loss": float("nan") if accuracy is None else 1 - accuracy,
+             "status": "diverged" if accuracy is None else "ok"}
+            for name, accuracies in results.items() for seed, accuracy in enumerate(accuracies)]
+    return pd.DataFrame(rows)
+
+
+def test_a_diverged_seed_counts_at_chance_and_its_optimizer_is_never_ranked_ahead_of_a_stable_one():
+    table = summarize(final_epochs({"adam": [0.90, 0.92, None], "sgd": [0.50, 0.52, 0.51]})).set_index("optimizer")
+    assert table.loc["adam", "test_accuracy_mean"] == pytest.approx((0.90 + 0.92 + 0.10) / 3)  # not 0.91
+    assert table.loc["adam", "test_accuracy_std"] == pytest.approx(np.std([0.90, 0.92, 0.10], ddof=1))
+    assert table.loc["adam", "diverged"] == 1 and np.isnan(table.loc["adam", "test_loss_mean"])
+    assert list(table.index) == ["sgd", "adam"]  # the stable one first, though its mean is lower

@@ -9,6 +9,7 @@ two protocols:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 # id -> (torch.optim class, settings other than the learning rate, the sweep's centre lr)
@@ -80,19 +81,28 @@ def sweep_step(factors: list[float]) -> float:
     return max((b / a for a, b in zip(ordered, ordered[1:])), default=3.0)
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds of the final test accuracy and loss, per protocol and optimizer."""
-    final = runs.sort_values("epoch").groupby(["protocol", "optimizer", "seed"]).tail(1)
+def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
+    """Mean and std over seeds of the final test accuracy and loss, per protocol and optimizer.
+
+    A seed that diverged counts, at chance accuracy (1 / ``classes``), and leaves the loss mean
+    undefined (NaN): a failed seed never vanishes from the average. Within a protocol, the
+    optimizers without a failed seed come first, each group by mean accuracy."""
+    final = runs.sort_values("epoch").groupby(["protocol", "optimizer", "seed"]).tail(1).copy()
+    final["failed"] = (final.status == "diverged") | final.test_accuracy.isna()
+    final.loc[final.failed, "test_accuracy"] = 1 / classes
+    final.loc[final.failed, "test_loss"] = np.nan
     table = final.groupby(["protocol", "optimizer"]).agg(
         lr=("lr_setting", "first"),
         seeds=("seed", "nunique"),
         test_accuracy_mean=("test_accuracy", "mean"),
         test_accuracy_std=("test_accuracy", "std"),
-        test_loss_mean=("test_loss", "mean"),
-        test_loss_std=("test_loss", "std"),
-        diverged=("status", lambda s: int((s == "diverged").sum())),
+        test_loss_mean=("test_loss", lambda s: s.mean(skipna=False)),
+        test_loss_std=("test_loss", lambda s: s.std(skipna=False)),
+        diverged=("failed", "sum"),
     ).reset_index()
-    return table.sort_values(["protocol", "test_accuracy_mean"], ascending=[True, False]).reset_index(drop=True)
+    table["diverged"] = table.diverged.astype(int)
+    return table.sort_values(["protocol", "diverged", "test_accuracy_mean"],
+                             ascending=[True, True, False]).reset_index(drop=True)
 
 
 def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, log) -> pd.DataFrame:

@@ -78,13 +78,19 @@ def optimizer_bars(table: pd.DataFrame):
         rows = table[table.protocol == protocol].set_index("optimizer")
         x = [i + (k - 0.5) * width for i, o in enumerate(optimizers) if o in rows.index]
         present = [o for o in optimizers if o in rows.index]
-        ax.bar(x, 100 * rows.loc[present, "test_accuracy_mean"], width,
-               yerr=100 * rows.loc[present, "test_accuracy_std"].fillna(0), capsize=3, label=protocol)
+        bars = ax.bar(x, 100 * rows.loc[present, "test_accuracy_mean"], width,
+                      yerr=100 * rows.loc[present, "test_accuracy_std"].fillna(0), capsize=3, label=protocol)
+        failed = rows.loc[present, "diverged"] if "diverged" in rows else pd.Series(0, index=present)
+        for bar, optimizer in zip(bars, present):
+            if failed[optimizer]:  # unstable: its failed seeds are counted at chance accuracy
+                bar.set_hatch("//")
+                ax.annotate(f"{int(failed[optimizer])} diverged", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7, rotation=90, color="tab:red")
     ax.set_xticks(range(len(optimizers)), optimizers, rotation=30)
     means = 100 * table.test_accuracy_mean.dropna()
     if len(means):
         ax.set_ylim(max(0, means.min() - 5), 100)
-    ax.set_ylabel("final test accuracy (%), mean ± std over seeds")
+    ax.set_ylabel("final test accuracy (%), mean ± std over seeds\n(hatched: a seed diverged, counted at chance)")
     ax.set_title("optimizers: the article's settings against a tuned learning rate")
     ax.legend()
     fig.tight_layout()
