@@ -196,3 +196,22 @@ def test_train_and_eval_modes(pair):
         assert modes and not any(modes)
     finally:
         source.build = build
+
+
+def test_fine_tuning_gives_the_pretrained_backbone_its_own_rate():
+    from torch import nn
+
+    from mnistflow.transfer import TransferNet, fit
+
+    def net():
+        torch.manual_seed(0)
+        return TransferNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU()), nn.Linear(8, 3))
+
+    x, y = torch.randn(64, 1, 4, 4), torch.arange(64) % 3
+    for backbone_lr, backbone_moves in ((None, True), (1e-12, False)):
+        model = net()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        fit(model, x, y, FitConfig(lr=0.05, steps=6, batch_size=16, backbone_lr=backbone_lr), seed=0)
+        moved = {k: (v - before[k]).abs().max().item() for k, v in model.state_dict().items()}
+        assert moved["head.weight"] > 1e-3
+        assert (moved["backbone.1.weight"] > 1e-3) is backbone_moves, (backbone_lr, moved)

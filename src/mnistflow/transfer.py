@@ -206,6 +206,9 @@ class FitConfig:
     weight_decay: float = 5e-4
     batch_size: int = 128
     steps: int = 150
+    # The pretrained backbone's own peak rate when the whole network trains (fine-tuning an
+    # ImageNet network at the head's rate wrecks its features); None: one rate for all.
+    backbone_lr: float | None = None
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, seed: int,
@@ -214,9 +217,16 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
     The caller sets train/eval modes."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.backbone_lr is not None and isinstance(model, TransferNet):
+        in_backbone = {id(p) for p in model.backbone.parameters()}
+        parameters = [{"params": [p for p in trainable if id(p) in in_backbone], "lr": config.backbone_lr},
+                      {"params": [p for p in trainable if id(p) not in in_backbone], "lr": config.lr}]
+    else:
+        parameters = [{"params": trainable, "lr": config.lr}]
     optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
-    scheduler, _ = make_schedule("onecycle", optimizer, {}, config.steps, 1)
+    peaks = [group["lr"] for group in optimizer.param_groups]
+    scheduler, _ = make_schedule("onecycle", optimizer, {"max_lr": peaks}, config.steps, 1)
     batch = min(config.batch_size, len(y))
     per_pass = len(y) // batch  # full batches only: BatchNorm needs more than one image
     for step in range(config.steps):

@@ -358,12 +358,18 @@ def transfer_settings(wildcards):
     transfer = config["transfer"]
     shared = ["budgets", "seeds", "subset_seed"]
     fit = ["steps", "batch_size", "weight_decay"]
-    return dict(
+    settings = dict(
         {key: transfer[key] for key in shared},
         fit=dict(
             {key: transfer[key] for key in fit}, lr=transfer["lr"][wildcards.strategy]
         ),
     )
+    if (
+        wildcards.source.startswith(IMAGENET_PREFIX)
+        and wildcards.strategy == "finetune"
+    ):
+        settings["fit"]["backbone_lr"] = transfer["imagenet"]["backbone_lr"]
+    return settings
 
 
 def transfer_runs(wildcards):
