@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,7 +146,9 @@ def test_rule_context_leases_for_gpu_rules_only(tmp_path, no_gpu_env, monkeypatc
     assert "leased" not in log_file.read_text()
 
 
-def test_a_job_that_resumes_appends_to_its_log(tmp_path, no_gpu_env):
+def test_a_job_that_resumes_starts_its_log_with_the_earlier_attempt(tmp_path, no_gpu_env):
+    """Snakemake deletes a job's log before it runs again: the earlier attempt's lines come back
+    from the copy beside the resume file."""
     log_file, resume = tmp_path / "train.log", tmp_path / "resume.pt"
 
     def job():
@@ -153,17 +156,20 @@ def test_a_job_that_resumes_appends_to_its_log(tmp_path, no_gpu_env):
                                      resources=types.SimpleNamespace(get={}.get),
                                      params=types.SimpleNamespace(resume=str(resume)))
 
-    with rule_context(job()) as log:
-        log.info("epoch 1: the first attempt")
-    with rule_context(job()):  # no resume file: a fresh start replaces the log
-        pass
-    assert "epoch 1: the first attempt" not in log_file.read_text()
-    with rule_context(job()) as log:
-        log.info("epoch 1: before the kill")
-    resume.write_bytes(b"state")
+    with pytest.raises(KeyboardInterrupt):
+        with rule_context(job()) as log:
+            log.info("epoch 1: before the kill")
+            resume.write_bytes(b"state")  # the trainer's resume file after epoch 1
+            raise KeyboardInterrupt
+    log_file.unlink()  # what Snakemake does before running the job again
     with rule_context(job()) as log:
         log.info("epoch 2: after resuming")
+        resume.unlink()  # the script removes it once the run is complete
     text = log_file.read_text()
     assert text.index("epoch 1: before the kill") < text.index(f"--- this job starts again with {resume} there")
     assert text.index(f"--- this job starts again with {resume}") < text.index("epoch 2: after resuming")
-    assert text.splitlines()[-2].endswith("epoch 2: after resuming")
+    assert re.search(r" done in [0-9.]+ s$", text.splitlines()[-1])
+    assert not (tmp_path / "resume.pt.log").exists()  # finished: the copy is gone
+    with rule_context(job()) as log:  # a fresh start (no resume file) replaces the log
+        log.info("a new run")
+    assert "before the kill" not in log_file.read_text()

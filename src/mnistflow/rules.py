@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Iterator
 
 from mnistflow.gpu import gpus_for_job
@@ -29,18 +30,27 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     log = logging.getLogger(f"mnistflow.{snakemake.rule}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    # A job that resumes from its resume file (``params.resume``) appends, so that the epochs
-    # before the interruption stay in its log; any other job starts its log afresh.
-    resume = getattr(getattr(snakemake, "params", None), "resume", None)
-    resuming = bool(resume) and os.path.exists(resume)
-    handler = (logging.FileHandler(snakemake.log[0], mode="a" if resuming else "w") if snakemake.log
-               else logging.StreamHandler())
+    handler = logging.FileHandler(snakemake.log[0], mode="w") if snakemake.log else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
+    log.addHandler(handler)  # first: scripts hand its stream to tqdm
+    # Snakemake deletes a job's log before running it again, so a job with a resume file
+    # (``params.resume``) also writes its log beside that file, where it survives; a job that
+    # resumes starts its log with the earlier attempts' lines.
+    resume = getattr(getattr(snakemake, "params", None), "resume", None)
+    history = Path(f"{resume}.log") if resume else None
+    resuming = bool(resume) and os.path.exists(resume)
+    if resuming and history.is_file() and snakemake.log:
+        handler.stream.write(history.read_text(errors="replace"))
+    handlers = [handler]
+    if history is not None and snakemake.log:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(history, mode="a" if resuming else "w"))
+        handlers[-1].setFormatter(handler.formatter)
+        log.addHandler(handlers[-1])
     set_threads(snakemake.threads)
     started = time.perf_counter()
     if resuming:
-        log.info("--- this job starts again with %s there: the lines above are its earlier attempt", resume)
+        log.info("--- this job starts again with %s there: the lines above are its earlier attempts", resume)
     log.info("rule %s, %d thread(s), wildcards %s, on %s%s", snakemake.rule, snakemake.threads,
              dict(snakemake.wildcards), socket.gethostname(),
              f" as SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else "")
@@ -52,6 +62,9 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
         raise
     else:
         log.info("done in %.1f s", time.perf_counter() - started)
+        if history is not None:
+            history.unlink(missing_ok=True)  # finished: nothing left to resume
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        for each in handlers:
+            log.removeHandler(each)
+            each.close()
