@@ -8,7 +8,7 @@ from mnistflow.rules import rule_context
 
 with rule_context(snakemake) as log:
     runs = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
-    table = summarize(runs)
+    table = summarize(runs, snakemake.params.classes)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
     write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} optimizer comparison")

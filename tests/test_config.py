@@ -117,7 +117,7 @@ OVERRIDES = [  # as a new user types them, with what each must set
     ("train={search: {grid: {lr: [0.01], epochs: [2]}}}", ["train", "search", "grid", "epochs"], [2]),
     ("gan={cgan_mlp: {lr: 0.001}}", ["gan", "cgan_mlp", "lr"], 0.001),
     ("transfer={budgets: [10, full]}", ["transfer", "budgets"], [10, "full"]),
-    ("train={runs: {first: {optimizer_kwargs: {lr: 0.001, momentum: 0.9, nesterov: true}}}}",
+    ("train={runs: {first: {optimizer_kwargs: {lr: 1e-3, momentum: 0.9, nesterov: true}}}}",
      ["train", "runs", "first", "optimizer_kwargs"], {"lr": 0.001, "momentum": 0.9, "nesterov": True}),
     ("train={runs: {first: {optimizer: Adam}}}", ["train", "runs", "first", "optimizer"], "Adam"),
     ("data={local_dirs: {mnist: 123}}", ["data", "local_dirs", "mnist"], "123"),

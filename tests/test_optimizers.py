@@ -133,3 +133,8 @@ def test_a_diverged_seed_counts_at_chance_and_its_optimizer_is_never_ranked_ahea
     assert table.loc["adam", "test_accuracy_std"] == pytest.approx(np.std([0.90, 0.92, 0.10], ddof=1))
     assert table.loc["adam", "diverged"] == 1 and np.isnan(table.loc["adam", "test_loss_mean"])
     assert list(table.index) == ["sgd", "adam"]  # the stable one first, though its mean is lower
+
+
+def test_chance_is_one_over_the_number_of_classes():
+    table = summarize(final_epochs({"adam": [0.9, None]}), classes=2)
+    assert table.test_accuracy_mean.iloc[0] == pytest.approx((0.9 + 0.5) / 2)

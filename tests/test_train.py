@@ -157,7 +157,8 @@ def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
     crafted = tmp_path / "model.pt"
     torch.save({"config": {"model": "first"}, "model": WritesAFileWhenUnpickled(marker), "classes": ("0", "1")},
                crafted)
-    refused = f"{crafted}: refused: it holds more than tensors, numbers, strings and arrays"
+    refused = (f"{crafted}: refused: it holds more than tensors, numbers, strings and arrays, and loading it could "
+               "run code (Unsupported global: GLOBAL io.open)")
     for load in (load_checkpoint, load_generator, Scorer):
         with pytest.raises(ValueError, match=re.escape(refused)):
             load(crafted)

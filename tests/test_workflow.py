@@ -388,3 +388,13 @@ def test_a_recipe_torch_would_reject_stops_the_workflow_before_any_job(tmp_path,
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_named_run_with_a_grid_run_id_but_other_settings_is_refused(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["train"]["runs"]["best-Adam-lr0p001-e1-bs64"] = {"model": "first", "epochs": 1}
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "--configfile", "config.yaml", check=False)
+    assert result.returncode != 0
+    assert ("train.runs.best-Adam-lr0p001-e1-bs64 and a run of train.search.grid have the same id "
+            "'best-Adam-lr0p001-e1-bs64' but other settings") in result.stdout + result.stderr

@@ -7,6 +7,7 @@ npz goes through ``load_npz``, which names a broken file and the command that re
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -32,7 +33,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs are not
         _fsync(tmp)  # the data on disk before the name: a crash never leaves an empty file
         os.replace(tmp, target)
-        _fsync(target.parent)  # and the rename itself
+        try:
+            _fsync(target.parent)  # and the rename itself
+        except OSError as exc:  # some network and FUSE file systems cannot sync a folder
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+                raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -108,13 +113,17 @@ def load_npz(path: str | os.PathLike):
 
     def broken(exc: BaseException) -> BrokenFileError:
         return BrokenFileError(
-            f"{path}: not a readable npz file ({type(exc).__name__}: {exc}); it is truncated or not one "
-            f"this workflow wrote. Rebuild it: snakemake --force {path} (or delete it and run again)")
+            f"{path}: not a readable npz file ({type(exc).__name__}: {exc}); it is truncated or damaged. "
+            f"Rebuild it: snakemake --force {path} (or delete it and run again)")
 
     try:
         npz = np.load(path)
+    except (FileNotFoundError, PermissionError):
+        raise  # not damaged: missing or not readable, and the error says so
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
         raise broken(exc) from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):  # an .npy file under the name
+        raise broken(TypeError(f"an array, not an npz archive"))
     try:
         with npz:
             yield npz

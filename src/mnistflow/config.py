@@ -59,7 +59,7 @@ def coerce_strings(config, schema: dict, root: dict | None = None):
     the value.
 
     ``snakemake --config 'train={runs: {first: {epochs: 2}}}'`` gives every nested value as a
-    string; top-level values and YAML config files are unaffected. A string the schema allows
+    string (a string in a YAML config file is treated the same way). A string the schema allows
     as it is (``optimizer: Adam``, ``budgets: [10, full]``'s ``full``) stays a string; in a
     free-form mapping (``optimizer_kwargs``) a string that YAML reads as a number, boolean or
     null becomes one."""
@@ -96,9 +96,14 @@ def _coerce_string(text: str, schema: dict, root: dict):
         kinds += kind if isinstance(kind, list) else [kind] if kind else []
     if allowed_as_is or ("string" in kinds and not schema.get("oneOf") and not schema.get("anyOf")):
         return text
-    if not kinds and not any("const" in b or "enum" in b for b in branches):  # free-form: read it as YAML would
+    if not kinds and not any("const" in b or "enum" in b for b in branches):  # free-form: a number if it is one
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                pass
         value = yaml.safe_load(text) if text.strip() else text
-        return value if isinstance(value, (bool, int, float)) or value is None else text
+        return value if isinstance(value, bool) or value is None else text
     for kind in ("integer", "number", "boolean", "null"):
         if kind in kinds:
             try:

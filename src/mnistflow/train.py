@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import math
 import pickle
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -172,7 +173,10 @@ def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
         with torch.serialization.safe_globals(NUMPY_GLOBALS):
             return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's message starts with advice to load the file unsafely; keep only the cause
+        cause = (re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
+                 or re.search(r"WeightsUnpickler error: [^\n]*", str(exc)))
+        reason = cause.group(0) if cause else type(exc).__name__
         raise ValueError(f"{path}: refused: it holds more than tensors, numbers, strings and arrays, and loading "
                          f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
 
@@ -187,11 +191,16 @@ def read_resume_file(path: Path, config, device, log: Callable[[str], None],
         return None
     try:
         state = load_state(path, device)
+    except torch.OutOfMemoryError:
+        raise  # the file may be fine: keep it for a retry with room
     except Exception as exc:  # refused, truncated or corrupt: a resume file is only a shortcut
         log(f"ignoring {path}, starting afresh: {exc}")
         return None
     if state["config"] != asdict(config):
         log(f"ignoring {path}: it was written for another config")
+        return None
+    if "inputs" not in state and inputs is not None:
+        log(f"ignoring {path}, starting afresh: it was written before resume files recorded their inputs")
         return None
     if state.get("inputs") != inputs:
         changed = sorted(k for k in set(inputs or {}) | set(state.get("inputs") or {})

@@ -132,7 +132,14 @@ def training_runs():
     train = config["train"]
     runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items()}
     if train["search"]["grid"]:
-        runs.update(expand_grid(train["search"]["grid"], train["defaults"]))
+        grid = expand_grid(train["search"]["grid"], train["defaults"])
+        for run in set(grid) & set(runs):
+            if grid[run] != runs[run]:
+                raise ValueError(
+                    f"train.runs.{run} and a run of train.search.grid have the same id "
+                    f"{run!r} but other settings: rename train.runs.{run}"
+                )
+        runs.update(grid)
     return runs
 
 

@@ -80,5 +80,10 @@ rule optimizer_comparison:
     conda:
         "../../envs/train.yaml"
     threads: 1
+    params:
+        # a diverged seed counts at chance accuracy, 1 / classes
+        classes=lambda wildcards: len(
+            get_spec(wildcards.dataset, custom_dataset(wildcards)).classes
+        ),
     script:
         "../../scripts/optimizer_comparison.py"
