@@ -267,7 +267,9 @@ def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_
     state["config"]["epochs"] = 2
     torch.save(state, tmp_path / "resume.pt")
     checkpoint = torch.load(tmp_path / "classifier.pt", weights_only=False)
-    checkpoint["metrics"] = checkpoint["metrics"] + [{"retrained": 1.0}]  # the classifier was retrained
+    first = next(iter(checkpoint["model"]))
+    checkpoint["model"][first] = checkpoint["model"][first] + 0.01  # the classifier was retrained
+    checkpoint["metrics"] = checkpoint["metrics"] + [{"seconds": 1.0}]
     torch.save(checkpoint, tmp_path / "classifier.pt")
     lines = []
     resumed = gan(2, lines)
@@ -275,6 +277,18 @@ def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_
     assert (f"ignoring {tmp_path / 'resume.pt'}, starting afresh: it was written for other inputs "
             "(classifier changed)") in lines
     assert [row["epoch"] for row in resumed.losses] == [1, 2]
+
+
+def test_a_gan_resume_file_survives_a_classifier_file_that_differs_only_in_wall_times(setup, tmp_path):
+    """The same classifier trained again (on a cluster, say) differs in its timing fields only."""
+    checkpoint = torch.load(setup["dir"] / "classifier.pt", weights_only=False)
+    torch.save(checkpoint, tmp_path / "a.pt")
+    checkpoint["metrics"] = [dict(row, seconds=row["seconds"] + 1) for row in checkpoint["metrics"]]
+    torch.save(checkpoint, tmp_path / "b.pt")
+    dataset = setup["dataset"]
+    digests = [GanTrainer(GanConfig(**SETTINGS), dataset.train_images, dataset.train_labels, tmp_path / "r.pt",
+                          Scorer(path), None, log=lambda s: None).inputs for path in (tmp_path / "a.pt", tmp_path / "b.pt")]
+    assert digests[0] == digests[1]
 
 
 def test_sample_grid_puts_a_class_per_row():

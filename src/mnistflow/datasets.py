@@ -210,10 +210,6 @@ def array_digest(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: str | Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
 
 def read_verified(path: Path, expected: str, label: str | None = None) -> bytes:
     """Read a raw file (decompressing ``.gz``) and check its SHA-256, else ``ChecksumError``."""

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic
-from .datasets import array_digest, file_digest
+from .datasets import array_digest
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
@@ -295,8 +295,10 @@ class GanTrainer:
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference
         # what a resume file must have been written for: these images, and this scoring classifier
+        # (its weights: the checkpoint file also holds wall times, which differ run to run)
         self.inputs = {"data": array_digest(images[subset], labels[subset]),
-                       "classifier": None if scorer is None else file_digest(scorer.checkpoint)}
+                       "classifier": None if scorer is None else array_digest(
+                           *(t.detach().cpu().numpy() for t in scorer.model.state_dict().values()))}
         torch.manual_seed(config.seed)
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
