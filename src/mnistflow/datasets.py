@@ -210,7 +210,6 @@ def array_digest(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-
 def read_verified(path: Path, expected: str, label: str | None = None) -> bytes:
     """Read a raw file (decompressing ``.gz``) and check its SHA-256, else ``ChecksumError``."""
     data = path.read_bytes()

@@ -85,8 +85,7 @@ def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
     """Mean and std over seeds of the final test accuracy and loss, per protocol and optimizer.
 
     A seed that diverged counts, at chance accuracy (1 / ``classes``), and leaves the loss mean
-    undefined (NaN): a failed seed never vanishes from the average. Within a protocol, the
-    optimizers without a failed seed come first, each group by mean accuracy."""
+    undefined (NaN): a failed seed never vanishes from the average. Rows are ``ranked``."""
     final = runs.sort_values("epoch").groupby(["protocol", "optimizer", "seed"]).tail(1).copy()
     final["failed"] = (final.status == "diverged") | final.test_accuracy.isna()
     final.loc[final.failed, "test_accuracy"] = 1 / classes
@@ -101,6 +100,14 @@ def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
         diverged=("failed", "sum"),
     ).reset_index()
     table["diverged"] = table.diverged.astype(int)
+    return ranked(table)
+
+
+def ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a summary table best first within each protocol: the optimizers without a failed
+    seed ahead of those with one, each group by mean accuracy (a table without a ``diverged``
+    column, from before it existed, counts none)."""
+    table = table.assign(diverged=table.diverged if "diverged" in table else 0)
     return table.sort_values(["protocol", "diverged", "test_accuracy_mean"],
                              ascending=[True, True, False]).reset_index(drop=True)
 

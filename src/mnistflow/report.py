@@ -46,15 +46,14 @@ def embeddings_table(qualities: dict[str, Path]) -> str:
 
 
 def optimizers_table(comparisons: dict[str, Path]) -> str:
+    from .optimizers import ranked
+
     rows = []
     for dataset, path in comparisons.items():
         table = pd.read_csv(path)
-        if "diverged" not in table:
-            table["diverged"] = 0
-        for protocol, group in table.groupby("protocol", sort=False):
+        for protocol, group in ranked(table).groupby("protocol", sort=False):
             # no optimizer with a failed seed is named ahead of one without
-            ranked = group.sort_values(["diverged", "test_accuracy_mean"], ascending=[True, False])
-            best, runner_up = ranked.iloc[0], ranked.iloc[1] if len(ranked) > 1 else None
+            best, runner_up = group.iloc[0], group.iloc[1] if len(group) > 1 else None
             name = f"{best.optimizer} (lr {best.lr:.3g})"
             if runner_up is not None and runner_up.diverged == best.diverged and (
                     best.test_accuracy_mean - best.test_accuracy_std

@@ -199,12 +199,12 @@ def read_resume_file(path: Path, config, device, log: Callable[[str], None],
     if state["config"] != asdict(config):
         log(f"ignoring {path}: it was written for another config")
         return None
-    if "inputs" not in state and inputs is not None:
+    recorded, inputs = state.get("inputs"), inputs or {}
+    if recorded is None and inputs:
         log(f"ignoring {path}, starting afresh: it was written before resume files recorded their inputs")
         return None
-    if state.get("inputs") != inputs:
-        changed = sorted(k for k in set(inputs or {}) | set(state.get("inputs") or {})
-                         if (inputs or {}).get(k) != (state.get("inputs") or {}).get(k))
+    changed = sorted(k for k in (recorded or {}).keys() | inputs.keys() if (recorded or {}).get(k) != inputs.get(k))
+    if changed:
         log(f"ignoring {path}, starting afresh: it was written for other inputs ({', '.join(changed)} changed)")
         return None
     return state
