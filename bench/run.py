@@ -153,14 +153,18 @@ def floors(results: Path) -> dict:
         for path in (results / dataset / "optimizers").glob("*/*.csv"):
             if path.parent.name == "sweep":  # learning-rate picking, not the compared seeds
                 continue
-            last = {}
+            tested, failed = {}, set()
             for row in read_csv(path):
-                last[row.get("seed")] = row  # each seed's last epoch
-            for row in last.values():
+                seed = row.get("seed")
+                tested.setdefault(seed, None)
+                if row.get("selected") == "True":  # the epoch each seed was scored on
+                    tested[seed] = number(row.get("test_accuracy"))
+                if row.get("status") == "diverged":
+                    failed.add(seed)
+            for seed, accuracy in tested.items():
                 seeds += 1
-                accuracy = number(row.get("test_accuracy"))
                 near_chance = accuracy is None or accuracy < 2 / 10
-                unmarked += near_chance and row.get("status") != "diverged"
+                unmarked += near_chance and seed not in failed
         out["optimizer_seeds"] = seeds
         out["optimizer_seeds_near_chance_unmarked"] = unmarked
     return out

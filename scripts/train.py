@@ -7,7 +7,11 @@ with rule_context(snakemake) as log:
     config = TrainConfig(**snakemake.params.run)
     device = pick_device()
     log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
-    data = TensorData.from_dataset(load_dataset(snakemake.input.dataset), device, config.train_subset)
+    try:
+        data = TensorData.from_dataset(load_dataset(snakemake.input.dataset), device, config.train_subset,
+                                       config.validation)
+    except ValueError as exc:  # a validation split as large as the training images
+        raise ValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
     progress = log.handlers[0].stream
     trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress,
                       recording=snakemake.params.recording)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mnistflow import rng
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
 from mnistflow.gan import (
     GAN_MODELS,
@@ -169,7 +170,7 @@ def test_real_data_floor_scores_real_training_images_as_samples_are_scored(setup
     gan = trainer(setup, tmp_path / "r.pt")
     floor = gan.real_data_score(150)
     dataset, scorer = setup["dataset"], setup["scorer"]
-    index = torch.randperm(200, generator=torch.Generator().manual_seed(SETTINGS["seed"]))[:150].numpy()
+    index = torch.randperm(200, generator=rng.generator(SETTINGS["seed"], "real_subset"))[:150].numpy()
     images01 = torch.from_numpy(dataset.train_images[index]).float().unsqueeze(1) / 255.0
     expected = scorer.quality(images01, torch.from_numpy(dataset.train_labels[index]), gan.reference)
     assert floor == pytest.approx(expected)
@@ -295,3 +296,11 @@ def test_sample_grid_puts_a_class_per_row():
     samples = torch.stack([torch.full((1, 2, 2), v) for v in (-1.0, -1.0, 1.0, 1.0)])
     grid = sample_grid(samples, rows=2)
     assert grid.shape == (4, 4) and grid[:2].max() == 0 and grid[2:].min() == 255
+
+
+def test_batch_order_noise_and_dropout_draw_from_independent_streams(setup, tmp_path, monkeypatch):
+    from test_train import record_epoch_streams
+
+    seen = record_epoch_streams(monkeypatch)
+    trainer(setup, tmp_path / "r.pt").run()
+    assert seen and all(order != dropout for order, dropout in seen)

@@ -31,23 +31,30 @@ def test_run_ids_are_file_name_safe():
     assert run_id(dict(DEFAULTS, optimizer_kwargs={"lr": 0.0003})) != name
 
 
-def test_leaderboard_orders_by_best_accuracy_and_keeps_diverged_runs(tmp_path):
+def test_leaderboard_ranks_on_validation_shows_the_selected_epochs_test_accuracy_and_keeps_diverged_runs(tmp_path):
     runs = expand_grid({"model": ["first", "lenet", "best"]}, DEFAULTS)
     ids = list(runs)
-    accuracies = {ids[0]: [0.90, 0.95], ids[1]: [0.97, 0.96], ids[2]: [float("nan")]}
+    # run -> per epoch (validation accuracy, selected, test accuracy of the selected epoch)
+    epochs = {ids[0]: [(0.90, False, None), (0.95, True, 0.99)],
+              ids[1]: [(0.97, True, 0.93), (0.96, False, None)],
+              ids[2]: [(float("nan"), False, None)]}
     paths = []
-    for run, values in accuracies.items():
+    for run, values in epochs.items():
         (tmp_path / run).mkdir()
         pd.DataFrame({
-            "epoch": range(1, len(values) + 1), "test_accuracy": values, "seconds": [10.0] * len(values),
-            "status": ["ok"] * (len(values) - 1) + ["diverged" if values[-1] != values[-1] else "ok"],
+            "epoch": range(1, len(values) + 1), "val_accuracy": [v for v, _, _ in values],
+            "selected": [s for _, s, _ in values], "test_accuracy": [t for _, _, t in values],
+            "seconds": [10.0] * len(values),
+            "status": ["ok"] * (len(values) - 1) + ["diverged" if values[-1][0] != values[-1][0] else "ok"],
         }).to_csv(tmp_path / run / "metrics.csv", index=False)
         paths.append(tmp_path / run / "metrics.csv")
     table = leaderboard(paths, runs)
+    # ranked on validation: ids[1] first although ids[0]'s test accuracy is higher
     assert list(table.run) == [ids[1], ids[0], ids[2]]
     top = table.iloc[0]
-    assert top.best_test_accuracy == 0.97 and top.best_epoch == 1 and top.final_test_accuracy == 0.96
-    assert table.iloc[2].status == "diverged" and pd.isna(table.iloc[2].best_test_accuracy)
+    assert top.validation_accuracy == 0.97 and top.selected_epoch == 1 and top.test_accuracy == 0.93
+    assert table.iloc[1].selected_epoch == 2 and table.iloc[1].test_accuracy == 0.99
+    assert table.iloc[2].status == "diverged" and pd.isna(table.iloc[2].validation_accuracy)
     assert table.iloc[1].train_seconds == pytest.approx(20.0)
 
 

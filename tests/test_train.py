@@ -15,6 +15,7 @@ from mnistflow.train import (
     evaluate,
     load_checkpoint,
     make_optimizer,
+    near_chance,
 )
 
 TIMING = ["seconds", "images_per_second"]
@@ -28,6 +29,16 @@ def data(tmp_path_factory):
     written = write_dataset(directory, n_train=256, n_test=100)
     torch.set_num_threads(1)
     return TensorData.from_dataset(read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory))
+
+
+@pytest.fixture(scope="module")
+def split_data(data):
+    """The same images with the last 56 training images held out as a validation split."""
+    import dataclasses
+
+    train_x, train_y = data.train_x[:200], data.train_y[:200]
+    return dataclasses.replace(data, train_x=train_x, train_y=train_y, val_x=data.train_x[200:],
+                               val_y=data.train_y[200:])
 
 
 def quick(**overrides) -> TrainConfig:
@@ -100,7 +111,7 @@ def test_huge_learning_rate_is_marked_diverged(data, tmp_path):
     trainer = Trainer(quick(optimizer_kwargs={"lr": 1e12}, epochs=3), data, tmp_path / "r.pt")
     metrics = trainer.run()
     assert metrics.status.iloc[-1] == "diverged"
-    assert len(metrics) < 3 or math.isnan(metrics.test_loss.iloc[-1])
+    assert len(metrics) < 3 or math.isnan(metrics.val_loss.iloc[-1])
     trainer.save(tmp_path / "model.pt", metrics)
     assert load_checkpoint(tmp_path / "model.pt")[1]["status"] == "diverged"
 
@@ -210,3 +221,115 @@ def test_the_data_digest_tells_datasets_apart(tmp_path):
     assert TensorData.from_dataset(dataset, train_subset=32).digest != same
     dataset.train_labels[0] = (dataset.train_labels[0] + 1) % 10
     assert TensorData.from_dataset(dataset).digest != same
+
+
+def spy_on_evaluate(monkeypatch, data, trainer_holder, fake_validation=None):
+    """Record which set every evaluation reads (and the model's weights then); optionally fake
+    the validation accuracy per call."""
+    import mnistflow.train as train
+
+    calls, original = [], train.evaluate
+
+    def spy(model, x, y, **kwargs):
+        name = "test" if x is data.test_x else "validation" if x is data.val_x else "other"
+        calls.append((name, {k: v.clone() for k, v in model.state_dict().items()}))
+        loss, accuracy = original(model, x, y, **kwargs)
+        if name == "validation" and fake_validation:
+            accuracy = fake_validation[sum(n == "validation" for n, _ in calls) - 1]
+        return loss, accuracy
+
+    monkeypatch.setattr(train, "evaluate", spy)
+    return calls
+
+
+def test_the_epoch_is_selected_on_validation_and_the_test_set_is_read_once_for_it(split_data, tmp_path, monkeypatch):
+    calls = spy_on_evaluate(monkeypatch, split_data, None, fake_validation=[0.5, 0.9, 0.7])
+    trainer = Trainer(quick(epochs=3), split_data, tmp_path / "r.pt", log=lambda s: None)
+    metrics = trainer.run()
+    assert [name for name, _ in calls] == ["validation"] * 3 + ["test"]  # test: once, after training
+    assert metrics.selected.tolist() == [False, True, False] and metrics.val_accuracy.tolist() == [0.5, 0.9, 0.7]
+    assert metrics.test_accuracy.notna().tolist() == [False, True, False]
+    epoch_two, tested = calls[1][1], calls[3][1]
+    assert all(torch.equal(tested[k], epoch_two[k]) for k in epoch_two)  # the test scored epoch 2's weights
+    kept = trainer.model.state_dict()
+    assert all(torch.equal(kept[k], epoch_two[k]) for k in epoch_two)  # and the checkpoint keeps them
+    assert not all(torch.equal(calls[2][1][k], epoch_two[k]) for k in epoch_two)
+
+
+def test_no_selection_reads_a_test_image(split_data, tmp_path):
+    """Garbage in place of the test set changes the test score and nothing else."""
+    import dataclasses
+
+    config = quick(epochs=3, optimizer_kwargs={"lr": 0.2, "momentum": 0.5})
+    garbage = dataclasses.replace(split_data, test_x=torch.randn_like(split_data.test_x) * 50,
+                                  test_y=(split_data.test_y + 3) % 10)
+    real = Trainer(config, split_data, tmp_path / "a.pt", log=lambda s: None)
+    fake = Trainer(config, garbage, tmp_path / "b.pt", log=lambda s: None)
+    real_metrics, fake_metrics = real.run(), fake.run()
+    tested = ["test_loss", "test_accuracy"]
+    pd.testing.assert_frame_equal(real_metrics.drop(columns=TIMING + tested), fake_metrics.drop(columns=TIMING + tested))
+    assert all(torch.equal(real.model.state_dict()[k], v) for k, v in fake.model.state_dict().items())
+    assert real_metrics.test_accuracy.max() != fake_metrics.test_accuracy.max()
+
+
+def test_a_finite_blow_up_is_marked_diverged_and_stops_the_run(split_data, tmp_path):
+    metrics = Trainer(quick(optimizer="Adam", optimizer_kwargs={"lr": 1.0}, epochs=3), split_data, tmp_path / "r.pt",
+                      log=lambda s: None).run()
+    assert len(metrics) < 3 and metrics.status.iloc[-1] == "diverged" and math.isfinite(metrics.train_loss.iloc[-1])
+    assert re.match(r"the smoothed training loss rose to [\d.e+]+, more than ln\(classes\) = 2.303 above its lowest "
+                    r"[\d.]+ at step \d+$", metrics.note.iloc[-1])
+    assert not metrics.selected.any() and metrics.test_accuracy.isna().all()
+
+
+def test_the_loss_watch_ignores_noise_and_catches_a_rise_above_its_lowest():
+    from mnistflow.train import LossWatch
+
+    watch = LossWatch(classes=10)
+    assert all(watch.update(loss) is None for loss in [2.3, 1.5, 0.9, 0.5, 0.3, 0.2, 0.6, 0.1, 0.9, 0.2] * 5)
+    problems = [watch.update(loss) for loss in [20.0, 20.0, 20.0]]
+    assert problems[0] is None and problems[-1] is not None  # smoothed over about ten batches
+
+
+def test_a_run_whose_epoch_loss_stays_at_a_uniform_guess_is_marked_diverged(split_data, tmp_path):
+    import dataclasses
+
+    # each image labelled with the class the untrained model finds least likely (p <= 1/10), and
+    # too small a learning rate to change that: the loss stays above ln(10)
+    trainer = Trainer(quick(epochs=1, optimizer_kwargs={"lr": 1e-9}), split_data, tmp_path / "r.pt",
+                      log=lambda s: None)
+    with torch.no_grad():
+        least_likely = trainer.model.eval()(split_data.train_x).argmin(dim=1)
+    trainer.data = dataclasses.replace(split_data, train_y=least_likely)
+    metrics = trainer.run()
+    assert metrics.status.tolist() == ["diverged"] and metrics.train_loss.iloc[0] < 3
+    assert re.match(r"the epoch's mean training loss 2\.\d+ is not below ln\(classes\) = 2.303$", metrics.note.iloc[0])
+
+
+def test_a_run_that_ends_near_chance_on_validation_is_marked_diverged(split_data, tmp_path):
+    import dataclasses
+
+    # validation labels shifted by one class: a model that learnt the bars scores about 0 there
+    shifted = dataclasses.replace(split_data, val_y=(split_data.val_y + 1) % 10)
+    metrics = Trainer(quick(epochs=2), shifted, tmp_path / "r.pt", log=lambda s: None).run()
+    assert metrics.train_accuracy.iloc[-1] > 0.3 and metrics.status.tolist() == ["ok", "diverged"]
+    assert re.match(r"held-out accuracy 0\.\d+ is near chance \(0.1000\)$", metrics.note.iloc[-1])
+    assert near_chance(0.14, 10) and not near_chance(0.15, 10) and near_chance(0.52, 2)
+
+
+def record_epoch_streams(monkeypatch) -> list[tuple[int, int]]:
+    """(seed of the batch-order generator, seed of torch's global generator) at each epoch's shuffle."""
+    seen, randperm = [], torch.randperm
+
+    def spy(n, *args, generator=None, **kwargs):
+        seen.append((generator.initial_seed(), torch.initial_seed()))
+        return randperm(n, *args, generator=generator, **kwargs)
+
+    monkeypatch.setattr(torch, "randperm", spy)
+    return seen
+
+
+def test_batch_order_and_dropout_draw_from_independent_streams(data, tmp_path, monkeypatch):
+    seen = record_epoch_streams(monkeypatch)
+    Trainer(quick(epochs=2), data, tmp_path / "r.pt", log=lambda s: None).run()
+    assert len(seen) == 2 and all(order != dropout for order, dropout in seen)
+    assert len({seed for pair in seen for seed in pair}) == 4  # and no epoch repeats another's

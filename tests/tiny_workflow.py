@@ -81,7 +81,8 @@ def tiny_run(tmp_path_factory):
         "custom_datasets": {"tiny": written["entry"], "other": other["entry"]},
         # seeded UMAP (single-threaded): every result of this run is reproducible but wall times
         "embed": {"umap": {"seed": 0}},
-        "train": {"runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
+        "train": {"defaults": {"validation": 60},
+                  "runs": {"quick": {"model": "lenet", "epochs": 2, "optimizer": "Adadelta",
                                      "optimizer_kwargs": {"lr": 1.0}},
                            "blowup": {"model": "first", "epochs": 2, "optimizer_kwargs": {"lr": 1.0e12}}},
                   "search": {"grid": {"model": ["first"], "optimizer": ["Adam"], "lr": [0.001], "epochs": [1],

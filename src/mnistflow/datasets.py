@@ -206,7 +206,7 @@ def array_digest(*arrays: np.ndarray) -> str:
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.tobytes() if array.size == 0 else memoryview(array).cast("B"))
     return digest.hexdigest()
 
 

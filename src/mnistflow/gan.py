@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import atomic
+from . import atomic, rng
 from .datasets import array_digest
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
@@ -299,14 +299,14 @@ class GanTrainer:
         self.inputs = {"data": array_digest(images[subset], labels[subset]),
                        "classifier": None if scorer is None else array_digest(
                            *(t.detach().cpu().numpy() for t in scorer.model.state_dict().values()))}
-        torch.manual_seed(config.seed)
+        rng.seed_global(config.seed, "init")
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
         self.sampler = copy.deepcopy(self.generator) if config.generator_ema else self.generator
         betas = tuple(config.betas)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
-        fixed = torch.Generator().manual_seed(config.seed + 1)
+        fixed = rng.generator(config.seed, "fixed_noise")
         self.fixed_noise = torch.randn(10 * classes, config.noise_dim, generator=fixed).to(self.device)
         self.fixed_labels = torch.arange(classes).repeat_interleave(10).to(self.device)
         self.losses: list[dict] = []
@@ -327,8 +327,8 @@ class GanTrainer:
         from tqdm import tqdm
 
         config = self.config
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        generator = rng.generator(config.seed, "order", epoch)  # batch order and noise
+        rng.seed_global(config.seed, "dropout", epoch)
         order = torch.randperm(len(self.labels), generator=generator).to(self.device)
         steps = math.ceil(len(order) / config.batch_size)
         self.generator.train()
@@ -375,7 +375,7 @@ class GanTrainer:
     def score(self, epoch: int, n: int) -> dict | None:
         if self.scorer is None:
             return None
-        samples, labels = self.samples(n, torch.Generator().manual_seed(self.config.seed * 7919 + epoch))
+        samples, labels = self.samples(n, rng.generator(self.config.seed, "score", epoch))
         return {"epoch": epoch, **self.scorer.quality(to_unit_range(samples), labels, self.reference)}
 
     def real_data_score(self, n: int) -> dict:
@@ -383,7 +383,7 @@ class GanTrainer:
         learnt from, drawn without replacement) scored as samples are, against the same real test
         images. Its Fréchet distance is what sampling alone costs at ``n``: a GAN at that distance
         is as close to the test images as the training images themselves."""
-        index = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.config.seed))[:n]
+        index = torch.randperm(len(self.labels), generator=rng.generator(self.config.seed, "real_subset"))[:n]
         index = index.to(self.device)
         return self.scorer.quality(to_unit_range(self.real[index]), self.labels[index], self.reference)
 

@@ -55,22 +55,36 @@ def optimizer_settings(optimizer: str, protocol: str, lr: float | None = None) -
     raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
+def sweep_by_rate(sweep: pd.DataFrame) -> pd.DataFrame:
+    """One row per learning rate of a sweep (one row per rate and seed): mean validation accuracy
+    and loss over the seeds, and whether it was stable on every one of them."""
+    return sweep.groupby("lr").agg(val_accuracy=("val_accuracy", "mean"), val_loss=("val_loss", "mean"),
+                                   stable=("status", lambda s: bool((s == "ok").all()))).reset_index()
+
+
 def pick_learning_rate(sweep: pd.DataFrame) -> float:
-    """The lr with the best final validation accuracy; ties go to the lower validation loss."""
-    finished = sweep[sweep.status == "ok"]
-    if finished.empty:
-        raise ValueError("every learning rate of the sweep diverged")
-    best = finished.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
+    """Of the rates stable on every sweep seed, the one with the best mean validation accuracy;
+    ties go to the lower mean validation loss."""
+    rates = sweep_by_rate(sweep)
+    stable = rates[rates.stable]
+    if stable.empty:
+        raise ValueError(f"no learning rate of the sweep ({', '.join(f'{lr:g}' for lr in rates.lr)}) was stable "
+                         f"on every sweep seed ({', '.join(str(s) for s in sorted(sweep.seed.unique()))})")
+    best = stable.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
     return float(best.lr)
 
 
 def next_learning_rate(sweep: pd.DataFrame, step: float) -> float | None:
     """One lr beyond the sweep's edge when the best one so far lies on that edge (the optimum may
-    lie outside), else None. A higher lr that diverged closes the upper edge."""
+    lie outside), else None; below the lowest when none was stable. A higher lr that was unstable
+    closes the upper edge."""
+    rates = sweep_by_rate(sweep)
+    if not rates.stable.any():
+        return rates.lr.min() / step
     best = pick_learning_rate(sweep)
-    if best == sweep.lr.min():
+    if best == rates.lr.min():
         return best / step
-    if best == sweep.lr.max():
+    if best == rates.lr.max():
         return best * step
     return None
 
@@ -82,12 +96,17 @@ def sweep_step(factors: list[float]) -> float:
 
 
 def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
-    """Mean and std over seeds of the final test accuracy and loss, per protocol and optimizer.
+    """Mean and std over seeds of the test accuracy and loss (of each seed's selected epoch), per
+    protocol and optimizer.
 
     A seed that diverged counts, at chance accuracy (1 / ``classes``), and leaves the loss mean
     undefined (NaN): a failed seed never vanishes from the average. Rows are ``ranked``."""
-    final = runs.sort_values("epoch").groupby(["protocol", "optimizer", "seed"]).tail(1).copy()
-    final["failed"] = (final.status == "diverged") | final.test_accuracy.isna()
+    keys = ["protocol", "optimizer", "seed"]
+    per_seed = runs.groupby(keys).agg(lr_setting=("lr_setting", "first"),
+                                      failed=("status", lambda s: bool((s == "diverged").any())))
+    tested = runs[runs.selected.astype(bool)].set_index(keys)[["test_accuracy", "test_loss"]]
+    final = per_seed.join(tested).reset_index()
+    final["failed"] |= final.test_accuracy.isna()
     final.loc[final.failed, "test_accuracy"] = 1 / classes
     final.loc[final.failed, "test_loss"] = np.nan
     table = final.groupby(["protocol", "optimizer"]).agg(
@@ -125,32 +144,35 @@ def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, l
 
 
 def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) -> pd.DataFrame:
-    """Train once per learning rate of the sweep on the training images less a validation
-    split, and score each on that split. While the best lr lies on an edge of those tried, up to
-    ``sweep_extensions`` more are tried beyond it."""
+    """Train once per learning rate of the sweep and sweep seed on the training images less a
+    validation split, and score each on that split (its selected epoch); the test set is not
+    read. While the best stable lr lies on an edge of those tried (or none is stable), up to
+    ``sweep_extensions`` more are tried beyond it. One row per rate and seed."""
     from .train import TensorData
 
-    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"])
+    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"], test=False)
     rows = []
 
     def score(lr: float) -> None:
         name, kwargs = optimizer_settings(optimizer, "tuned", lr)
-        log(f"{optimizer}: lr {lr:g}")
-        final = _train(data, settings, name, kwargs, settings["sweep_seed"], log).iloc[-1]
-        rows.append({"optimizer": optimizer, "lr": lr, "val_accuracy": final.test_accuracy,
-                     "val_loss": final.test_loss, "status": final.status})
+        for seed in settings["sweep_seeds"]:
+            log(f"{optimizer}: lr {lr:g}, seed {seed}")
+            metrics = _train(data, settings, name, kwargs, seed, log)
+            selected = metrics[metrics.selected.astype(bool)]
+            chosen = selected.iloc[0] if len(selected) else metrics.iloc[-1]
+            rows.append({"optimizer": optimizer, "lr": lr, "seed": seed, "val_accuracy": chosen.val_accuracy,
+                         "val_loss": chosen.val_loss,
+                         "status": "diverged" if (metrics.status == "diverged").any() else "ok"})
 
     for lr in sweep_learning_rates(optimizer, settings["lr_factors"]):
         score(lr)
     step = sweep_step(settings["lr_factors"])
     for _ in range(settings["sweep_extensions"]):
-        if not (pd.DataFrame(rows).status == "ok").any():
-            break
         lr = next_learning_rate(pd.DataFrame(rows), step)
         if lr is None:
             break
         score(lr)
-    return pd.DataFrame(rows).sort_values("lr").reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(["lr", "seed"]).reset_index(drop=True)
 
 
 def run_seeds(dataset, optimizer: str, protocol: str, settings: dict, lr: float | None = None,

@@ -10,60 +10,78 @@ import pandas as pd  # noqa: E402
 
 
 def training_curves(metrics: pd.DataFrame, run: str):
-    """Loss and accuracy per epoch, train against test."""
+    """Loss and accuracy per epoch, train against validation, and the selected epoch's test
+    score (the test set is read for that epoch only)."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for split, color in (("train", "tab:blue"), ("test", "tab:orange")):
-        loss_ax.plot(metrics.epoch, metrics[f"{split}_loss"], "o-", color=color, label=split)
-        acc_ax.plot(metrics.epoch, 100 * metrics[f"{split}_accuracy"], "o-", color=color, label=split)
+    for split, color in (("train", "tab:blue"), ("val", "tab:orange")):
+        label = "validation" if split == "val" else split
+        loss_ax.plot(metrics.epoch, metrics[f"{split}_loss"], "o-", color=color, label=label)
+        acc_ax.plot(metrics.epoch, 100 * metrics[f"{split}_accuracy"], "o-", color=color, label=label)
+    selected = metrics[metrics.selected.astype(bool)]
+    if len(selected):
+        chosen = selected.iloc[0]
+        loss_ax.plot([chosen.epoch], [chosen.test_loss], "*", color="tab:green", markersize=14, label="test (selected)")
+        acc_ax.plot([chosen.epoch], [100 * chosen.test_accuracy], "*", color="tab:green", markersize=14,
+                    label="test (selected)")
+        picked = "on validation" if metrics.val_accuracy.notna().any() else "(the last)"
+        title = (f"run {run}: epoch {int(chosen.epoch)} selected {picked}, "
+                 f"test accuracy {100 * chosen.test_accuracy:.2f}%")
+    else:
+        title = f"run {run}: no epoch to select"
     loss_ax.set_ylabel("cross-entropy loss")
     acc_ax.set_ylabel("accuracy (%)")
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    final = metrics.iloc[-1]
-    status = "" if final.status == "ok" else f" — {final.status} in epoch {int(final.epoch)}"
-    fig.suptitle(f"run {run}: final test accuracy {100 * final.test_accuracy:.2f}%{status}")
+    failed = metrics[metrics.status == "diverged"]
+    if len(failed):
+        title += f" — diverged in epoch {int(failed.epoch.iloc[0])}"
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
 def leaderboard_figure(table: pd.DataFrame):
-    """Best test accuracy of every run, best on top, with final accuracy and training time."""
+    """Validation accuracy of every run's selected epoch, best on top (the ranking), with that
+    epoch's test accuracy and the training time."""
     table = table.iloc[::-1]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.5))
-    best = 100 * table.best_test_accuracy.fillna(0)
+    scored = 100 * table.validation_accuracy.fillna(0)
     colors = ["tab:red" if s == "diverged" else "tab:blue" for s in table.status]
-    ax.barh(table.run, best, color=colors)
-    for y, (value, row) in enumerate(zip(best, table.itertuples())):
+    ax.barh(table.run, scored, color=colors)
+    for y, (value, row) in enumerate(zip(scored, table.itertuples())):
         label = "diverged" if row.status == "diverged" else (
-            f"{value:.2f}% (final {100 * row.final_test_accuracy:.2f}%, {row.train_seconds:.0f} s)")
+            f"{value:.2f}% at epoch {row.selected_epoch:.0f}: test {100 * row.test_accuracy:.2f}% "
+            f"({row.train_seconds:.0f} s)")
         ax.text(value, y, " " + label, va="center", fontsize=8)
-    low = best[best > 0].min() if (best > 0).any() else 0
+    low = scored[scored > 0].min() if (scored > 0).any() else 0
     ax.set_xlim(max(0, low - 5), 100.5)
-    ax.set_xlabel("best test accuracy (%)")
-    ax.set_title("leaderboard: every training run")
+    ax.set_xlabel("validation accuracy of the selected epoch (%)")
+    ax.set_title("leaderboard: every training run, ranked on validation")
     fig.tight_layout()
     return fig
 
 
 def optimizer_curves(runs: pd.DataFrame):
-    """Test accuracy per epoch, mean over seeds with a min-max band, one panel per protocol."""
+    """Training loss per epoch, mean over seeds with a min-max band, one panel per protocol (the
+    test set is read once per seed, for the bars)."""
     protocols = sorted(runs.protocol.unique())
     fig, axes = plt.subplots(1, len(protocols), figsize=(6.5 * len(protocols), 4.5), squeeze=False, sharey=True)
     colors = plt.get_cmap("tab10")
     for ax, protocol in zip(axes[0], protocols):
         subset = runs[runs.protocol == protocol]
         for k, (optimizer, group) in enumerate(subset.groupby("optimizer")):
-            by_epoch = group.groupby("epoch").test_accuracy
-            mean, low, high = 100 * by_epoch.mean(), 100 * by_epoch.min(), 100 * by_epoch.max()
+            by_epoch = group.groupby("epoch").train_loss
+            mean, low, high = by_epoch.mean(), by_epoch.min(), by_epoch.max()
             ax.plot(mean.index, mean, "o-", color=colors(k % 10), label=optimizer)
             ax.fill_between(mean.index, low, high, color=colors(k % 10), alpha=0.2)
         ax.set_title(f"protocol: {protocol}")
         ax.set_xlabel("epoch")
+        ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("test accuracy (%) — mean and range over seeds")
+    axes[0][0].set_ylabel("mean training loss of the epoch — mean and range over seeds")
     fig.tight_layout()
     return fig
 

@@ -40,13 +40,17 @@ def expand_grid(grid: dict, defaults: dict) -> dict[str, dict]:
 
 
 def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.DataFrame:
-    """One row per run, best test accuracy first. A run's id is its metrics file's folder name."""
+    """One row per run: the epoch selected on its validation split, its validation accuracy, and
+    that epoch's test accuracy (the one time the run read the test set). Ranked on validation
+    accuracy, runs that finished ahead of diverged ones; the test set ranks nothing. A run's id
+    is its metrics file's folder name."""
     rows = []
     for path in metrics_paths:
         run = Path(path).parent.name
         metrics = pd.read_csv(path)
         settings = runs[run]
-        best = metrics.loc[metrics.test_accuracy.idxmax()] if metrics.test_accuracy.notna().any() else None
+        selected = metrics[metrics.selected.astype(bool)]
+        chosen = selected.iloc[0] if len(selected) else None
         rows.append({
             "run": run,
             "model": settings["model"],
@@ -56,11 +60,14 @@ def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.Da
             "batch_size": settings["batch_size"],
             "augment": settings["augment"],
             "schedule": settings["schedule"],
-            "best_test_accuracy": None if best is None else best.test_accuracy,
-            "best_epoch": None if best is None else int(best.epoch),
-            "final_test_accuracy": metrics.test_accuracy.iloc[-1],
-            "status": metrics.status.iloc[-1],
+            "validation_images": settings.get("validation", 0),
+            "selected_epoch": None if chosen is None else int(chosen.epoch),
+            "validation_accuracy": None if chosen is None else chosen.val_accuracy,
+            "test_accuracy": None if chosen is None else chosen.test_accuracy,
+            "status": "diverged" if (metrics.status == "diverged").any() else "ok",
             "train_seconds": metrics.seconds.sum(),
         })
     table = pd.DataFrame(rows)
-    return table.sort_values("best_test_accuracy", ascending=False, na_position="last").reset_index(drop=True)
+    table["finished"] = table.status == "ok"
+    table = table.sort_values(["finished", "validation_accuracy"], ascending=[False, False], na_position="last")
+    return table.drop(columns="finished").reset_index(drop=True)

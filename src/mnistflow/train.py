@@ -18,14 +18,15 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from . import atomic
+from . import atomic, rng
 from .datasets import Dataset, array_digest
 from .introspect import Recorder
 from .models import build_model
 
 SCHEDULES = ("constant", "step", "onecycle")
-METRIC_COLUMNS = ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr",
-                  "seconds", "images_per_second", "status"]
+# One row per epoch. test_* are filled in the selected row only: the test set is read once.
+METRIC_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+                  "images_per_second", "status", "note", "selected", "test_loss", "test_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class TrainConfig:
     mixed_precision: bool = False  # bfloat16 autocast of the forward pass and loss
     seed: int = 7
     train_subset: int | None = None  # the first n training images, for quick runs
+    validation: int = 0  # of those, the last n held out to select the epoch on (0: the last epoch)
 
 
 def pick_device() -> torch.device:
@@ -49,10 +51,14 @@ def pick_device() -> torch.device:
 
 @dataclass(frozen=True)
 class TensorData:
-    """Normalised images and labels as tensors on the training device."""
+    """Normalised images and labels as tensors on the training device: the training images, a
+    validation split held out of them (what a run is selected on) and the test set (read once, for
+    the reported figure). Either held-out set may be empty."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     mean: float
@@ -62,17 +68,18 @@ class TensorData:
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
-                     train_subset: int | None = None, validation: int | None = None) -> "TensorData":
-        """The first ``train_subset`` training images (all by default). With ``validation``, the
-        last that many of those are held out and take the test set's place, for tuning."""
+                     train_subset: int | None = None, validation: int = 0, test: bool = True) -> "TensorData":
+        """The first ``train_subset`` training images (all by default), of which the last
+        ``validation`` are held out; ``test=False`` leaves the test set out (a tuning sweep)."""
         train = dataset.train_images[:train_subset] if train_subset else dataset.train_images
         labels = dataset.train_labels[:train_subset] if train_subset else dataset.train_labels
-        test_images, test_labels = dataset.test_images, dataset.test_labels
-        if validation:
-            if validation >= len(train):
-                raise ValueError(f"validation={validation} leaves no training images out of {len(train)}")
-            test_images, test_labels = train[-validation:], labels[-validation:]
-            train, labels = train[:-validation], labels[:-validation]
+        if validation >= len(train):
+            raise ValueError(f"validation={validation} leaves no training images out of {len(train)}")
+        cut = len(train) - validation
+        val_images, val_labels = train[cut:], labels[cut:]
+        train, labels = train[:cut], labels[:cut]
+        test_images = dataset.test_images if test else dataset.test_images[:0]
+        test_labels = dataset.test_labels if test else dataset.test_labels[:0]
         scaled = train.astype(np.float64) / 255.0
         mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
 
@@ -83,8 +90,9 @@ class TensorData:
         def long(values):
             return torch.from_numpy(np.asarray(values)).to(device=device, dtype=torch.long)
 
-        return cls(tensor(train), long(labels), tensor(test_images), long(test_labels), mean, std,
-                   dataset.classes, array_digest(train, labels, test_images, test_labels))
+        return cls(tensor(train), long(labels), tensor(val_images), long(val_labels), tensor(test_images),
+                   long(test_labels), mean, std, dataset.classes,
+                   array_digest(train, labels, val_images, val_labels, test_images, test_labels))
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
@@ -210,14 +218,46 @@ def read_resume_file(path: Path, config, device, log: Callable[[str], None],
     return state
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """Each epoch's shuffling and augmentation depend only on (seed, epoch): a resumed run
-    sees the same batches as an uninterrupted one."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+def near_chance(accuracy: float, classes: int) -> bool:
+    """Within 5% of the way from chance (1 / classes) to perfect: a model that learnt nothing."""
+    chance = 1 / classes
+    return accuracy < chance + 0.05 * (1 - chance)
+
+
+class LossWatch:
+    """Tells a blow-up from training while the loss is still finite: the batch loss, smoothed
+    over about ten batches, has risen more than ln(classes) (the loss of a uniform guess) above its
+    lowest value so far."""
+
+    def __init__(self, classes: int, decay: float = 0.9):
+        self.limit, self.decay = math.log(classes), decay
+        self.smoothed = self.lowest = None
+
+    def update(self, loss: float) -> str | None:
+        """The batch's loss; says what is wrong when the run has blown up, else None."""
+        self.smoothed = loss if self.smoothed is None else self.decay * self.smoothed + (1 - self.decay) * loss
+        self.lowest = self.smoothed if self.lowest is None else min(self.lowest, self.smoothed)
+        if self.smoothed > self.lowest + self.limit:
+            return (f"the smoothed training loss rose to {self.smoothed:.3g}, more than ln(classes) = "
+                    f"{self.limit:.3f} above its lowest {self.lowest:.3g}")
+        return None
+
+    def state_dict(self) -> dict:
+        return {"smoothed": self.smoothed, "lowest": self.lowest}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed, self.lowest = state["smoothed"], state["lowest"]
 
 
 class Trainer:
-    """One training run. ``run()`` trains epoch by epoch, writing a resume file after each."""
+    """One training run. ``run()`` trains epoch by epoch, writing a resume file after each,
+    scores every epoch on the validation split, and at the end keeps the epoch that scored best
+    there (the last one without a validation split) and scores it once on the test set.
+
+    A run is marked diverged, and stops, when its loss is not finite or blows up (``LossWatch``)
+    or an epoch's mean training loss is not below ln(classes) (the first of several epochs
+    excepted); also, at the end, when its
+    held-out accuracy is near chance (the validation split's, else the test set's)."""
 
     def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
                  log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None):
@@ -227,17 +267,20 @@ class Trainer:
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
         self.device = data.train_x.device
-        torch.manual_seed(config.seed)
+        rng.seed_global(config.seed, "init")
         self.model = build_model(config.model, len(data.classes)).to(self.device)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
         self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
         self.scheduler, self.per_batch = make_schedule(
             config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
         self.metrics: list[dict] = []
+        self.loss_watch = LossWatch(len(data.classes))
+        self.selected: dict | None = None  # {"epoch", "model"}: the weights the run keeps
         self.recorder = None if recording is None else Recorder(self.model, self.steps_per_epoch, **recording)
         self.inputs = {"data": data.digest}  # what a resume file must have been written for
 
-    def initial_state(self) -> dict:
+    def weights_copy(self) -> dict:
+        """A copy of the model's weights as they are now."""
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _resume(self) -> int:
@@ -255,6 +298,8 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.metrics = state["metrics"]
+        self.loss_watch.load_state_dict(state["loss_watch"])
+        self.selected = state["selected"]
         self.log(f"resuming after epoch {state['epoch']} from {self.resume_path}")
         return state["epoch"] + 1
 
@@ -262,20 +307,23 @@ class Trainer:
         state = {"epoch": epoch, "config": asdict(self.config), "inputs": self.inputs,
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
                  "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-                 "recorder": None if self.recorder is None else self.recorder.state_dict()}
+                 "recorder": None if self.recorder is None else self.recorder.state_dict(),
+                 "loss_watch": self.loss_watch.state_dict(), "selected": self.selected}
         with atomic.atomic_path(self.resume_path) as tmp:
             torch.save(state, tmp)
 
-    def train_epoch(self, epoch: int) -> tuple[float, float, bool]:
-        """Returns mean train loss, train accuracy and whether the loss stayed finite."""
+    def train_epoch(self, epoch: int) -> tuple[float, float, str | None]:
+        """Mean train loss and accuracy over the batches trained, and what went wrong if the run
+        blew up (training then stops), else None."""
         from tqdm import tqdm
 
         config, data = self.config, self.data
-        generator = _epoch_generator(config.seed, epoch)
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        # each epoch's streams depend only on (seed, epoch): a resumed run sees the same batches
+        generator = rng.generator(config.seed, "order", epoch)  # shuffling and augmentation
+        rng.seed_global(config.seed, "dropout", epoch)
         order = torch.randperm(len(data.train_y), generator=generator).to(self.device)
         self.model.train()
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct, seen = 0.0, 0, 0
         batches = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}", file=self.progress_file,
                        disable=self.progress_file is None, mininterval=5, ascii=True)
         for step in batches:
@@ -287,46 +335,83 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
                 logits = self.model(x)
                 loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
-                return float("nan"), float("nan"), False
+            value = loss.item()
+            if not math.isfinite(value):
+                return float("nan"), float("nan"), f"the training loss is {value} at step {step}"
+            loss_sum += value * len(y)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+            seen += len(y)
+            problem = self.loss_watch.update(value)
+            if problem is not None:
+                return loss_sum / seen, correct / seen, f"{problem} at step {step}"
             loss.backward()
             if self.recorder is not None and self.recorder.due(step):
                 self.recorder.record(self.model, epoch, step)
             self.optimizer.step()
             if self.per_batch:
                 self.scheduler.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum().item()
         if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
-        return loss_sum / len(data.train_y), correct / len(data.train_y), True
+        # the first of several epochs starts untrained (and may warm up): judged only when it is the last
+        if loss_sum / seen >= self.loss_watch.limit and (epoch > 1 or config.epochs == 1):
+            return loss_sum / seen, correct / seen, (f"the epoch's mean training loss {loss_sum / seen:.3f} is not "
+                                                     f"below ln(classes) = {self.loss_watch.limit:.3f}")
+        return loss_sum / seen, correct / seen, None
 
     def run(self) -> pd.DataFrame:
+        has_validation = len(self.data.val_y) > 0
         for epoch in range(self._resume(), self.config.epochs + 1):
             lr = self.optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
-            train_loss, train_accuracy, finite = self.train_epoch(epoch)
+            train_loss, train_accuracy, problem = self.train_epoch(epoch)
             seconds = time.perf_counter() - started
-            if finite:
-                test_loss, test_accuracy = evaluate(self.model, self.data.test_x, self.data.test_y)
-                finite = math.isfinite(test_loss)
-            else:
-                test_loss = test_accuracy = float("nan")
+            val_loss = val_accuracy = float("nan")
+            if problem is None and has_validation:
+                val_loss, val_accuracy = evaluate(self.model, self.data.val_x, self.data.val_y)
+                if not math.isfinite(val_loss):
+                    problem = f"the validation loss is {val_loss}"
             self.metrics.append({
-                "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-                "test_loss": test_loss, "test_accuracy": test_accuracy, "lr": lr, "seconds": seconds,
-                "images_per_second": len(self.data.train_y) / seconds, "status": "ok" if finite else "diverged",
+                "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy, "val_loss": val_loss,
+                "val_accuracy": val_accuracy, "lr": lr, "seconds": seconds,
+                "images_per_second": len(self.data.train_y) / seconds,
+                "status": "ok" if problem is None else "diverged", "note": problem or "", "selected": False,
             })
             self.log(f"epoch {epoch}: train loss {train_loss:.4f} acc {train_accuracy:.4f}, "
-                     f"test loss {test_loss:.4f} acc {test_accuracy:.4f}, {seconds:.1f} s")
-            if not finite:
-                self.log(f"loss is not finite in epoch {epoch}: run marked diverged")
+                     f"validation loss {val_loss:.4f} acc {val_accuracy:.4f}, {seconds:.1f} s")
+            if problem is not None:
+                self.log(f"run marked diverged in epoch {epoch}: {problem}")
                 break
+            best = None if self.selected is None else self.metrics[self.selected["epoch"] - 1]["val_accuracy"]
+            if not has_validation or best is None or val_accuracy > best:
+                self.selected = {"epoch": epoch, "model": self.weights_copy()}
             self._save_resume(epoch)
+        self._test_selected()
         return pd.DataFrame(self.metrics, columns=METRIC_COLUMNS)
 
+    def _test_selected(self) -> None:
+        """Keep the selected epoch's weights and score them on the test set: the one time it is read.
+        Then mark the run diverged if its held-out accuracy ended near chance."""
+        classes = len(self.data.classes)
+        if self.selected is not None:
+            self.model.load_state_dict(self.selected["model"])
+            row = self.metrics[self.selected["epoch"] - 1]
+            row["selected"] = True
+            if len(self.data.test_y):
+                row["test_loss"], row["test_accuracy"] = evaluate(self.model, self.data.test_x, self.data.test_y)
+                self.log(f"epoch {row['epoch']} selected"
+                         f"{' on validation' if len(self.data.val_y) else ' (the last)'}: "
+                         f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}")
+        final = self.metrics[-1] if self.metrics else None
+        if final is None or final["status"] != "ok":
+            return
+        held_out = final["val_accuracy"] if len(self.data.val_y) else final.get("test_accuracy", float("nan"))
+        if math.isfinite(held_out) and near_chance(held_out, classes):
+            final["status"] = "diverged"
+            final["note"] = f"held-out accuracy {held_out:.4f} is near chance ({1 / classes:.4f})"
+            self.log(f"run marked diverged in epoch {final['epoch']}: {final['note']}")
+
     def save(self, checkpoint_path: str | Path, metrics: pd.DataFrame) -> None:
-        """The final checkpoint: weights, config, normalisation, classes and metrics."""
+        """The final checkpoint: the selected epoch's weights, config, normalisation, classes and metrics."""
         state = {"config": asdict(self.config), "model": self.model.state_dict(),
                  "classes": self.data.classes, "mean": self.data.mean, "std": self.data.std,
                  "metrics": metrics.to_dict("records"),

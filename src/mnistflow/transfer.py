@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import atomic
+from . import atomic, rng
 from .models import build_model
 from .train import evaluate, load_checkpoint, make_optimizer, make_schedule
 
@@ -119,7 +119,7 @@ class Source:
     pipeline: InputPipeline
 
     def transfer_net(self, classes: int, pretrained: bool, seed: int) -> TransferNet:
-        torch.manual_seed(seed)  # the head's (and for scratch the backbone's) initial weights
+        rng.seed_global(seed, "init")  # the head's (and for scratch the backbone's) initial weights
         backbone, width = split_last_linear(self.build(pretrained))
         return TransferNet(backbone, nn.Linear(width, classes))
 
@@ -215,8 +215,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
         prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
     """Train ``model`` on (x, y), ``prepare`` turning each batch of x into the model's input.
     The caller sets train/eval modes."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # dropout
+    generator = rng.generator(seed, "order")
+    rng.seed_global(seed, "dropout")
     trainable = [p for p in model.parameters() if p.requires_grad]
     if config.backbone_lr is not None and isinstance(model, TransferNet):
         in_backbone = {id(p) for p in model.backbone.parameters()}
@@ -252,7 +252,7 @@ def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch
         raise ValueError("the frozen strategy trains on cached features, and only it does")
     if strategy == "frozen":
         backbone, features = frozen
-        torch.manual_seed(seed)
+        rng.seed_global(seed, "init")
         head = nn.Linear(features.shape[1], classes).to(features.device).train()
         fit(head, features, labels, config, seed)
         return TransferNet(backbone.eval(), head).eval()

@@ -1,0 +1,33 @@
+"""Independent random streams from one seed.
+
+A run draws several kinds of randomness (initial weights, batch order and augmentation, dropout,
+GAN noise, scoring samples); seeding two of them with the same number makes them the same
+sequence, so they are correlated. Each stream is instead a child of ``numpy.random.SeedSequence
+(seed)``, keyed by its name and, where it restarts every epoch, the epoch: what
+``SeedSequence(seed).spawn`` gives, addressed by key so that a resumed run gets the same streams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+STREAMS = ("init", "order", "dropout", "fixed_noise", "score", "real_subset")
+
+
+def stream_seed(seed: int, stream: str, *index: int) -> int:
+    """A 63-bit seed for ``stream`` (one of STREAMS) at ``index`` (e.g. the epoch)."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown random stream {stream!r}; one of {', '.join(STREAMS)}")
+    sequence = np.random.SeedSequence(seed, spawn_key=(STREAMS.index(stream), *index))
+    return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def generator(seed: int, stream: str, *index: int) -> torch.Generator:
+    """A CPU torch generator on that stream."""
+    return torch.Generator().manual_seed(stream_seed(seed, stream, *index))
+
+
+def seed_global(seed: int, stream: str, *index: int) -> None:
+    """torch's global generator (what dropout and weight initialisation draw from) on that stream."""
+    torch.manual_seed(stream_seed(seed, stream, *index))
