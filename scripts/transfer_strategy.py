@@ -11,6 +11,7 @@ with rule_context(snakemake) as log:
     results = run_strategy(
         snakemake.wildcards.strategy, source, load_dataset(snakemake.input.dataset),
         budgets=[parse_budget(b) for b in settings["budgets"]], seeds=settings["seeds"],
-        subset_seed=settings["subset_seed"], config=FitConfig(**settings["fit"]), features=features,
+        subset_seed=settings["subset_seed"], config=FitConfig(**settings["fit"]),
+        validation=settings["validation"], features=features,
         device=pick_device(), log=log.info)
     atomic.save_csv(snakemake.output[0], results)

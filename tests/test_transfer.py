@@ -19,9 +19,10 @@ from mnistflow.transfer import (
     run_strategy,
     save_features,
     train_one,
+    validation_indices,
 )
 
-FIT = FitConfig(lr=0.01, batch_size=32, steps=5)
+FIT = FitConfig(lr=0.01, batch_size=32, max_steps=5, eval_every=5)
 
 
 def read_synthetic(directory, name, seed, n_train=300):
@@ -57,6 +58,11 @@ def labelled(target, per_class):
     return torch.from_numpy(target.train_images[index]), torch.from_numpy(target.train_labels[index])
 
 
+def validation_split(target, size=60):
+    index = validation_indices(target.train_labels, size, seed=0)
+    return torch.from_numpy(target.train_images[index]), torch.from_numpy(target.train_labels[index].astype(np.int64))
+
+
 def test_budget_takes_exactly_k_per_class_the_same_subset_every_time_and_nested():
     labels = np.random.default_rng(0).integers(0, 10, size=2000)
     small, large = budget_indices(labels, 5, seed=4), budget_indices(labels, 50, seed=4)
@@ -75,15 +81,15 @@ def test_every_strategy_and_seed_trains_on_the_same_k_per_class(pair):
     runs = []
     for strategy in ("scratch", "finetune"):
         runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
-                                 log=lambda m: None))
+                                 validation=60, log=lambda m: None))
     features_path = pair["root"] / "features.npz"
     save_features(features_path, pair["source"], pair["target"], log=lambda m: None)
     runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
-                             features=load_features(features_path), log=lambda m: None))
+                             validation=60, features=load_features(features_path), log=lambda m: None))
     results = pd.concat(runs, ignore_index=True)
     assert len(results) == 3 * 2 * 2
     assert set(results[results.budget == "2"].labels) == {20}
-    assert set(results[results.budget == "full"].labels) == {300}
+    assert set(results[results.budget == "full"].labels) == {300 - 60}  # the validation images held out
     assert results.test_accuracy.between(0, 1).all()
     assert (results[results.strategy == "frozen"].shared_seconds > 0).all()
     figure = label_efficiency(results)
@@ -96,7 +102,10 @@ def test_frozen_leaves_the_backbone_bit_identical_and_finetune_changes_it(pair):
     before = pretrained_state(pair["checkpoint"])
     backbone = pair["source"].transfer_net(10, pretrained=True, seed=0).backbone
     features = extract_features(backbone, images, pair["source"].pipeline)
-    frozen = train_one("frozen", pair["source"], images, labels, 10, 0, FIT, (backbone, features))
+    val_images, val_labels = validation_split(pair["target"])
+    val_features = extract_features(backbone, val_images, pair["source"].pipeline)
+    frozen, _ = train_one("frozen", pair["source"], images, labels, 10, 0, FIT, (val_features, val_labels),
+                          (backbone, features))
     after = {f"features.{k}": v for k, v in frozen.backbone.features.state_dict().items()}
     assert after.keys() == before.keys()  # BatchNorm running statistics included
     assert all(torch.equal(after[k], before[k]) for k in before)
@@ -104,12 +113,12 @@ def test_frozen_leaves_the_backbone_bit_identical_and_finetune_changes_it(pair):
     with torch.no_grad():
         assert torch.allclose(frozen(pair["source"].pipeline(images)), frozen.head(features), atol=1e-5)
 
-    finetuned = train_one("finetune", pair["source"], images, labels, 10, 0, FIT)
+    finetuned, _ = train_one("finetune", pair["source"], images, labels, 10, 0, FIT, (val_images, val_labels))
     tuned = {f"features.{k}": v for k, v in finetuned.backbone.features.state_dict().items()}
     changed = [k for k in before if k.endswith("weight") and not torch.equal(tuned[k], before[k])]
     assert len(changed) == len([k for k in before if k.endswith("weight")])
 
-    scratch = train_one("scratch", pair["source"], images, labels, 10, 0, FIT)
+    scratch, _ = train_one("scratch", pair["source"], images, labels, 10, 0, FIT, (val_images, val_labels))
     first_conv = "features.0.0.weight"
     assert not torch.equal(scratch.backbone.features.state_dict()["0.0.weight"], before[first_conv])
 
@@ -159,7 +168,8 @@ def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hu
     assert all(torch.equal(loaded[k], written[k]) for k in loaded)
     assert net.head.out_features == 10 and net.head.in_features == 512
     images, labels = labelled(pair["target"], 2)
-    model = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, steps=2))
+    model, _ = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, max_steps=2),
+                         (images, labels))
     assert not model.training and model(source.pipeline(images[:3])).shape == (3, 10)
 
 
@@ -188,8 +198,9 @@ def test_train_and_eval_modes(pair):
 
     source.build = hooked_build
     try:
-        train_one("finetune", source, images, labels, 10, 0, FIT)
-        assert len(modes) == FIT.steps and all(modes)
+        train_one("finetune", source, images, labels, 10, 0, FIT, validation_split(pair["target"]))
+        # a forward pass per training step in train mode; the validation score's in eval mode
+        assert modes.count(True) == FIT.max_steps and modes[:FIT.max_steps] == [True] * FIT.max_steps
         modes.clear()
         backbone = source.transfer_net(10, pretrained=True, seed=0).backbone.train()
         extract_features(backbone, images, source.pipeline)
@@ -211,7 +222,61 @@ def test_fine_tuning_gives_the_pretrained_backbone_its_own_rate():
     for backbone_lr, backbone_moves in ((None, True), (1e-12, False)):
         model = net()
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        fit(model, x, y, FitConfig(lr=0.05, steps=6, batch_size=16, backbone_lr=backbone_lr), seed=0)
+        fit(model, x, y, FitConfig(lr=0.05, max_steps=6, batch_size=16, backbone_lr=backbone_lr), seed=0,
+            validation=(x, y))
         moved = {k: (v - before[k]).abs().max().item() for k, v in model.state_dict().items()}
         assert moved["head.weight"] > 1e-3
         assert (moved["backbone.1.weight"] > 1e-3) is backbone_moves, (backbone_lr, moved)
+
+
+def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weights():
+    from torch import nn
+
+    from mnistflow.train import evaluate
+    from mnistflow.transfer import fit
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=generator)
+    y = (x[:, 0] > 0).long()  # separable in one step or two: validation accuracy soon stops rising
+    val_x = torch.randn(128, 8, generator=generator)
+    val = (val_x, (val_x[:, 0] > 0).long())
+    torch.manual_seed(0)
+    model = nn.Linear(8, 2)
+    scores = []
+    original_evaluate = evaluate
+
+    def spy(*args, **kwargs):
+        scores.append(original_evaluate(*args, **kwargs)[1])
+        return 0.0, scores[-1]
+
+    import mnistflow.transfer as transfer
+
+    transfer.evaluate, saved = spy, transfer.evaluate
+    try:
+        fitted = fit(model, x, y, FitConfig(lr=0.1, batch_size=32, max_steps=400, eval_every=4, patience=3), 0, val)
+    finally:
+        transfer.evaluate = saved
+    assert fitted.stopped == "converged" and fitted.steps < 400 and fitted.steps == 4 * len(scores)
+    best = max(scores)
+    assert fitted.val_accuracy == best and fitted.best_step == 4 * (scores.index(best) + 1)
+    assert scores[-3:] and all(score <= best for score in scores[-3:])  # three scores without a new best
+    assert original_evaluate(model, *val)[1] == best  # the kept weights are the best-scoring ones
+
+    capped = fit(nn.Linear(8, 2), x, y, FitConfig(lr=1e-6, max_steps=8, eval_every=4, patience=3), 0, val)
+    assert capped.stopped == "cap" and capped.steps == 8
+
+
+def test_no_budget_holds_a_validation_image_and_budgets_train_different_lengths(pair):
+    labels = pair["target"].train_labels
+    held_out = validation_indices(labels, 60, seed=0)
+    for per_class in (2, 10, None):
+        assert not set(budget_indices(labels, per_class, 0, held_out)) & set(held_out)
+    assert len(budget_indices(labels, None, 0, held_out)) == len(labels) - 60
+    results = run_strategy("scratch", pair["source"], pair["target"], [2, None], [0], 0,
+                           FitConfig(lr=0.01, batch_size=32, max_steps=200, eval_every=10, patience=2),
+                           validation=60, log=lambda m: None)
+    # the bars are learnt in a few dozen batches: every budget stops there, not at a fixed count
+    assert (results.stopped == "converged").all() and results.steps.between(20, 100).all()
+    assert (results.best_step <= results.steps - 2 * 10).all() and results.val_accuracy.between(0, 1).all()
+    with pytest.raises(ValueError, match="transfer.validation: 300 images to hold out of 300 training images"):
+        validation_indices(labels, 300, seed=0)

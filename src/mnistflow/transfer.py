@@ -14,6 +14,7 @@ layer for the target's classes. Three strategies train on k labelled images per 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -28,15 +29,15 @@ from torch.nn import functional as F
 
 from . import atomic, rng
 from .models import build_model
-from .train import evaluate, load_checkpoint, make_optimizer, make_schedule
+from .train import evaluate, load_checkpoint, make_optimizer
 
 STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
 IMAGENET_PREFIX = "imagenet_"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "seed", "test_accuracy",
-                  "test_loss", "steps", "seconds", "shared_seconds"]
+RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "seed", "val_accuracy",
+                  "test_accuracy", "test_loss", "steps", "best_step", "stopped", "seconds", "shared_seconds"]
 
 
 def budget_name(per_class: int | None) -> str:
@@ -48,16 +49,28 @@ def parse_budget(budget: int | str) -> int | None:
     return None if budget == "full" else int(budget)
 
 
-def budget_indices(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
-    """Indices of exactly ``per_class`` images of every class (all images for None), chosen by
-    ``seed`` alone: every strategy and training seed sees the same images, and a smaller
-    budget's images are a subset of a larger one's."""
+def validation_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` training images held out of every budget to tell when a run has converged,
+    chosen by ``seed`` alone (the same for every strategy, budget and seed)."""
+    if not 0 < size < len(labels):
+        raise ValueError(f"transfer.validation: {size} images to hold out of {len(labels)} training images")
+    return np.sort(np.random.default_rng([seed, 1]).permutation(len(labels))[:size])
+
+
+def budget_indices(labels: np.ndarray, per_class: int | None, seed: int,
+                   held_out: np.ndarray | None = None) -> np.ndarray:
+    """Indices of exactly ``per_class`` images of every class (all images for None), never one
+    of ``held_out``, chosen by ``seed`` alone: every strategy and training seed sees the same
+    images, and a smaller budget's images are a subset of a larger one's."""
+    pool = np.ones(len(labels), dtype=bool)
+    if held_out is not None:
+        pool[held_out] = False
     if per_class is None:
-        return np.arange(len(labels))
+        return np.flatnonzero(pool)
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
-        candidates = rng.permutation(np.flatnonzero(labels == label))
+        candidates = rng.permutation(np.flatnonzero((labels == label) & pool))
         if len(candidates) < per_class:
             raise ValueError(f"budget {per_class} per class: class {label} has only {len(candidates)} "
                              "training images")
@@ -198,23 +211,39 @@ def extract_features(backbone: nn.Module, images: torch.Tensor, pipeline: InputP
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How a head or a whole network trains on a labelled subset: AdamW with a one-cycle
-    schedule for ``steps`` batches whatever the budget, so that runs differ in how many labelled
-    images they see, not in how much they compute."""
+    """How a head or a whole network trains on a labelled subset: AdamW, a linear warm-up over
+    the first ``eval_every`` steps and a cosine decay over ``max_steps``, scored on a validation
+    split every ``eval_every`` steps, stopped once ``patience`` scores in a row have not beaten
+    the best, which is kept. Every budget trains until it has converged or reached the cap."""
 
     lr: float = 0.01
     weight_decay: float = 5e-4
     batch_size: int = 128
-    steps: int = 150
+    max_steps: int = 800
+    eval_every: int = 50
+    patience: int = 3
     # The pretrained backbone's own peak rate when the whole network trains (fine-tuning an
     # ImageNet network at the head's rate wrecks its features); None: one rate for all.
     backbone_lr: float | None = None
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """How a fit ended: the steps trained, the step whose weights were kept, their validation
+    accuracy, and why it stopped (``converged``: ``patience`` scores without progress; ``cap``)."""
+
+    steps: int
+    best_step: int
+    val_accuracy: float
+    stopped: str
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, seed: int,
-        prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-    """Train ``model`` on (x, y), ``prepare`` turning each batch of x into the model's input.
-    The caller sets train/eval modes."""
+        validation: tuple[torch.Tensor, torch.Tensor],
+        prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Fitted:
+    """Train ``model`` on (x, y) until its accuracy on ``validation`` (inputs as x, labels) stops
+    improving or ``config.max_steps``, and leave it with the best-scoring weights, in eval mode;
+    ``prepare`` turns each batch of x into the model's input."""
     generator = rng.generator(seed, "order")
     rng.seed_global(seed, "dropout")
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -225,25 +254,42 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
     else:
         parameters = [{"params": trainable, "lr": config.lr}]
     optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
-    peaks = [group["lr"] for group in optimizer.param_groups]
-    scheduler, _ = make_schedule("onecycle", optimizer, {"max_lr": peaks}, config.steps, 1)
+    warmup, total = config.eval_every, config.max_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total)))
     batch = min(config.batch_size, len(y))
     per_pass = len(y) // batch  # full batches only: BatchNorm needs more than one image
-    for step in range(config.steps):
-        if step % per_pass == 0:
+    best, best_step, best_state, stale = -1.0, 0, None, 0
+    model.train()
+    for step in range(1, config.max_steps + 1):
+        if (step - 1) % per_pass == 0:
             order = torch.randperm(len(y), generator=generator).to(y.device)
-        index = order[(step % per_pass) * batch:(step % per_pass + 1) * batch]
+        index = order[((step - 1) % per_pass) * batch:((step - 1) % per_pass + 1) * batch]
         inputs = x[index] if prepare is None else prepare(x[index])
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(inputs), y[index])
-        loss.backward()
+        F.cross_entropy(model(inputs), y[index]).backward()
         optimizer.step()
         scheduler.step()
+        if step % config.eval_every and step != config.max_steps:
+            continue
+        _, accuracy = evaluate(model, *validation, prepare=prepare)  # leaves the model in eval mode
+        if accuracy > best:
+            best, best_step, stale = accuracy, step, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if stale >= config.patience:
+            break
+        model.train()
+    model.load_state_dict(best_state)
+    return Fitted(step, best_step, best, "converged" if stale >= config.patience else "cap")
 
 
 def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch.Tensor, classes: int,
-              seed: int, config: FitConfig, frozen: tuple[nn.Module, torch.Tensor] | None = None) -> TransferNet:
-    """One run of a strategy on the labelled images (uint8, on the training device).
+              seed: int, config: FitConfig, validation: tuple[torch.Tensor, torch.Tensor],
+              frozen: tuple[nn.Module, torch.Tensor] | None = None) -> tuple[TransferNet, Fitted]:
+    """One run of a strategy on the labelled images (uint8, on the training device), converged
+    on ``validation`` (its images, or for ``frozen`` their cached features, and labels).
     ``frozen``: (the pretrained backbone, its cached features of ``images``), for ``frozen``; the
     head then trains on the features and the backbone object is shared, never modified."""
     if strategy not in STRATEGIES:
@@ -253,22 +299,24 @@ def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch
     if strategy == "frozen":
         backbone, features = frozen
         rng.seed_global(seed, "init")
-        head = nn.Linear(features.shape[1], classes).to(features.device).train()
-        fit(head, features, labels, config, seed)
-        return TransferNet(backbone.eval(), head).eval()
+        head = nn.Linear(features.shape[1], classes).to(features.device)
+        fitted = fit(head, features, labels, config, seed, validation)
+        return TransferNet(backbone.eval(), head).eval(), fitted
     model = source.transfer_net(classes, pretrained=strategy == "finetune", seed=seed).to(images.device)
-    fit(model.train(), images, labels, config, seed, prepare=source.pipeline)
-    return model.eval()
+    fitted = fit(model, images, labels, config, seed, validation, prepare=source.pipeline)
+    return model.eval(), fitted
 
 
 def run_strategy(strategy: str, source: Source, target, budgets: list[int | None], seeds: list[int],
-                 subset_seed: int, config: FitConfig, features: dict | None = None,
+                 subset_seed: int, config: FitConfig, validation: int = 1000, features: dict | None = None,
                  device: torch.device | str = "cpu", log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Every (budget, seed) run of one strategy on the target dataset, one row each, with test
-    accuracy and the run's training time. ``features``: the cached backbone features (as
-    load_features returns them), for ``frozen`` only; its test accuracy is measured on the
-    cached test features (the same numbers as a forward pass through backbone and head)."""
+    """Every (budget, seed) run of one strategy on the target dataset, one row each: trained to
+    convergence on ``validation`` training images held out of every budget, then scored once on
+    the test set. ``features``: the cached backbone features (as load_features returns them), for
+    ``frozen`` only; its scores are measured on cached features (the same numbers as a forward
+    pass through backbone and head)."""
     classes = len(target.classes)
+    held_out = torch.from_numpy(validation_indices(target.train_labels, validation, subset_seed)).to(device)
     train_images = torch.from_numpy(target.train_images).to(device)
     train_y = torch.from_numpy(target.train_labels.astype(np.int64)).to(device)
     test_y = torch.from_numpy(target.test_labels.astype(np.int64)).to(device)
@@ -277,17 +325,20 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
         backbone = source.transfer_net(classes, pretrained=True, seed=0).backbone.to(device)
         train_features = torch.from_numpy(features["train"]).to(device)
         test_features = torch.from_numpy(features["test"]).to(device)
+        val = (train_features[held_out], train_y[held_out])
     else:
         test_images = torch.from_numpy(target.test_images).to(device)
+        val = (train_images[held_out], train_y[held_out])
     rows = []
     for per_class in budgets:
-        subset = torch.from_numpy(budget_indices(target.train_labels, per_class, subset_seed)).to(device)
+        subset = budget_indices(target.train_labels, per_class, subset_seed, held_out.cpu().numpy())
+        subset = torch.from_numpy(subset).to(device)
         for seed in seeds:
             started = time.perf_counter()
             # the frozen strategy trains on features: no need to copy the images of the subset
             frozen = None if backbone is None else (backbone, train_features[subset])
             images = train_images[subset] if frozen is None else train_images[:0]
-            model = train_one(strategy, source, images, train_y[subset], classes, seed, config, frozen)
+            model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
             seconds = time.perf_counter() - started
             if backbone is None:
                 test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
@@ -295,12 +346,13 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
                 test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
             rows.append({"source": source.name, "target": target.name, "strategy": strategy,
                          "budget": budget_name(per_class), "per_class": len(subset) / classes,
-                         "labels": len(subset), "seed": seed,
-                         "test_accuracy": test_accuracy, "test_loss": test_loss,
-                         "steps": config.steps, "seconds": seconds,
+                         "labels": len(subset), "seed": seed, "val_accuracy": fitted.val_accuracy,
+                         "test_accuracy": test_accuracy, "test_loss": test_loss, "steps": fitted.steps,
+                         "best_step": fitted.best_step, "stopped": fitted.stopped, "seconds": seconds,
                          "shared_seconds": 0.0 if features is None else features["seconds"]})
-            log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy "
-                f"{test_accuracy:.4f} ({len(subset)} labels, {rows[-1]['steps']} steps, {seconds:.1f} s)")
+            log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy {test_accuracy:.4f} "
+                f"({len(subset)} labels; {fitted.steps} steps, {fitted.stopped}, kept step {fitted.best_step} "
+                f"at validation {fitted.val_accuracy:.4f}; {seconds:.1f} s)")
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -325,7 +377,9 @@ def load_features(path: str | Path) -> dict:
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of test accuracy and seconds per strategy and budget."""
+    """Mean and std of test accuracy, mean steps, the runs that reached the step cap before
+    converging, and mean seconds, per strategy and budget."""
     grouped = results.groupby(["strategy", "budget", "per_class", "labels"], sort=False)
     return grouped.agg(test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"),
+                       steps_mean=("steps", "mean"), at_cap=("stopped", lambda s: int((s == "cap").sum())),
                        seconds_mean=("seconds", "mean"), runs=("seed", "count")).reset_index()
