@@ -244,3 +244,24 @@ def test_a_damaged_raw_copy_says_to_fetch_it_again(tiny, tmp_path):
     with pytest.raises(ChecksumError, match=r"SHA-256 mismatch(.|\n)*The raw copy is damaged: fetch it again with "
                                             r"snakemake --forcerun acquire_raw"):
         read_raw(tiny["spec"], raw)
+
+
+def test_a_damaged_raw_copy_is_reported_once_without_a_traceback(tiny, tmp_path):
+    """Seen: the digests and a traceback, printed twice (the script's stderr, then the job's log)."""
+    import yaml
+    from tiny_workflow import snakemake
+
+    config = {"datasets": ["tiny"], "data": {"sources": ["local"], "local_dirs": {"tiny": str(tiny["dir"])}},
+              "custom_datasets": {"tiny": tiny["entry"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/tiny/data/dataset.npz"
+    snakemake(tmp_path, target, "--cores", "1", "--configfile", "config.yaml")
+    with open(tmp_path / "resources/tiny/raw/train-labels-idx1-ubyte", "ab") as raw:
+        raw.write(b"garbage")
+    failed = snakemake(tmp_path, target, "--cores", "1", "--configfile", "config.yaml", check=False)
+    out = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert out.count("SHA-256 mismatch") == 1 and out.count("snakemake --forcerun acquire_raw") == 1
+    assert "Traceback" not in out
+    log = (tmp_path / "results/logs/tiny/dataset_cache.log").read_text()
+    assert re.search(r"ERROR failed after [\d.]+ s: resources/tiny/raw/train-labels-idx1-ubyte: SHA-256 mismatch", log)

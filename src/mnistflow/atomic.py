@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import FixableError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -97,7 +99,7 @@ def save_figure(path: str | os.PathLike, fig, **kwargs) -> None:
         plt.close(fig)  # also when saving failed: a loop of figures must not keep them all
 
 
-class BrokenFileError(ValueError):
+class BrokenFileError(FixableError, ValueError):
     """An input file that cannot be read; the message names it and how to rebuild it."""
 
 

@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from . import atomic
+from .errors import FixableError
 from .idx import parse_idx
 
 # The four files of every dataset, by role, under the names the raw cache stores them.
@@ -34,7 +35,7 @@ SOURCE_KINDS = ("local", "torchvision", "package")
 Log = Callable[[str], None]
 
 
-class DataError(RuntimeError):
+class DataError(FixableError, RuntimeError):
     """Raw data missing, corrupt or inconsistent; the message says which file and why."""
 
 

@@ -1,6 +1,7 @@
 """What every rule script does around its one library call: log to the rule's log file, use
 the rule's threads, lease the GPU(s) it asked for (``resources: gpu=N``), and record a failure
-with its traceback before Snakemake reports it."""
+before Snakemake reports it: with its traceback, or for bad input (``FixableError``) its message
+alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from mnistflow.errors import FixableError
 from mnistflow.gpu import gpus_for_job
 
 
@@ -57,6 +59,9 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     try:
         with gpus_for_job(int(snakemake.resources.get("gpu", 0)), log.info):
             yield log
+    except FixableError as exc:  # the message says it all: once, in the log Snakemake prints
+        log.error("failed after %.1f s: %s", time.perf_counter() - started, exc)
+        raise SystemExit(1) from None
     except BaseException:
         log.exception("failed after %.1f s", time.perf_counter() - started)
         raise
