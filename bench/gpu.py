@@ -151,7 +151,8 @@ def main() -> None:
     _, seconds = timed(lambda: save_features(scratch / "features.npz", source, dataset, device, lambda s: None), device)
     steps = 50
     results, finetune_seconds = timed(lambda: run_strategy(
-        "finetune", source, dataset, [100], [0], 0, FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, steps=steps),
+        "finetune", source, dataset, [100], [0], 0,
+        FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=steps, eval_every=steps),
         device=device, log=lambda s: None), device)
     report["imagenet_resnet18"] = {"image_size": size, "features_seconds_all_images": seconds,
                                    "finetune_50_steps_and_test_seconds": finetune_seconds,

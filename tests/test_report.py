@@ -37,6 +37,7 @@ def write_tables(tmp_path):
     pd.DataFrame({"strategy": ["scratch"] * 4 + ["frozen"] * 4, "budget": ["10", "10", "full", "full"] * 2,
                   "per_class": [10.0, 10.0, 6000.0, 6000.0] * 2, "labels": [100, 100, 60000, 60000] * 2,
                   "seed": [0, 1] * 4, "test_accuracy": [0.71, 0.73, 0.86, 0.87, 0.68, 0.69, 0.85, 0.86],
+                  "steps": [150, 200, 800, 800] * 2, "stopped": ["converged", "converged", "cap", "cap"] * 2,
                   "seconds": [6.0] * 8}).to_csv(tmp_path / "transfer.csv", index=False)
 
 

@@ -192,8 +192,9 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
         assert table.strategy.unique().tolist() == strategies
         assert len(table) == len(strategies) * 2 * 2  # budgets x seeds
         assert set(table[table.budget == "2"].labels) == {20}
-        assert set(table[table.budget == "full"].labels) == {300}
+        assert set(table[table.budget == "full"].labels) == {300 - 60}  # transfer.validation held out
         assert table.test_accuracy.between(0, 1).all() and (table.seconds > 0).all()
+        assert table.steps.between(1, 5).all() and set(table.stopped) <= {"converged", "cap"}  # max_steps: 5
         with Image.open(folder / "label-efficiency.png") as image:
             assert image.format == "PNG"
     # the source's checkpoint is the one train.best_run trained on it, through the DAG
