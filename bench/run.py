@@ -129,6 +129,8 @@ def number(value) -> float | None:
 
 def floors(results: Path) -> dict:
     """The numbers the default run must hold, read from its own tables (missing ones: None)."""
+    from mnistflow.train import near_chance  # the threshold the runs are marked by
+
     out: dict = {"gans": {}, "embeddings": {}, "best_run": None}
     for dataset in sorted(p.name for p in results.iterdir() if (p / "data").is_dir()):
         for table in sorted((results / dataset / "gan").glob("*/gan_quality.csv")):
@@ -163,8 +165,7 @@ def floors(results: Path) -> dict:
                     failed.add(seed)
             for seed, accuracy in tested.items():
                 seeds += 1
-                near_chance = accuracy is None or accuracy < 2 / 10
-                unmarked += near_chance and seed not in failed
+                unmarked += (accuracy is None or near_chance(accuracy, 10)) and seed not in failed
         out["optimizer_seeds"] = seeds
         out["optimizer_seeds_near_chance_unmarked"] = unmarked
     return out

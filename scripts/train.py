@@ -1,4 +1,5 @@
 from mnistflow.datasets import load_dataset
+from mnistflow.errors import ConfigValueError
 from mnistflow.rules import rule_context
 from mnistflow import atomic
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
@@ -7,11 +8,11 @@ with rule_context(snakemake) as log:
     config = TrainConfig(**snakemake.params.run)
     device = pick_device()
     log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
+    dataset = load_dataset(snakemake.input.dataset)
     try:
-        data = TensorData.from_dataset(load_dataset(snakemake.input.dataset), device, config.train_subset,
-                                       config.validation)
+        data = TensorData.from_dataset(dataset, device, config.train_subset, config.validation)
     except ValueError as exc:  # a validation split as large as the training images
-        raise ValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
+        raise ConfigValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
     progress = log.handlers[0].stream
     trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress,
                       recording=snakemake.params.recording)

@@ -149,7 +149,7 @@ def test_optimizer_comparison_covers_both_protocols(tiny_run):
     sweep = pd.read_csv(optimizers / "sweep/adam.csv")
     # the one-lr sweep (1e-3) is its own edge, so it tries one more step below (sweep_extensions: 1)
     assert sweep.lr.tolist() == pytest.approx([1e-3 / 3] * 2 + [1e-3] * 2)  # two sweep seeds each
-    assert sweep.seed.tolist() == [0, 1, 0, 1]
+    assert sweep.seed.tolist() == [10, 11, 10, 11]  # sweep seeds apart from the compared ones
     tuned_adam = table[(table.protocol == "tuned") & (table.optimizer == "adam")].iloc[0]
     assert tuned_adam.lr == pick_learning_rate(sweep)
 

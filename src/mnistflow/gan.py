@@ -294,11 +294,12 @@ class GanTrainer:
         self.real = to_generator_range(images[subset]).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference
-        # what a resume file must have been written for: these images, and this scoring classifier
-        # (its weights: the checkpoint file also holds wall times, which differ run to run)
+        # what a resume file must have been written for: these images, this scoring classifier (its
+        # weights: the checkpoint file also holds wall times, which differ run to run), these streams
         self.inputs = {"data": array_digest(images[subset], labels[subset]),
                        "classifier": None if scorer is None else array_digest(
-                           *(t.detach().cpu().numpy() for t in scorer.model.state_dict().values()))}
+                           *(t.detach().cpu().numpy() for t in scorer.model.state_dict().values())),
+                       "streams": rng.VERSION}
         rng.seed_global(config.seed, "init")
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
@@ -327,9 +328,10 @@ class GanTrainer:
         from tqdm import tqdm
 
         config = self.config
-        generator = rng.generator(config.seed, "order", epoch)  # batch order and noise
+        noise = rng.generator(config.seed, "noise", epoch)
         rng.seed_global(config.seed, "dropout", epoch)
-        order = torch.randperm(len(self.labels), generator=generator).to(self.device)
+        order = rng.generator(config.seed, "order", epoch)
+        order = torch.randperm(len(self.labels), generator=order).to(self.device)
         steps = math.ceil(len(order) / config.batch_size)
         self.generator.train()
         self.discriminator.train()
@@ -339,7 +341,7 @@ class GanTrainer:
                          disable=self.progress_file is None, mininterval=5, ascii=True):
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             real, labels = self.real[index], self.labels[index]
-            z = torch.randn(len(index), config.noise_dim, generator=generator).to(self.device)
+            z = torch.randn(len(index), config.noise_dim, generator=noise).to(self.device)
             fake = self.generator(z, labels)
             real_logit, real_class = self.discriminator(real, labels)
             fake_logit, _ = self.discriminator(fake.detach(), labels)

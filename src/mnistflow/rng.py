@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = ("init", "order", "dropout", "fixed_noise", "score", "real_subset")
+STREAMS = ("init", "order", "dropout", "fixed_noise", "score", "real_subset", "noise")
+# Resume files record it: one written under other streams would mix two sequences in a run.
+VERSION = "seedsequence-1"
 
 
 def stream_seed(seed: int, stream: str, *index: int) -> int:

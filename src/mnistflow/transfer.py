@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
+from .errors import ConfigValueError
 from .models import build_model
 from .train import evaluate, load_checkpoint, make_optimizer
 
@@ -53,7 +54,7 @@ def validation_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """``size`` training images held out of every budget to tell when a run has converged,
     chosen by ``seed`` alone (the same for every strategy, budget and seed)."""
     if not 0 < size < len(labels):
-        raise ValueError(f"transfer.validation: {size} images to hold out of {len(labels)} training images")
+        raise ConfigValueError(f"transfer.validation: {size} images to hold out of {len(labels)} training images")
     return np.sort(np.random.default_rng([seed, 1]).permutation(len(labels))[:size])
 
 
@@ -212,7 +213,7 @@ def extract_features(backbone: nn.Module, images: torch.Tensor, pipeline: InputP
 @dataclass(frozen=True)
 class FitConfig:
     """How a head or a whole network trains on a labelled subset: AdamW, a linear warm-up over
-    the first ``eval_every`` steps and a cosine decay over ``max_steps``, scored on a validation
+    the first 5% of ``max_steps`` and a cosine decay over ``max_steps``, scored on a validation
     split every ``eval_every`` steps, stopped once ``patience`` scores in a row have not beaten
     the best, which is kept. Every budget trains until it has converged or reached the cap."""
 
@@ -254,7 +255,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
     else:
         parameters = [{"params": trainable, "lr": config.lr}]
     optimizer = make_optimizer("AdamW", parameters, {"lr": config.lr, "weight_decay": config.weight_decay})
-    warmup, total = config.eval_every, config.max_steps
+    warmup, total = max(1, config.max_steps // 20), config.max_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total)))
     batch = min(config.batch_size, len(y))
