@@ -108,7 +108,7 @@ def test_conditional_accuracy_equals_a_direct_computation(setup):
     reference = reference_statistics(scorer, dataset.test_images)
     quality = scorer.quality(images01, intended, reference)
     with torch.no_grad():
-        direct = scorer.model((images01 - scorer.mean) / scorer.std).argmax(1)
+        direct = scorer.model((images01 - scorer.pipeline.mean[0]) / scorer.pipeline.std[0]).argmax(1)
     assert quality["conditional_accuracy"] == pytest.approx((direct == intended).float().mean().item())
     # the real test images against their own statistics (100 points in 576 dimensions: a singular
     # covariance, so the matrix square root is only good to about 1e-3 of the trace)

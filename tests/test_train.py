@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mnistflow.checkpoint import load_checkpoint
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.models import MODELS, build_model
 from mnistflow.train import (
@@ -13,7 +14,6 @@ from mnistflow.train import (
     Trainer,
     augment_batch,
     evaluate,
-    load_checkpoint,
     make_optimizer,
     near_chance,
 )
@@ -162,7 +162,7 @@ class WritesAFileWhenUnpickled:
 
 def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
     from mnistflow.gan import GanConfig, Scorer, load_generator
-    from mnistflow.train import load_checkpoint, read_resume_file
+    from mnistflow.checkpoint import load_checkpoint, read_resume_file
 
     marker = tmp_path / "pwned"
     crafted = tmp_path / "model.pt"
@@ -180,7 +180,7 @@ def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
 
 
 def test_a_truncated_resume_file_means_a_fresh_start_not_a_crash(tmp_path):
-    from mnistflow.train import read_resume_file
+    from mnistflow.checkpoint import read_resume_file
 
     path = tmp_path / "resume.pt"
     torch.save({"config": {}, "epoch": 3}, path)

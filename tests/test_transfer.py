@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
+from mnistflow.checkpoint import InputPipeline
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.plots_transfer import label_efficiency
 from mnistflow.train import TensorData, TrainConfig, Trainer
 from mnistflow.transfer import (
     FitConfig,
-    InputPipeline,
     budget_indices,
     extract_features,
     imagenet_weights_file,

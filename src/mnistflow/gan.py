@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
+from .checkpoint import InputPipeline, load_checkpoint, load_state, read_resume_file, unit_images
 from .datasets import array_digest
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
@@ -246,11 +247,9 @@ class Scorer:
     linear layer (the penultimate representation), predictions its argmax."""
 
     def __init__(self, checkpoint_path: str | Path, device: torch.device | str = "cpu"):
-        from .train import load_checkpoint
-
         self.checkpoint = str(checkpoint_path)
         self.model, state = load_checkpoint(checkpoint_path, device, purpose="score GAN samples")
-        self.mean, self.std, self.device = state["mean"], state["std"], torch.device(device)
+        self.pipeline, self.device = InputPipeline.from_checkpoint(state), torch.device(device)
         self.classes = len(state["classes"])
         self.head = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
 
@@ -262,7 +261,7 @@ class Scorer:
         predictions = []
         try:
             for start in range(0, len(images01), batch_size):
-                x = (images01[start:start + batch_size].to(self.device) - self.mean) / self.std
+                x = self.pipeline.normalise(images01[start:start + batch_size].to(self.device))
                 predictions.append(self.model(x).argmax(1).cpu())
         finally:
             handle.remove()
@@ -390,8 +389,6 @@ class GanTrainer:
         return self.scorer.quality(to_unit_range(self.real[index]), self.labels[index], self.reference)
 
     def _resume(self) -> int:
-        from .train import read_resume_file
-
         state = read_resume_file(self.resume_path, self.config, self.device, self.log, self.inputs)
         if state is None:
             return 1
@@ -453,8 +450,6 @@ class GanTrainer:
 
 
 def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
-    from .train import load_state
-
     state = load_state(path, device)
     config = GanConfig(**state["config"])
     generator, _ = build_gan(config, state["classes"])
@@ -464,7 +459,7 @@ def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
 
 def reference_statistics(scorer: Scorer, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the classifier features of the real test images."""
-    features, _ = scorer.features_and_predictions(torch.from_numpy(test_images).float().unsqueeze(1) / 255.0)
+    features, _ = scorer.features_and_predictions(unit_images(torch.from_numpy(test_images)))
     return gaussian(features)
 
 

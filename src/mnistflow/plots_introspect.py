@@ -307,12 +307,12 @@ def write_hidden_layer_figures(checkpoint_path, dataset_path, outputs: dict, max
 
     from . import introspect
     from .datasets import load_dataset
-    from .train import load_checkpoint
+    from .checkpoint import InputPipeline, load_checkpoint
 
     model, state = load_checkpoint(checkpoint_path)
     dataset = load_dataset(dataset_path)
     classes = list(state["classes"])
-    x = (torch.from_numpy(dataset.test_images).float().unsqueeze(1) / 255.0 - state["mean"]) / state["std"]
+    x = InputPipeline.from_checkpoint(state)(torch.from_numpy(dataset.test_images))
     y = torch.from_numpy(dataset.test_labels.astype("int64"))
     raw = dataset.test_images
 

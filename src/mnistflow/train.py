@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import pickle
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from . import atomic, rng
+from .checkpoint import InputPipeline, read_resume_file
 from .datasets import Dataset, array_digest
 from .introspect import Recorder
 from .models import build_model
@@ -82,10 +81,10 @@ class TensorData:
         test_labels = dataset.test_labels if test else dataset.test_labels[:0]
         scaled = train.astype(np.float64) / 255.0
         mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
+        pipeline = InputPipeline((mean,), (std,))  # what the checkpoint records (mean, std)
 
         def tensor(images):
-            x = torch.from_numpy(images).to(device=device, dtype=torch.float32).unsqueeze(1)
-            return (x / 255.0 - mean) / std
+            return pipeline(torch.from_numpy(images).to(device))
 
         def long(values):
             return torch.from_numpy(np.asarray(values)).to(device=device, dtype=torch.long)
@@ -165,57 +164,6 @@ def check_recipe(settings: dict, where: str) -> None:
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"config key {where}: optimizer {config.optimizer} {dict(config.optimizer_kwargs)}, schedule "
                          f"{config.schedule} {dict(config.schedule_kwargs)}: {exc}") from None
-
-
-# What a checkpoint may hold besides tensors, numbers, strings and containers: numpy arrays and
-# scalars (recordings, GAN frames). Nothing else is unpickled, so no file can run code on loading.
-NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,
-                 *{type(np.dtype(t)) for t in (np.uint8, np.int64, np.float32, np.float64, np.bool_)}]
-
-
-def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
-    """A checkpoint, resume file or generator file, loaded with torch's weights-only unpickler:
-    a file holding anything else (a class, a function: code that unpickling would run) is
-    refused with ``ValueError`` naming it, and nothing of it runs."""
-    try:
-        with torch.serialization.safe_globals(NUMPY_GLOBALS):
-            return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's message starts with advice to load the file unsafely; keep only the cause
-        cause = (re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
-                 or re.search(r"WeightsUnpickler error: [^\n]*", str(exc)))
-        reason = cause.group(0) if cause else type(exc).__name__
-        raise ValueError(f"{path}: refused: it holds more than tensors, numbers, strings and arrays, and loading "
-                         f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
-
-
-def read_resume_file(path: Path, config, device, log: Callable[[str], None],
-                     inputs: dict | None = None) -> dict | None:
-    """The state in a resume file if there is one and it was written for this (dataclass)
-    config and these ``inputs`` (digests of the data and of any file the run reads); a file
-    written for another config or other inputs, or one that cannot be loaded (refused,
-    truncated, corrupt), is ignored, and said so."""
-    if not path.exists():
-        return None
-    try:
-        state = load_state(path, device)
-    except torch.OutOfMemoryError:
-        raise  # the file may be fine: keep it for a retry with room
-    except Exception as exc:  # refused, truncated or corrupt: a resume file is only a shortcut
-        log(f"ignoring {path}, starting afresh: {exc}")
-        return None
-    if state["config"] != asdict(config):
-        log(f"ignoring {path}: it was written for another config")
-        return None
-    recorded, inputs = state.get("inputs"), inputs or {}
-    if recorded is None and inputs:
-        log(f"ignoring {path}, starting afresh: it was written before resume files recorded their inputs")
-        return None
-    changed = sorted(k for k in (recorded or {}).keys() | inputs.keys() if (recorded or {}).get(k) != inputs.get(k))
-    if changed:
-        log(f"ignoring {path}, starting afresh: it was written for other inputs ({', '.join(changed)} changed)")
-        return None
-    return state
 
 
 def near_chance(accuracy: float, classes: int) -> bool:
@@ -428,17 +376,3 @@ class Trainer:
                  "status": "diverged" if (metrics.status == "diverged").any() else "ok"}
         with atomic.atomic_path(checkpoint_path) as tmp:
             torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
-                    purpose: str | None = None) -> tuple[torch.nn.Module, dict]:
-    """The trained model (in eval mode) and the checkpoint's other contents. With ``purpose``
-    (what the model is loaded to do), a run that diverged is refused, naming the file."""
-    state = load_state(path, device)
-    if purpose is not None and state.get("status") == "diverged":
-        raise ValueError(f"{path}: that training run diverged (its checkpoint says so); it cannot {purpose}. "
-                         f"Fix the run's settings, or choose another run (train.best_run)")
-    model = build_model(state["config"]["model"], len(state["classes"])).to(device)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, state

@@ -30,7 +30,8 @@ from torch.nn import functional as F
 from . import atomic, rng
 from .errors import ConfigValueError
 from .models import build_model
-from .train import evaluate, load_checkpoint, make_optimizer
+from .checkpoint import InputPipeline, load_checkpoint
+from .train import evaluate, make_optimizer
 
 STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
@@ -77,27 +78,6 @@ def budget_indices(labels: np.ndarray, per_class: int | None, seed: int,
                              "training images")
         chosen.append(candidates[:per_class])
     return np.sort(np.concatenate(chosen))
-
-
-@dataclass(frozen=True)
-class InputPipeline:
-    """uint8 images (n, 28, 28) to the network's input: scaled to [0, 1], optionally resized and
-    repeated to three channels, then normalised per channel. Applied batch by batch, so a
-    224-pixel input never has to fit in memory for the whole dataset."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    size: int | None = None  # None keeps 28 x 28
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(torch.float32).unsqueeze(1) / 255.0
-        if self.size is not None and self.size != x.shape[-1]:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        channels = len(self.mean)
-        x = x.expand(-1, channels, -1, -1)
-        mean = torch.tensor(self.mean, device=x.device).view(1, channels, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, channels, 1, 1)
-        return (x - mean) / std
 
 
 class TransferNet(nn.Module):
@@ -147,7 +127,7 @@ def checkpoint_source(name: str, checkpoint: str | Path) -> Source:
             return copy.deepcopy(model)
         return build_model(state["config"]["model"], len(state["classes"]))
 
-    return Source(name, build, InputPipeline((state["mean"],), (state["std"],)))
+    return Source(name, build, InputPipeline.from_checkpoint(state))
 
 
 def imagenet_weights_file(architecture: str) -> Path:

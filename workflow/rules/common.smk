@@ -1,5 +1,6 @@
 # Input functions and targets shared by the rule files (no rules here).
 
+import ast
 import functools
 import os
 import re
@@ -74,12 +75,40 @@ def gpus_per_job(wildcards):
     return 1 if not workflow.local_exec or gpus_on_this_machine() else 0
 
 
+PACKAGE_DIR = os.path.join(workflow.basedir, "src", "mnistflow")
+
+
+@functools.cache
+def package_imports(name):
+    """The package modules ``name`` imports (from . import x, from .x import y), read from its
+    source: nothing is imported to find them."""
+    with open(os.path.join(PACKAGE_DIR, f"{name}.py")) as source:
+        tree = ast.parse(source.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names = (
+                [node.module.split(".")[0]]
+                if node.module
+                else [a.name for a in node.names]
+            )
+            found.update(
+                n for n in names if os.path.exists(os.path.join(PACKAGE_DIR, f"{n}.py"))
+            )
+    return frozenset(found)
+
+
 def package_code(*modules):
-    """Library modules a rule's output depends on, as inputs: editing one reruns the rule
+    """Library modules a rule's output depends on, as inputs: the named ones and every package
+    module they import, directly or not, so that editing any of them reruns the rule
     (Snakemake's own code trigger only sees the rule's script)."""
-    return [
-        os.path.join(workflow.basedir, "src", "mnistflow", f"{m}.py") for m in modules
-    ]
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(package_imports(name))
+    return [os.path.join(PACKAGE_DIR, f"{m}.py") for m in sorted(seen)]
 
 
 def custom_dataset(wildcards):

@@ -1,0 +1,119 @@
+"""A trained classifier's files: its input pipeline, its checkpoint and resume files.
+
+Every consumer of a checkpoint (training itself, the hidden-layer figures, the GAN scorer,
+transfer) turns uint8 images into the network's input with the checkpoint's own pipeline, and
+reads the files with the one weights-only loader here.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .models import build_model
+
+
+def unit_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (n, h, w) as float32 (n, 1, h, w) in [0, 1]."""
+    return images.to(torch.float32).unsqueeze(1) / 255.0
+
+
+@dataclass(frozen=True)
+class InputPipeline:
+    """uint8 images (n, 28, 28) to the network's input: scaled to [0, 1], optionally resized and
+    repeated to three channels, then normalised per channel. Applied batch by batch, so a
+    224-pixel input never has to fit in memory for the whole dataset."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    size: int | None = None  # None keeps 28 x 28
+
+    @classmethod
+    def from_checkpoint(cls, state: dict) -> "InputPipeline":
+        """The pipeline a checkpoint's model was trained with (its training images' mean and std)."""
+        return cls((state["mean"],), (state["std"],))
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.normalise(unit_images(images))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Images already in [0, 1], (n, 1, h, w) (e.g. GAN samples), to the network's input."""
+        if self.size is not None and self.size != x.shape[-1]:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        channels = len(self.mean)
+        x = x.expand(-1, channels, -1, -1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, channels, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, channels, 1, 1)
+        return (x - mean) / std
+
+
+# What a checkpoint may hold besides tensors, numbers, strings and containers: numpy arrays and
+# scalars (recordings, GAN frames). Nothing else is unpickled, so no file can run code on loading.
+NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np._core.multiarray.scalar, np.ndarray, np.dtype,
+                 *{type(np.dtype(t)) for t in (np.uint8, np.int64, np.float32, np.float64, np.bool_)}]
+
+
+def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint, resume file or generator file, loaded with torch's weights-only unpickler:
+    a file holding anything else (a class, a function: code that unpickling would run) is
+    refused with ``ValueError`` naming it, and nothing of it runs."""
+    try:
+        with torch.serialization.safe_globals(NUMPY_GLOBALS):
+            return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message starts with advice to load the file unsafely; keep only the cause
+        cause = (re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
+                 or re.search(r"WeightsUnpickler error: [^\n]*", str(exc)))
+        reason = cause.group(0) if cause else type(exc).__name__
+        raise ValueError(f"{path}: refused: it holds more than tensors, numbers, strings and arrays, and loading "
+                         f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
+
+
+def read_resume_file(path: Path, config, device, log: Callable[[str], None],
+                     inputs: dict | None = None) -> dict | None:
+    """The state in a resume file if there is one and it was written for this (dataclass)
+    config and these ``inputs`` (digests of the data and of any file the run reads); a file
+    written for another config or other inputs, or one that cannot be loaded (refused,
+    truncated, corrupt), is ignored, and said so."""
+    if not path.exists():
+        return None
+    try:
+        state = load_state(path, device)
+    except torch.OutOfMemoryError:
+        raise  # the file may be fine: keep it for a retry with room
+    except Exception as exc:  # refused, truncated or corrupt: a resume file is only a shortcut
+        log(f"ignoring {path}, starting afresh: {exc}")
+        return None
+    if state["config"] != asdict(config):
+        log(f"ignoring {path}: it was written for another config")
+        return None
+    recorded, inputs = state.get("inputs"), inputs or {}
+    if recorded is None and inputs:
+        log(f"ignoring {path}, starting afresh: it was written before resume files recorded their inputs")
+        return None
+    changed = sorted(k for k in (recorded or {}).keys() | inputs.keys() if (recorded or {}).get(k) != inputs.get(k))
+    if changed:
+        log(f"ignoring {path}, starting afresh: it was written for other inputs ({', '.join(changed)} changed)")
+        return None
+    return state
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    purpose: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """The trained model (in eval mode) and the checkpoint's other contents. With ``purpose``
+    (what the model is loaded to do), a run that diverged is refused, naming the file."""
+    state = load_state(path, device)
+    if purpose is not None and state.get("status") == "diverged":
+        raise ValueError(f"{path}: that training run diverged (its checkpoint says so); it cannot {purpose}. "
+                         f"Fix the run's settings, or choose another run (train.best_run)")
+    model = build_model(state["config"]["model"], len(state["classes"])).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
