@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from mnistflow.datasets import acquire, get_spec
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     spec = get_spec(snakemake.wildcards.dataset, snakemake.params.custom_datasets)

@@ -3,7 +3,7 @@ from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding, quality_table
 from mnistflow.plots_embed import quality_comparison
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     dataset = load_dataset(snakemake.input.dataset)

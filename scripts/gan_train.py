@@ -1,6 +1,6 @@
 from mnistflow.gan import train_gan
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
 
 with rule_context(snakemake) as log:

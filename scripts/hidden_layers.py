@@ -1,5 +1,5 @@
 from mnistflow.plots_introspect import write_hidden_layer_figures
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     write_hidden_layer_figures(snakemake.input.model, snakemake.input.dataset, dict(snakemake.output.items()),

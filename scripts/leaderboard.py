@@ -1,7 +1,7 @@
 from mnistflow import atomic
 from mnistflow.plots_train import leaderboard_figure
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.search import leaderboard
 
 with rule_context(snakemake) as log:

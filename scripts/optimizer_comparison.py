@@ -4,7 +4,7 @@ from mnistflow import atomic
 from mnistflow.optimizers import summarize
 from mnistflow.plots_train import optimizer_bars, optimizer_curves
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     runs = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)

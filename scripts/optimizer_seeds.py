@@ -3,7 +3,7 @@ import pandas as pd
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.optimizers import pick_learning_rate, run_seeds
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
 
 with rule_context(snakemake) as log:

@@ -1,7 +1,7 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.optimizers import pick_learning_rate, run_sweep
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
 
 with rule_context(snakemake) as log:

@@ -1,6 +1,6 @@
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Points, pca
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     points = Points.from_dataset(load_dataset(snakemake.input.dataset), snakemake.params.subset, snakemake.params.seed)

@@ -1,6 +1,6 @@
 from mnistflow import atomic
 from mnistflow.plots_embed import embedding_figure
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     figure = embedding_figure(snakemake.wildcards.figure, snakemake.input.embedding, snakemake.input.dataset,

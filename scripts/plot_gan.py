@@ -1,5 +1,5 @@
 from mnistflow.plots_gan import write_gan_figures
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     inp = snakemake.input

@@ -1,6 +1,6 @@
 from mnistflow import atomic
 from mnistflow.plots_embed import pca_figure
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     figure = pca_figure(snakemake.wildcards.figure, snakemake.input.projection, snakemake.input.dataset)

@@ -1,6 +1,6 @@
 from mnistflow import atomic
-from mnistflow.plots import stats_figure
-from mnistflow.rules import rule_context
+from mnistflow.plots_stats import stats_figure
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     figure = stats_figure(snakemake.params.figure, snakemake.input.source, dict(snakemake.params.options))

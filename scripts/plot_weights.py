@@ -1,5 +1,5 @@
 from mnistflow.plots_introspect import write_weight_figures
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     out = snakemake.output

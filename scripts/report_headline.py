@@ -1,5 +1,5 @@
 from mnistflow.report import write_headline
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     write_headline(snakemake.output[0], **snakemake.params.tables)

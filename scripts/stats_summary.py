@@ -1,7 +1,7 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.stats import Summary
 
 with rule_context(snakemake) as log:

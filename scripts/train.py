@@ -1,6 +1,6 @@
 from mnistflow.datasets import load_dataset
 from mnistflow.errors import ConfigValueError
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow import atomic
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
 

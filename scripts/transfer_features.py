@@ -1,5 +1,5 @@
 from mnistflow.datasets import load_dataset
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
 from mnistflow.transfer import load_source, save_features
 

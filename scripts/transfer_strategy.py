@@ -1,6 +1,6 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
 from mnistflow.transfer import FitConfig, load_features, load_source, parse_budget, run_strategy
 

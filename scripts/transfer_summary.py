@@ -3,7 +3,7 @@ import pandas as pd
 from mnistflow import atomic
 from mnistflow.plots_transfer import label_efficiency
 from mnistflow.report import write_table_page
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     results = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)

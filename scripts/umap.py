@@ -1,5 +1,5 @@
 from mnistflow.embed import PCAResult, umap
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
     embedding = umap(PCAResult.load(snakemake.input.projection), snakemake.params.n_neighbors,

@@ -13,7 +13,7 @@ import types
 import pytest
 
 from mnistflow import gpu
-from mnistflow.rules import rule_context
+from mnistflow.jobs import rule_context
 
 
 @pytest.fixture

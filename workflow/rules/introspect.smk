@@ -3,35 +3,22 @@
 
 
 # The same training job as rule train, for the runs under introspection: it also records.
-rule train_recorded:
+use rule train as train_recorded with:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("train", "models", "introspect"),
+        code=package_code("train", "introspect"),
     output:
         model="results/{dataset}/train/{run}/model.pt",
         metrics="results/{dataset}/train/{run}/metrics.csv",
         weights="results/{dataset}/introspect/{run}/weights.npz",
         gradients="results/{dataset}/introspect/{run}/grads.npz",
-    log:
-        "results/logs/{dataset}/train-{run}.log",
-    benchmark:
-        "results/benchmarks/{dataset}/train-{run}.tsv"
     wildcard_constraints:
         dataset=analysed_datasets_pattern(),
         run=recorded_runs_pattern(),
-    # long chains (training -> GANs, transfer) start first; short jobs fill the other cores
-    priority: 10
-    conda:
-        "../../envs/train.yaml"
-    threads: config["train"]["threads"]
-    resources:
-        gpu=gpus_per_job,
     params:
         run=train_run_config,
         resume="results/{dataset}/train/{run}/resume.pt",
         recording=recording_options(),
-    script:
-        "../../scripts/train.py"
 
 
 ruleorder: train_recorded > train

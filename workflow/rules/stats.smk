@@ -30,7 +30,7 @@ rule stats_summary:
 rule plot_samples:
     input:
         source="results/{dataset}/data/dataset.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/samples.png",
@@ -57,7 +57,7 @@ rule plot_samples:
 rule plot_class_means:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/class_means.png",
@@ -84,7 +84,7 @@ rule plot_class_means:
 rule plot_class_stds:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/class_stds.png",
@@ -111,7 +111,7 @@ rule plot_class_stds:
 rule plot_pixel_histograms:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/pixel_histograms.png",
@@ -138,7 +138,7 @@ rule plot_pixel_histograms:
 rule plot_mean_intensity:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/mean_intensity.png",
@@ -165,7 +165,7 @@ rule plot_mean_intensity:
 rule plot_class_counts:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/class_counts.png",
@@ -192,7 +192,7 @@ rule plot_class_counts:
 rule plot_train_vs_test:
     input:
         source="results/{dataset}/stats/summary.npz",
-        code=package_code("plots"),
+        code=package_code("plots_stats"),
     output:
         report(
             "results/{dataset}/stats/train_vs_test.png",

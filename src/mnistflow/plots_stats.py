@@ -37,7 +37,7 @@ def _image_panels(images: np.ndarray, titles, suptitle: str, cmap: str, vmax: fl
     return fig
 
 
-def sample_grid(dataset: Dataset, rows: int, cols: int, seed: int, split: str = "train"):
+def samples_figure(dataset: Dataset, rows: int, cols: int, seed: int, split: str = "train"):
     images, labels = dataset.split(split)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(images), size=min(rows * cols, len(images)), replace=False)
@@ -166,7 +166,7 @@ def stats_figure(figure: str, source: str, options: dict):
     if figure == "samples":
         from .datasets import load_dataset
 
-        return sample_grid(load_dataset(source), **options)
+        return samples_figure(load_dataset(source), **options)
     if figure not in SUMMARY_FIGURES:
         raise ValueError(f"unknown statistics figure {figure!r}; known: samples, {', '.join(SUMMARY_FIGURES)}")
     return SUMMARY_FIGURES[figure](Summary.load(source), **options)
