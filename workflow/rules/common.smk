@@ -111,6 +111,18 @@ def package_code(*modules):
     return [os.path.join(PACKAGE_DIR, f"{m}.py") for m in sorted(seen)]
 
 
+def stats_figure_source(wildcards):
+    """The samples figure draws images from the dataset cache, the others the summary."""
+    if wildcards.figure == "samples":
+        return f"results/{wildcards.dataset}/data/dataset.npz"
+    return f"results/{wildcards.dataset}/stats/summary.npz"
+
+
+def stats_figure_options(wildcards):
+    """stats.<figure> of the config: changing one figure's options redraws only it."""
+    return config["stats"].get(wildcards.figure, {})
+
+
 def custom_dataset(wildcards):
     """The custom_datasets entry of this dataset alone (empty for a built-in one), so that
     editing another dataset's entry does not rerun this one."""
