@@ -137,3 +137,27 @@ def test_every_command_line_override_gets_the_type_the_schema_asks_for(config, o
     for key in keys:
         value = value[key]
     assert value == expected and type(value) is type(expected)
+
+
+def test_the_schemas_names_are_the_librarys_registries():
+    """Each name list of the schema is written once and is exactly what the library registers."""
+    import yaml
+
+    from mnistflow.embed import TSNE_BACKENDS
+    from mnistflow.gan import GAN_MODELS
+    from mnistflow.models import MODELS
+    from mnistflow.optimizers import OPTIMIZERS
+    from mnistflow.transfer import IMAGENET_ARCHITECTURES, STRATEGIES
+
+    text = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    schema = yaml.safe_load(text)
+    assert schema["$defs"]["model_name"]["enum"] == list(MODELS)
+    assert schema["$defs"]["strategy"]["enum"] == list(STRATEGIES)
+    properties = schema["properties"]
+    assert properties["embed"]["properties"]["tsne"]["properties"]["backends"]["items"]["enum"] == list(TSNE_BACKENDS)
+    assert properties["gan"]["properties"]["models"]["items"]["enum"] == list(GAN_MODELS)
+    assert properties["optimizers"]["properties"]["tuned"]["items"]["enum"] == list(OPTIMIZERS)
+    imagenet = properties["transfer"]["properties"]["imagenet"]["properties"]
+    assert imagenet["backbones"]["items"]["enum"] == list(IMAGENET_ARCHITECTURES)
+    for names in (MODELS, STRATEGIES):
+        assert text.count("enum: [" + ", ".join(names) + "]") == 1  # the enum written once, in $defs
