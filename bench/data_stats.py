@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnistflow import plots
+from mnistflow import plots_stats
 from mnistflow.config import validate_config
 from mnistflow.datasets import get_spec, load_dataset, read_raw
 from mnistflow.stats import Summary
@@ -70,7 +70,7 @@ def main() -> None:
     seconds["exact_statistics_all_images"], summary = timed(lambda: Summary.compute(data), args.repeats)
     seconds["statistics_table"], _ = timed(summary.table, args.repeats)
     config = validate_config({}, "workflow/schemas/config.schema.yaml")["stats"]
-    for name, drawer in plots.SUMMARY_FIGURES.items():
+    for name, drawer in plots_stats.SUMMARY_FIGURES.items():
 
         def draw():
             fig = drawer(summary, **config.get(name, {}))

@@ -48,6 +48,8 @@ class InputPipeline:
         if self.size is not None and self.size != x.shape[-1]:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         channels = len(self.mean)
+        if channels == 1:  # by numbers, not tensors: on CUDA x / float is x * (1 / float), one bit off x / tensor
+            return (x - self.mean[0]) / self.std[0]
         x = x.expand(-1, channels, -1, -1)
         mean = torch.tensor(self.mean, device=x.device).view(1, channels, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, channels, 1, 1)

@@ -14,15 +14,16 @@ from mnistflow.search import expand_grid
 from mnistflow.train import check_recipe
 from mnistflow.transfer import IMAGENET_PREFIX, STRATEGIES
 
-STATS_FIGURES = [
-    "samples",
-    "class_means",
-    "class_stds",
-    "pixel_histograms",
-    "mean_intensity",
-    "class_counts",
-    "train_vs_test",
-]
+# statistics figure (its file name) -> its label in the report
+STATS_FIGURES = {
+    "samples": "sample images",
+    "class_means": "class mean images",
+    "class_stds": "class std images",
+    "pixel_histograms": "pixel histograms per class",
+    "mean_intensity": "mean intensity per class",
+    "class_counts": "class counts",
+    "train_vs_test": "train vs test",
+}
 
 EMBEDDING_FIGURES = ["scatter", "classes", "axes", "values"]
 PCA_FIGURES = ["3d", "variance", "components"]
@@ -78,24 +79,33 @@ def gpus_per_job(wildcards):
 PACKAGE_DIR = os.path.join(workflow.basedir, "src", "mnistflow")
 
 
+def imported_names(node):
+    """The package modules one import statement names: from . import x, from .x import y,
+    from mnistflow.x import y, import mnistflow.x."""
+    if isinstance(node, ast.ImportFrom) and node.level == 1:
+        return (
+            [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+        )
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnistflow"):
+        parts = node.module.split(".")
+        return parts[1:2] or [a.name for a in node.names]
+    if isinstance(node, ast.Import):
+        return [
+            a.name.split(".")[1] for a in node.names if a.name.startswith("mnistflow.")
+        ]
+    return []
+
+
 @functools.cache
 def package_imports(name):
-    """The package modules ``name`` imports (from . import x, from .x import y), read from its
-    source: nothing is imported to find them."""
+    """The package modules ``name`` imports, read from its source: nothing is imported to find
+    them."""
     with open(os.path.join(PACKAGE_DIR, f"{name}.py")) as source:
         tree = ast.parse(source.read())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names = (
-                [node.module.split(".")[0]]
-                if node.module
-                else [a.name for a in node.names]
-            )
-            found.update(
-                n for n in names if os.path.exists(os.path.join(PACKAGE_DIR, f"{n}.py"))
-            )
-    return frozenset(found)
+    names = {n for node in ast.walk(tree) for n in imported_names(node)}
+    return frozenset(
+        n for n in names if os.path.exists(os.path.join(PACKAGE_DIR, f"{n}.py"))
+    )
 
 
 def package_code(*modules):
@@ -116,6 +126,10 @@ def stats_figure_source(wildcards):
     if wildcards.figure == "samples":
         return f"results/{wildcards.dataset}/data/dataset.npz"
     return f"results/{wildcards.dataset}/stats/summary.npz"
+
+
+def stats_figure_labels(wildcards):
+    return {"dataset": wildcards.dataset, "item": STATS_FIGURES[wildcards.figure]}
 
 
 def stats_figure_options(wildcards):

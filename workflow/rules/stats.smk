@@ -39,7 +39,7 @@ rule plot_stats:
             caption="../report/stats_figure.rst",
             category="1. Data",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "item": "{figure}"},
+            labels=stats_figure_labels,
         ),
     log:
         "results/logs/{dataset}/plot_{figure}.log",
