@@ -15,7 +15,7 @@ from mnistflow.optimizers import (
     summarize,
     sweep_step,
 )
-from mnistflow.train import TensorData, TrainConfig, Trainer
+from mnistflow.train import TensorData, TrainConfig, Trainer, weights_copy
 
 SETTINGS = {"model": "first", "epochs": 1, "batch_size": 32, "train_subset": None, "validation": 60,
             "seeds": [0, 1], "sweep_seeds": [0, 1], "lr_factors": [0.5, 2.0], "sweep_extensions": 0}
@@ -39,7 +39,7 @@ def test_every_optimizer_starts_from_the_same_weights_and_sees_the_same_batches(
         name, kwargs = optimizer_settings(optimizer, "tuned", OPTIMIZERS[optimizer][2])
         trainer = Trainer(TrainConfig(model="first", optimizer=name, optimizer_kwargs=kwargs, epochs=2,
                                       batch_size=32, seed=5), data, tmp_path / f"{optimizer}.pt")
-        initial[optimizer] = trainer.weights_copy()
+        initial[optimizer] = weights_copy(trainer.model)
         batches = []
         trainer.model.register_forward_pre_hook(
             lambda module, args: batches.append(args[0].sum().item()) if module.training else None)

@@ -85,22 +85,26 @@ def test_same_seed_same_metrics(data, tmp_path):
     pd.testing.assert_frame_equal(first.drop(columns=TIMING), second.drop(columns=TIMING))
 
 
+def run_killed_in_epoch(trainer: Trainer, epoch: int, monkeypatch) -> None:
+    """Run ``trainer`` as a job killed when ``epoch`` starts: it leaves its resume file."""
+    original = Trainer.train_epoch
+
+    def die(self, current):
+        if current == epoch:
+            raise KeyboardInterrupt
+        return original(self, current)
+
+    monkeypatch.setattr(Trainer, "train_epoch", die)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+
+
 def test_resume_after_a_killed_epoch_matches_an_uninterrupted_run(data, tmp_path, monkeypatch):
     config = quick(epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 0.5}, augment=True)
     uninterrupted = Trainer(config, data, tmp_path / "whole.pt").run()
 
-    killed = Trainer(config, data, tmp_path / "resume.pt")
-    original = Trainer.train_epoch
-
-    def die_in_epoch_two(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", die_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        killed.run()
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    run_killed_in_epoch(Trainer(config, data, tmp_path / "resume.pt"), 2, monkeypatch)
     lines = []
     resumed = Trainer(config, data, tmp_path / "resume.pt", log=lines.append).run()
     assert any("resuming after epoch 1" in line for line in lines)
@@ -223,17 +227,17 @@ def test_the_data_digest_tells_datasets_apart(tmp_path):
     assert TensorData.from_dataset(dataset).digest != same
 
 
-def spy_on_evaluate(monkeypatch, data, trainer_holder, fake_validation=None):
+def spy_on_evaluate(monkeypatch, data, fake_validation=None):
     """Record which set every evaluation reads (and the model's weights then); optionally fake
-    the validation accuracy per call."""
+    the validation accuracy of each call, in order."""
     import mnistflow.train as train
 
-    calls, original = [], train.evaluate
+    calls = []
 
     def spy(model, x, y, **kwargs):
         name = "test" if x is data.test_x else "validation" if x is data.val_x else "other"
         calls.append((name, {k: v.clone() for k, v in model.state_dict().items()}))
-        loss, accuracy = original(model, x, y, **kwargs)
+        loss, accuracy = evaluate(model, x, y, **kwargs)
         if name == "validation" and fake_validation:
             accuracy = fake_validation[sum(n == "validation" for n, _ in calls) - 1]
         return loss, accuracy
@@ -243,7 +247,7 @@ def spy_on_evaluate(monkeypatch, data, trainer_holder, fake_validation=None):
 
 
 def test_the_epoch_is_selected_on_validation_and_the_test_set_is_read_once_for_it(split_data, tmp_path, monkeypatch):
-    calls = spy_on_evaluate(monkeypatch, split_data, None, fake_validation=[0.5, 0.9, 0.7])
+    calls = spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9, 0.7])
     trainer = Trainer(quick(epochs=3), split_data, tmp_path / "r.pt", log=lambda s: None)
     metrics = trainer.run()
     assert [name for name, _ in calls] == ["validation"] * 3 + ["test"]  # test: once, after training
@@ -342,36 +346,13 @@ def test_batch_order_and_dropout_draw_from_independent_streams(data, tmp_path, m
 
 
 def test_a_resumed_run_keeps_the_epoch_selected_before_the_kill(split_data, tmp_path, monkeypatch):
-    import mnistflow.train as train
-
     config = quick(epochs=3)
-    original = train.evaluate
-
-    def with_validation(scores):
-        calls = iter(scores)
-
-        def fake(model, x, y, **kwargs):
-            loss, accuracy = original(model, x, y, **kwargs)
-            return (loss, next(calls)) if x is split_data.val_x else (loss, accuracy)
-        return fake
-
-    monkeypatch.setattr(train, "evaluate", with_validation([0.5, 0.9, 0.7]))
+    spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9, 0.7])
     whole = Trainer(config, split_data, tmp_path / "whole.pt", log=lambda s: None)
     uninterrupted = whole.run()
-    killed = Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None)
-    monkeypatch.setattr(train, "evaluate", with_validation([0.5, 0.9]))
-    original_epoch = Trainer.train_epoch
-
-    def die_in_epoch_three(self, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return original_epoch(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", die_in_epoch_three)
-    with pytest.raises(KeyboardInterrupt):
-        killed.run()
-    monkeypatch.setattr(Trainer, "train_epoch", original_epoch)
-    monkeypatch.setattr(train, "evaluate", with_validation([0.7]))
+    spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9])
+    run_killed_in_epoch(Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None), 3, monkeypatch)
+    spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.7])
     resumed = Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None)
     metrics = resumed.run()
     assert metrics.selected.tolist() == [False, True, False]  # epoch 2, chosen before the kill

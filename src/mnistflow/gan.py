@@ -329,8 +329,8 @@ class GanTrainer:
         config = self.config
         noise = rng.generator(config.seed, "noise", epoch)
         rng.seed_global(config.seed, "dropout", epoch)
-        order = rng.generator(config.seed, "order", epoch)
-        order = torch.randperm(len(self.labels), generator=order).to(self.device)
+        shuffle = rng.generator(config.seed, "order", epoch)
+        order = torch.randperm(len(self.labels), generator=shuffle).to(self.device)
         steps = math.ceil(len(order) / config.batch_size)
         self.generator.train()
         self.discriminator.train()

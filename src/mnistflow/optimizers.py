@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .search import selected_epoch
+
 # id -> (torch.optim class, settings other than the learning rate, the sweep's centre lr)
 OPTIMIZERS = {
     "sgd": ("SGD", {}, 0.1),
@@ -158,8 +160,8 @@ def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) 
         for seed in settings["sweep_seeds"]:
             log(f"{optimizer}: lr {lr:g}, seed {seed}")
             metrics = _train(data, settings, name, kwargs, seed, log)
-            selected = metrics[metrics.selected.astype(bool)]
-            chosen = selected.iloc[0] if len(selected) else metrics.iloc[-1]
+            chosen = selected_epoch(metrics)
+            chosen = metrics.iloc[-1] if chosen is None else chosen
             rows.append({"optimizer": optimizer, "lr": lr, "seed": seed, "val_accuracy": chosen.val_accuracy,
                          "val_loss": chosen.val_loss,
                          "status": "diverged" if (metrics.status == "diverged").any() else "ok"})

@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .search import selected_epoch  # noqa: E402
+
 
 def training_curves(metrics: pd.DataFrame, run: str):
     """Loss and accuracy per epoch, train against validation, and the selected epoch's test
@@ -17,9 +19,8 @@ def training_curves(metrics: pd.DataFrame, run: str):
         label = "validation" if split == "val" else split
         loss_ax.plot(metrics.epoch, metrics[f"{split}_loss"], "o-", color=color, label=label)
         acc_ax.plot(metrics.epoch, 100 * metrics[f"{split}_accuracy"], "o-", color=color, label=label)
-    selected = metrics[metrics.selected.astype(bool)]
-    if len(selected):
-        chosen = selected.iloc[0]
+    chosen = selected_epoch(metrics)
+    if chosen is not None:
         loss_ax.plot([chosen.epoch], [chosen.test_loss], "*", color="tab:green", markersize=14, label="test (selected)")
         acc_ax.plot([chosen.epoch], [100 * chosen.test_accuracy], "*", color="tab:green", markersize=14,
                     label="test (selected)")

@@ -39,6 +39,13 @@ def expand_grid(grid: dict, defaults: dict) -> dict[str, dict]:
     return runs
 
 
+def selected_epoch(metrics: pd.DataFrame) -> pd.Series | None:
+    """The row of a run's metrics (train.METRIC_COLUMNS) that the run kept, or None when it
+    kept none (it diverged before an epoch finished)."""
+    selected = metrics[metrics.selected.astype(bool)]
+    return selected.iloc[0] if len(selected) else None
+
+
 def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.DataFrame:
     """One row per run: the epoch selected on its validation split, its validation accuracy, and
     that epoch's test accuracy (the one time the run read the test set). Ranked on validation
@@ -49,8 +56,7 @@ def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.Da
         run = Path(path).parent.name
         metrics = pd.read_csv(path)
         settings = runs[run]
-        selected = metrics[metrics.selected.astype(bool)]
-        chosen = selected.iloc[0] if len(selected) else None
+        chosen = selected_epoch(metrics)
         rows.append({
             "run": run,
             "model": settings["model"],

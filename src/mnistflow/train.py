@@ -65,6 +65,10 @@ class TensorData:
     classes: tuple[str, ...]
     digest: str = ""  # of the images and labels these were made from (resume files record it)
 
+    @property
+    def has_validation(self) -> bool:
+        return len(self.val_y) > 0
+
     @classmethod
     def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
                      train_subset: int | None = None, validation: int = 0, test: bool = True) -> "TensorData":
@@ -92,6 +96,11 @@ class TensorData:
         return cls(tensor(train), long(labels), tensor(val_images), long(val_labels), tensor(test_images),
                    long(test_labels), mean, std, dataset.classes,
                    array_digest(train, labels, val_images, val_labels, test_images, test_labels))
+
+
+def weights_copy(model: torch.nn.Module) -> dict:
+    """A copy of the model's weights (and buffers) as they are now."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
@@ -234,10 +243,6 @@ class Trainer:
         # what a resume file must have been written for: this data, these random streams
         self.inputs = {"data": data.digest, "streams": rng.VERSION}
 
-    def weights_copy(self) -> dict:
-        """A copy of the model's weights as they are now."""
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
     def _resume(self) -> int:
         state = read_resume_file(self.resume_path, self.config, self.device, self.log, self.inputs)
         if state is None:
@@ -314,7 +319,7 @@ class Trainer:
         return loss_sum / seen, correct / seen, None
 
     def run(self) -> pd.DataFrame:
-        has_validation = len(self.data.val_y) > 0
+        has_validation = self.data.has_validation
         for epoch in range(self._resume(), self.config.epochs + 1):
             lr = self.optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
@@ -338,7 +343,7 @@ class Trainer:
                 break
             best = None if self.selected is None else self.metrics[self.selected["epoch"] - 1]["val_accuracy"]
             if not has_validation or best is None or val_accuracy > best:
-                self.selected = {"epoch": epoch, "model": self.weights_copy()}
+                self.selected = {"epoch": epoch, "model": weights_copy(self.model)}
             self._save_resume(epoch)
         self._test_selected()
         return pd.DataFrame(self.metrics, columns=METRIC_COLUMNS)
@@ -355,14 +360,14 @@ class Trainer:
             if len(self.data.test_y):
                 row["test_loss"], row["test_accuracy"] = evaluate(self.model, self.data.test_x, self.data.test_y)
                 self.log(f"epoch {row['epoch']} selected"
-                         f"{' on validation' if len(self.data.val_y) else ' (the last)'}: "
+                         f"{' on validation' if self.data.has_validation else ' (the last)'}: "
                          f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}")
         final = self.metrics[-1] if self.metrics else None
         if final is None or final["status"] != "ok":
             return
         # without a validation split the training accuracy judges: the test set decides nothing
-        split = "held-out" if len(self.data.val_y) else "training"
-        accuracy = final["val_accuracy"] if len(self.data.val_y) else final["train_accuracy"]
+        split = "held-out" if self.data.has_validation else "training"
+        accuracy = final["val_accuracy"] if self.data.has_validation else final["train_accuracy"]
         if math.isfinite(accuracy) and near_chance(accuracy, classes):
             final["status"] = "diverged"
             final["note"] = f"{split} accuracy {accuracy:.4f} is near chance ({1 / classes:.4f})"

@@ -31,7 +31,7 @@ from . import atomic, rng
 from .errors import ConfigValueError
 from .models import build_model
 from .checkpoint import InputPipeline, load_checkpoint
-from .train import evaluate, make_optimizer
+from .train import evaluate, make_optimizer, weights_copy
 
 STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
@@ -256,7 +256,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
         _, accuracy = evaluate(model, *validation, prepare=prepare)  # leaves the model in eval mode
         if accuracy > best:
             best, best_step, stale = accuracy, step, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = weights_copy(model)
         else:
             stale += 1
         if stale >= config.patience:
