@@ -5,7 +5,7 @@ import os
 
 from snakemake.utils import min_version
 
-from mnistflow.config import validate_config
+from mnistflow.config import check_config, validate_config
 
 min_version("9.0")
 
@@ -14,6 +14,7 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+check_config(config)
 
 
 report: "workflow/report/workflow.rst"

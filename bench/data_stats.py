@@ -70,7 +70,9 @@ def main() -> None:
     seconds["exact_statistics_all_images"], summary = timed(lambda: Summary.compute(data), args.repeats)
     seconds["statistics_table"], _ = timed(summary.table, args.repeats)
     config = validate_config({}, "workflow/schemas/config.schema.yaml")["stats"]
-    for name, drawer in plots_stats.SUMMARY_FIGURES.items():
+    for name, drawer in plots_stats.FIGURES.items():
+        if name == "samples":  # drawn from the dataset, not the summary
+            continue
 
         def draw():
             fig = drawer(summary, **config.get(name, {}))

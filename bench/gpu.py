@@ -122,7 +122,16 @@ def main() -> None:
                                  "settings": {k: settings[k] for k in ("model", "batch_size", "train_subset")}}
     print("optimizer", report["optimizer_epoch"], flush=True)
 
-    from mnistflow.gan import train_gan
+    from mnistflow.gan import GanConfig, GanTrainer, Scorer, reference_statistics
+
+    def train_gan(settings, out):
+        """What rule gan_train does, its files aside: train, then score the final samples."""
+        scorer = Scorer(scratch / "best.pt", device)
+        trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels, out / "resume.pt",
+                             scorer, reference_statistics(scorer, dataset.test_images), device,
+                             len(dataset.classes), lambda s: None)
+        trainer.run()
+        return trainer.quality_table(1000)
 
     report["gan_epoch"] = {}
     for model in config["gan"]["models"]:
@@ -131,24 +140,22 @@ def main() -> None:
         settings.update(config["gan"][model], model=model, epochs=1)
         out = scratch / f"gan-{model}"
         out.mkdir()
-        _, seconds = timed(lambda: train_gan(
-            settings, args.dataset_file, scratch / "best.pt", out / "resume.pt", out / "generator.pt",
-            out / "losses.csv", out / "frames.npz", out / "quality.csv", 1000, device, lambda s: None), device)
-        quality = __import__("pandas").read_csv(out / "quality.csv").iloc[-1].to_dict()
+        table, seconds = timed(lambda: train_gan(settings, out), device)
+        quality = table.iloc[-1].to_dict()
         report["gan_epoch"][model] = {"seconds": seconds, "quality": quality}
         print("gan", model, report["gan_epoch"][model], flush=True)
 
     os.environ["TORCH_HOME"] = str(scratch / "torch-home")
     import torchvision
 
-    from mnistflow.transfer import FitConfig, imagenet_weights_file, load_source, run_strategy, save_features
+    from mnistflow.transfer import FitConfig, imagenet_weights_file, load_source, run_strategy, backbone_features
 
     weights = scratch / "torch-home/hub/checkpoints" / imagenet_weights_file("resnet18").name
     weights.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet18().state_dict(), weights)
     size = 64 if args.quick else 224
     source = load_source("imagenet_resnet18", None, image_size=size, download=False)
-    _, seconds = timed(lambda: save_features(scratch / "features.npz", source, dataset, device, lambda s: None), device)
+    _, seconds = timed(lambda: backbone_features(source, dataset, device, lambda s: None), device)
     steps = 50
     results, finetune_seconds = timed(lambda: run_strategy(
         "finetune", source, dataset, [100], [0], 0,

@@ -1,5 +1,6 @@
-from mnistflow.report import write_gif_page
+from mnistflow import atomic
 from mnistflow.jobs import rule_context
+from mnistflow.report import gif_page
 
-with rule_context(snakemake) as log:
-    write_gif_page(snakemake.input.gif, snakemake.output[0], snakemake.params.title)
+with rule_context(snakemake):
+    atomic.write_text(snakemake.output[0], gif_page(snakemake.input.gif, snakemake.params.title))

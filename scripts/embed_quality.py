@@ -2,7 +2,7 @@ from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding, quality_table
 from mnistflow.plots_embed import quality_comparison
-from mnistflow.report import write_table_page
+from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
@@ -12,5 +12,6 @@ with rule_context(snakemake) as log:
     table = quality_table(embeddings, dataset, p.knn_k, p.trustworthiness_sample, p.trustworthiness_neighbors, p.seed)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
-    write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} embedding quality")
+    title = f"{snakemake.wildcards.dataset} embedding quality"
+    atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
     atomic.save_figure(snakemake.output.figure, quality_comparison(embeddings, table, dataset.classes, p.point_size))

@@ -1,11 +1,25 @@
-from mnistflow.gan import train_gan
-from mnistflow.report import write_table_page
+from mnistflow import atomic
+from mnistflow.datasets import load_dataset
+from mnistflow.gan import GanConfig, GanTrainer, Scorer, reference_statistics
 from mnistflow.jobs import rule_context
+from mnistflow.report import table_page
 from mnistflow.train import pick_device
 
 with rule_context(snakemake) as log:
     out = snakemake.output
-    train_gan(snakemake.params.settings, snakemake.input.dataset, snakemake.input.classifier,
-              snakemake.params.resume, out.generator, out.losses, out.frames, out.quality,
-              snakemake.params.final_samples, pick_device(), log.info, log.handlers[0].stream)
-    write_table_page(out.quality, out.quality_page, f"{snakemake.wildcards.gan} quality on {snakemake.wildcards.dataset}")
+    config = GanConfig(**snakemake.params.settings)
+    device = pick_device()
+    dataset = load_dataset(snakemake.input.dataset)
+    scorer = Scorer(snakemake.input.classifier, device)
+    log.info("%s; quality scored with %s", config, snakemake.input.classifier)
+    trainer = GanTrainer(config, dataset.train_images, dataset.train_labels, snakemake.params.resume, scorer,
+                         reference_statistics(scorer, dataset.test_images), device, len(dataset.classes), log.info,
+                         log.handlers[0].stream)
+    trainer.run()
+    atomic.save_csv(out.losses, trainer.losses_table())
+    atomic.save_npz_compressed(out.frames, **trainer.frame_arrays())
+    atomic.save_csv(out.quality, trainer.quality_table(snakemake.params.final_samples))
+    atomic.write_text(out.quality_page, table_page(out.quality, f"{snakemake.wildcards.gan} quality on "
+                                                              f"{snakemake.wildcards.dataset}"))
+    trainer.save(out.generator)
+    trainer.resume_path.unlink(missing_ok=True)

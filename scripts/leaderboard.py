@@ -1,6 +1,6 @@
 from mnistflow import atomic
 from mnistflow.plots_train import leaderboard_figure
-from mnistflow.report import write_table_page
+from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 from mnistflow.search import leaderboard
 
@@ -8,5 +8,6 @@ with rule_context(snakemake) as log:
     table = leaderboard(snakemake.input.metrics, snakemake.params.runs)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
-    write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} leaderboard")
+    title = f"{snakemake.wildcards.dataset} leaderboard"
+    atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
     atomic.save_figure(snakemake.output.figure, leaderboard_figure(table))

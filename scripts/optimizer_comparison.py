@@ -3,7 +3,7 @@ import pandas as pd
 from mnistflow import atomic
 from mnistflow.optimizers import summarize
 from mnistflow.plots_train import optimizer_bars, optimizer_curves
-from mnistflow.report import write_table_page
+from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
@@ -11,6 +11,7 @@ with rule_context(snakemake) as log:
     table = summarize(runs, snakemake.params.classes)
     log.info("\n%s", table.to_string(index=False))
     atomic.save_csv(snakemake.output.table, table)
-    write_table_page(snakemake.output.table, snakemake.output.table_page, f"{snakemake.wildcards.dataset} optimizer comparison")
+    title = f"{snakemake.wildcards.dataset} optimizer comparison"
+    atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
     atomic.save_figure(snakemake.output.curves, optimizer_curves(runs))
     atomic.save_figure(snakemake.output.bars, optimizer_bars(table))

@@ -1,8 +1,10 @@
 from mnistflow import atomic
-from mnistflow.plots_embed import embedding_figure
+from mnistflow.datasets import load_dataset
+from mnistflow.embed import Embedding
 from mnistflow.jobs import rule_context
+from mnistflow.plots_embed import embedding_figure
 
 with rule_context(snakemake):
-    figure = embedding_figure(snakemake.wildcards.figure, snakemake.input.embedding, snakemake.input.dataset,
-                              snakemake.params.point_size)
+    embedding, dataset = Embedding.load(snakemake.input.embedding), load_dataset(snakemake.input.dataset)
+    figure = embedding_figure(snakemake.wildcards.figure, embedding, dataset, snakemake.params.point_size)
     atomic.save_figure(snakemake.output[0], figure)

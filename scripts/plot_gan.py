@@ -1,7 +1,22 @@
-from mnistflow.plots_gan import write_gan_figures
+import pandas as pd
+
+from mnistflow import atomic
+from mnistflow.animation import save_contact_sheet, save_gif
+from mnistflow.datasets import load_dataset
 from mnistflow.jobs import rule_context
+from mnistflow.plots_gan import frame_images, gan_figures
 
 with rule_context(snakemake):
-    inp = snakemake.input
-    write_gan_figures(inp.generator, inp.frames, inp.losses, inp.quality, inp.dataset, dict(snakemake.output.items()),
-                      histogram_images=snakemake.params.histogram_images, seed=snakemake.params.seed)
+    inp, out = snakemake.input, snakemake.output
+    with atomic.load_npz(inp.frames) as dump:
+        frames = frame_images(dump["frames"], dump["epochs"])
+    save_gif(frames, out.gif, milliseconds=300)
+    save_contact_sheet(frames, out.sheet)
+    with atomic.load_npz(inp.samples) as dump:
+        samples01 = dump["samples"]
+    dataset = load_dataset(inp.dataset)
+    figures = gan_figures(pd.read_csv(inp.losses), pd.read_csv(inp.quality), samples01, dataset.test_images,
+                          dataset.test_labels, dataset.classes, snakemake.wildcards.gan,
+                          histogram_images=snakemake.params.histogram_images)
+    for name, figure in figures.items():
+        atomic.save_figure(out[name], figure)

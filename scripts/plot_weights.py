@@ -1,6 +1,13 @@
-from mnistflow.plots_introspect import write_weight_figures
+from mnistflow import atomic
+from mnistflow.animation import save_contact_sheet, save_gif
+from mnistflow.introspect import load_dump
 from mnistflow.jobs import rule_context
+from mnistflow.plots_introspect import weight_bands, weight_frames
 
 with rule_context(snakemake):
     out = snakemake.output
-    write_weight_figures(snakemake.input.weights, out.gif, out.sheet, out.bands)
+    weights = load_dump(snakemake.input.weights)
+    frames = weight_frames(weights)
+    save_gif(frames, out.gif)
+    save_contact_sheet(frames, out.sheet)
+    atomic.save_figure(out.bands, weight_bands(weights))

@@ -1,5 +1,6 @@
-from mnistflow.report import write_headline
+from mnistflow import atomic
 from mnistflow.jobs import rule_context
+from mnistflow.report import headline
 
-with rule_context(snakemake) as log:
-    write_headline(snakemake.output[0], **snakemake.params.tables)
+with rule_context(snakemake):
+    atomic.write_text(snakemake.output[0], headline(**snakemake.params.tables))

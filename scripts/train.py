@@ -18,7 +18,8 @@ with rule_context(snakemake) as log:
                       recording=snakemake.params.recording)
     metrics = trainer.run()
     if trainer.recorder is not None:
-        trainer.recorder.save(snakemake.output.weights, snakemake.output.gradients)
+        atomic.save_npz_compressed(snakemake.output.weights, **trainer.recorder.weight_arrays())
+        atomic.save_npz_compressed(snakemake.output.gradients, **trainer.recorder.gradient_arrays())
     atomic.save_csv(snakemake.output.metrics, metrics)
     trainer.save(snakemake.output.model, metrics)
     trainer.resume_path.unlink(missing_ok=True)

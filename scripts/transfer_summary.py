@@ -2,12 +2,12 @@ import pandas as pd
 
 from mnistflow import atomic
 from mnistflow.plots_transfer import label_efficiency
-from mnistflow.report import write_table_page
+from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 
 with rule_context(snakemake):
     results = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
     atomic.save_csv(snakemake.output.table, results)
-    write_table_page(snakemake.output.table, snakemake.output.table_page,
-                     f"transfer {snakemake.wildcards.source} to {snakemake.wildcards.target}")
+    title = f"transfer {snakemake.wildcards.source} to {snakemake.wildcards.target}"
+    atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
     atomic.save_figure(snakemake.output.figure, label_efficiency(results))

@@ -144,10 +144,10 @@ def test_the_schemas_names_are_the_librarys_registries():
     import yaml
 
     from mnistflow.embed import TSNE_BACKENDS
-    from mnistflow.gan import GAN_MODELS
     from mnistflow.models import MODELS
     from mnistflow.optimizers import OPTIMIZERS
-    from mnistflow.transfer import IMAGENET_ARCHITECTURES, STRATEGIES
+    from mnistflow.registry import GAN_MODELS, STRATEGIES
+    from mnistflow.transfer import IMAGENET_ARCHITECTURES
 
     text = (REPO / "workflow/schemas/config.schema.yaml").read_text()
     schema = yaml.safe_load(text)

@@ -7,11 +7,12 @@ from PIL import Image
 from mnistflow import rng
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
 from mnistflow.gan import (
-    GAN_MODELS,
+    GAN_NETWORKS,
     GanConfig,
     GanTrainer,
     Scorer,
     build_gan,
+    fresh_samples,
     class_entropy_bits,
     frechet_distance,
     gaussian,
@@ -19,9 +20,10 @@ from mnistflow.gan import (
     reference_statistics,
     sample_grid,
     to_generator_range,
-    train_gan,
 )
-from mnistflow.plots_gan import write_gan_figures
+from mnistflow.animation import save_gif
+from mnistflow.plots_gan import frame_images, gan_figures
+from mnistflow.registry import GAN_FIGURES
 from mnistflow.train import TensorData, TrainConfig, Trainer
 
 SETTINGS = {"model": "cgan_mlp", "epochs": 2, "batch_size": 50, "seed": 3, "quality_samples": 200}
@@ -48,7 +50,7 @@ def test_real_images_are_scaled_to_the_generators_range():
     assert x.shape == (1, 1, 2, 2) and x.min() == -1.0 and x.max() == 1.0
 
 
-@pytest.mark.parametrize("model", sorted(GAN_MODELS))
+@pytest.mark.parametrize("model", sorted(GAN_NETWORKS))
 def test_generators_make_28x28_images_in_tanh_range(model):
     generator, discriminator = build_gan(GanConfig(model=model))
     labels = torch.arange(4)
@@ -141,28 +143,33 @@ def test_resume_continues_to_the_same_state(setup, tmp_path):
     assert len(resumed.frames) == 2 and np.array_equal(resumed.frames[-1], whole.frames[-1])
 
 
-def test_train_gan_writes_every_output_and_the_gif_has_one_frame_per_epoch(setup, tmp_path):
-    d = setup["dir"]
-    paths = {k: tmp_path / k for k in ("generator.pt", "losses.csv", "frames.npz", "gan_quality.csv")}
-    train_gan(dict(SETTINGS, model="dcgan"), d / "dataset.npz", d / "classifier.pt", tmp_path / "resume.pt",
-              paths["generator.pt"], paths["losses.csv"], paths["frames.npz"], paths["gan_quality.csv"],
-              final_samples=300, log=lambda s: None)
-    assert not (tmp_path / "resume.pt").exists()
-    quality = pd.read_csv(paths["gan_quality.csv"])
+def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tmp_path):
+    """What rule gan_train then rules gan_samples and plot_gan make of a trained GAN."""
+    d, dataset = setup["dir"], setup["dataset"]
+    gan = trainer(setup, tmp_path / "resume.pt", model="dcgan")
+    gan.run()
+    quality = gan.quality_table(final_samples=300)
     assert quality.epoch.astype(str).tolist() == ["1", "2", "final", "real data"]
     assert quality.samples.tolist() == [200, 200, 300, 200]  # the real-data floor: every training image here
     assert quality.conditional_accuracy.between(0, 1).all() and (quality.frechet_distance > 0).all()
     assert set(quality.classifier) == {str(d / "classifier.pt")}
-    generator, state = load_generator(paths["generator.pt"])
+    gan.save(tmp_path / "generator.pt")
+    generator, state = load_generator(tmp_path / "generator.pt")
     assert state["config"]["model"] == "dcgan" and not generator.training
 
-    figures = {k: tmp_path / f"{k}.png" for k in ("sheet", "losses", "quality", "classes", "histograms")}
-    write_gan_figures(paths["generator.pt"], paths["frames.npz"], paths["losses.csv"], paths["gan_quality.csv"],
-                      d / "dataset.npz", dict(figures, gif=tmp_path / "samples.gif"), histogram_images=20)
+    samples01 = fresh_samples(generator, 10, state["config"]["noise_dim"], per_class=20, seed=0)
+    assert samples01.shape == (10, 20, 28, 28) and samples01.min() >= 0 and samples01.max() <= 1
+    assert np.array_equal(samples01, fresh_samples(generator, 10, state["config"]["noise_dim"], 20, seed=0))
+    frames = gan.frame_arrays()
+    save_gif(frame_images(frames["frames"], frames["epochs"]), tmp_path / "samples.gif")
     with Image.open(tmp_path / "samples.gif") as gif:
         assert gif.n_frames == 2
-    for path in figures.values():
-        with Image.open(path) as image:
+    figures = gan_figures(gan.losses_table(), quality, samples01, dataset.test_images, dataset.test_labels,
+                          dataset.classes, "dcgan", histogram_images=20)
+    assert list(figures) == list(GAN_FIGURES)
+    for name, figure in figures.items():
+        figure.savefig(tmp_path / f"{name}.png")
+        with Image.open(tmp_path / f"{name}.png") as image:
             assert image.format == "PNG"
 
 
@@ -184,7 +191,7 @@ def test_an_auxiliary_classifier_needs_a_discriminator_that_does_not_see_the_lab
         build_gan(GanConfig(conditioning="sum"))
 
 
-@pytest.mark.parametrize("model", sorted(GAN_MODELS))
+@pytest.mark.parametrize("model", sorted(GAN_NETWORKS))
 def test_projection_discriminator_reads_the_label_only_through_its_embedding(model):
     """Its class logits do not depend on the label given, and its real/fake logit depends on it
     only through <embedding(label), features>."""
@@ -229,7 +236,7 @@ def test_samples_come_from_the_moving_average_of_the_generator(setup, tmp_path):
     gan.update_sampler()
     for average, old, new in zip(gan.sampler.parameters(), before, gan.generator.parameters()):
         assert torch.allclose(average, 0.9 * old + 0.1 * new, atol=1e-6)
-    gan.save(tmp_path / "g.pt", tmp_path / "l.csv", tmp_path / "f.npz", tmp_path / "q.csv", final_samples=100)
+    gan.save(tmp_path / "g.pt")
     loaded, _ = load_generator(tmp_path / "g.pt")
     for a, b in zip(loaded.parameters(), gan.sampler.parameters()):
         assert torch.equal(a, b)

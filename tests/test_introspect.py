@@ -10,12 +10,16 @@ from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.introspect import Recorder, histogram, load_dump, weight_edges
 from mnistflow.models import build_model
 from mnistflow.animation import save_contact_sheet, save_gif
+from mnistflow import atomic
+from mnistflow.checkpoint import InputPipeline, load_checkpoint
 from mnistflow.plots_introspect import (
+    HIDDEN_LAYER_FIGURES,
+    gradient_flow,
     gradient_frames,
+    gradient_norms,
+    hidden_layer_figure,
+    weight_bands,
     weight_frames,
-    write_gradient_figures,
-    write_hidden_layer_figures,
-    write_weight_figures,
 )
 from mnistflow import rng
 from mnistflow.train import TensorData, TrainConfig, Trainer
@@ -43,13 +47,14 @@ def recorded(dataset_files, tmp_path_factory):
     data = TensorData.from_dataset(dataset_files)
     trainer = Trainer(CONFIG, data, out / "resume.pt", log=lambda s: None, recording=RECORDING)
     metrics = trainer.run()
-    trainer.recorder.save(out / "weights.npz", out / "grads.npz")
+    atomic.save_npz_compressed(out / "weights.npz", **trainer.recorder.weight_arrays())
+    atomic.save_npz_compressed(out / "gradients.npz", **trainer.recorder.gradient_arrays())
     trainer.save(out / "model.pt", metrics)
     from mnistflow.datasets import save_dataset
 
     save_dataset(out / "dataset.npz", dataset_files)
     return {"dir": out, "data": data, "trainer": trainer, "weights": load_dump(out / "weights.npz"),
-            "gradients": load_dump(out / "grads.npz")}
+            "gradients": load_dump(out / "gradients.npz")}
 
 
 def test_dumps_have_one_entry_per_recorded_step_and_tensor(recorded):
@@ -123,9 +128,13 @@ def test_resume_keeps_the_recording(recorded, tmp_path):
 def test_gif_has_one_frame_per_recorded_step_and_a_contact_sheet(recorded, tmp_path):
     paths = {name: tmp_path / name for name in ("w.gif", "w.png", "bands.png", "flow.png", "norms.png",
                                                 "g.gif", "g.png")}
-    write_weight_figures(recorded["dir"] / "weights.npz", paths["w.gif"], paths["w.png"], paths["bands.png"])
-    write_gradient_figures(recorded["dir"] / "grads.npz", paths["flow.png"], paths["norms.png"], paths["g.gif"],
-                           paths["g.png"])
+    weights, gradients = recorded["weights"], recorded["gradients"]
+    for frames, gif in ((weight_frames(weights), "w.gif"), (gradient_frames(gradients), "g.gif")):
+        save_gif(frames, paths[gif])
+        save_contact_sheet(frames, paths[gif.replace("gif", "png")])
+    atomic.save_figure(paths["bands.png"], weight_bands(weights))
+    atomic.save_figure(paths["flow.png"], gradient_flow(gradients))
+    atomic.save_figure(paths["norms.png"], gradient_norms(gradients))
     for gif in ("w.gif", "g.gif"):
         with Image.open(paths[gif]) as image:
             assert image.format == "GIF" and image.n_frames == 8
@@ -201,10 +210,28 @@ def test_confident_mistakes_are_wrong_and_sorted(recorded):
     assert list(confidence) == sorted(confidence, reverse=True)
 
 
-def test_hidden_layer_figures_are_written(recorded, tmp_path):
-    outputs = {k: tmp_path / f"{k}.png" for k in ("filters", "feature_maps", "linear_weights", "logits",
-                                                  "saliency", "mistakes")}
-    write_hidden_layer_figures(recorded["dir"] / "model.pt", recorded["dir"] / "dataset.npz", outputs, 8, 4)
+def test_hidden_layers_are_computed_once_saved_and_drawn(recorded, tmp_path, dataset_files):
+    model, state = load_checkpoint(recorded["dir"] / "model.pt")
+    dataset = dataset_files
+    layers = introspect.hidden_layers(model, InputPipeline.from_checkpoint(state), dataset.test_images,
+                                      dataset.test_labels, state["classes"], mistakes=4)
+    x, y = recorded["data"].test_x, recorded["data"].test_y
+    wrong, predicted, confidence = introspect.confident_mistakes(model, x, y, 4)
+    assert np.array_equal(layers.mistake_index, wrong) and np.array_equal(layers.mistake_predicted, predicted)
+    assert np.array_equal(layers.mistake_images, dataset.test_images[wrong])
+    assert list(layers.feature_maps) == ["features.0.0", "features.1.0", "features.2.0"]
+    assert layers.feature_maps["features.0.0"].shape == (10, 16, 28, 28)
+    layers.save(tmp_path / "hidden_layers.npz")
+    loaded = introspect.HiddenLayers.load(tmp_path / "hidden_layers.npz")
+    for name in ("filters", "linear_weights", "feature_maps"):  # every layer, in the model's order
+        assert list(getattr(loaded, name)) == list(getattr(layers, name))
+        for layer, array in getattr(layers, name).items():
+            assert np.array_equal(getattr(loaded, name)[layer], array)
+    assert np.array_equal(loaded.class_saliency, layers.class_saliency)
+    assert list(loaded.classes) == list(state["classes"])
+    outputs = {figure: tmp_path / f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES}
+    for figure, path in outputs.items():
+        atomic.save_figure(path, hidden_layer_figure(figure, loaded, 8))
     for path in outputs.values():
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 50

@@ -15,7 +15,7 @@ from docutils.core import publish_parts
 from PIL import Image
 
 from mnistflow.animation import save_gif
-from mnistflow.report import optimizers_table, write_gif_page, write_headline
+from mnistflow.report import gif_page, headline, optimizers_table
 from tiny_workflow import snakemake
 
 
@@ -63,11 +63,9 @@ def test_headline_names_no_winner_with_a_failed_seed_ahead_of_a_stable_one(tmp_p
 
 def test_headline_reads_each_table(tmp_path):
     write_tables(tmp_path)
-    out = tmp_path / "headline.rst"
-    write_headline(out, {"mnist": tmp_path / "leaderboard.csv"}, {"mnist": tmp_path / "embed_quality.csv"},
-                   {"mnist": tmp_path / "optimizers.csv"}, {"mnist": {"dcgan": tmp_path / "gan_quality.csv"}},
-                   {"mnist → fashion_mnist": tmp_path / "transfer.csv"})
-    text = out.read_text()
+    text = headline({"mnist": tmp_path / "leaderboard.csv"}, {"mnist": tmp_path / "embed_quality.csv"},
+                    {"mnist": tmp_path / "optimizers.csv"}, {"mnist": {"dcgan": tmp_path / "gan_quality.csv"}},
+                    {"mnist → fashion_mnist": tmp_path / "transfer.csv"})
     body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
     # best run: the top row of the leaderboard (ranked on validation; a diverged run has no accuracy)
@@ -89,8 +87,7 @@ def test_headline_reads_each_table(tmp_path):
 def test_gif_page_embeds_the_animation(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, size=(3, 20, 30), dtype=np.uint8)
     save_gif([Image.fromarray(f).convert("RGB") for f in frames], tmp_path / "weights.gif", milliseconds=200)
-    write_gif_page(tmp_path / "weights.gif", tmp_path / "weights.html", "weights <run>")
-    page = (tmp_path / "weights.html").read_text()
+    page = gif_page(tmp_path / "weights.gif", "weights <run>")
     data = re.search(r'src="data:image/gif;base64,([^"]+)"', page).group(1)
     assert base64.b64decode(data) == (tmp_path / "weights.gif").read_bytes()
     assert "<title>weights &lt;run&gt;</title>" in page

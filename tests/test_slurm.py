@@ -23,7 +23,7 @@ pytestmark = pytest.mark.workflow
 # Wall times differ from run to run; every other value must be the same.
 TIMED = re.compile(r"seconds|images_per_second")
 # Figures that print wall times: compared by size only.
-FIGURES_SHOWING_TIMES = {"embed_quality.png", "leaderboard.png", "label-efficiency.png"}
+FIGURES_SHOWING_TIMES = {"embed_quality.png", "leaderboard.png", "label_efficiency.png"}
 # A wall-time cell of the report's headline tables ("     - 5.6 s").
 WALL_TIME_CELL = re.compile(r"^     - [\d,.]+ s$", re.M)
 

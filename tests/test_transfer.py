@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mnistflow import atomic
 from mnistflow.checkpoint import InputPipeline
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.plots_transfer import label_efficiency
@@ -17,7 +18,7 @@ from mnistflow.transfer import (
     load_features,
     load_source,
     run_strategy,
-    save_features,
+    backbone_features,
     train_one,
     validation_indices,
 )
@@ -83,7 +84,7 @@ def test_every_strategy_and_seed_trains_on_the_same_k_per_class(pair):
         runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
                                  validation=60, log=lambda m: None))
     features_path = pair["root"] / "features.npz"
-    save_features(features_path, pair["source"], pair["target"], log=lambda m: None)
+    atomic.save_npz(features_path, **backbone_features(pair["source"], pair["target"], log=lambda m: None))
     runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
                              validation=60, features=load_features(features_path), log=lambda m: None))
     results = pd.concat(runs, ignore_index=True)
@@ -125,7 +126,7 @@ def test_frozen_leaves_the_backbone_bit_identical_and_finetune_changes_it(pair):
 
 def test_cached_features_equal_a_fresh_forward_pass(pair):
     path = pair["root"] / "cached.npz"
-    save_features(path, pair["source"], pair["target"], log=lambda m: None)
+    atomic.save_npz(path, **backbone_features(pair["source"], pair["target"], log=lambda m: None))
     cached = load_features(path)
     fresh_source = load_source("source", pair["checkpoint"])
     backbone = fresh_source.transfer_net(10, pretrained=True, seed=9).backbone

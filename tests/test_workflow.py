@@ -23,28 +23,30 @@ pytestmark = pytest.mark.workflow
 
 INTROSPECT_FILES = [
     "weights.npz",
-    "grads.npz",
+    "gradients.npz",
     "weights.gif",
     "weights.html",
     "weights-sheet.png",
-    "weight-bands.png",
-    "gradient-flow.png",
-    "gradient-norms.png",
+    "weight_bands.png",
+    "gradient_flow.png",
+    "gradient_norms.png",
     "gradients.gif",
     "gradients.html",
     "gradients-sheet.png",
     "filters.png",
-    "feature-maps.png",
-    "linear-weights.png",
+    "feature_maps.png",
+    "linear_weights.png",
     "logits.png",
     "saliency.png",
     "mistakes.png",
+    "hidden_layers.npz",
 ]
 
 GAN_FILES = [
     "generator.pt",
     "losses.csv",
     "frames.npz",
+    "fresh_samples.npz",
     "gan_quality.csv",
     "gan_quality.html",
     "samples.gif",
@@ -53,7 +55,7 @@ GAN_FILES = [
     "losses.png",
     "quality.png",
     "classes.png",
-    "pixel-histograms.png",
+    "pixel_histograms.png",
 ]
 
 STATS_OUTPUTS = [
@@ -160,7 +162,7 @@ def test_introspection_of_the_recorded_runs(tiny_run):
     for run in ("second", "best"):
         folder = tiny_run["workdir"] / "results/tiny/introspect" / run
         assert {p.name for p in folder.iterdir()} == set(INTROSPECT_FILES)
-        weights, gradients = load_dump(folder / "weights.npz"), load_dump(folder / "grads.npz")
+        weights, gradients = load_dump(folder / "weights.npz"), load_dump(folder / "gradients.npz")
         assert len(weights["step"]) == len(gradients["step"]) > 0
         assert (weights["counts"].sum(axis=2) == weights["sizes"]).all()
         with Image.open(folder / "weights.gif") as gif:
@@ -187,7 +189,7 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
                              ("imagenet_resnet18_to_tiny", ["frozen", "finetune"])):
         folder = workdir / "results/transfer" / pair
         assert {p.name for p in folder.iterdir()} == {"features.npz", "runs", "transfer.csv", "transfer.html",
-                                                      "label-efficiency.png"}
+                                                      "label_efficiency.png"}
         table = pd.read_csv(folder / "transfer.csv", dtype={"budget": str})
         assert table.strategy.unique().tolist() == strategies
         assert len(table) == len(strategies) * 2 * 2  # budgets x seeds
@@ -195,7 +197,7 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
         assert set(table[table.budget == "full"].labels) == {300 - 60}  # transfer.validation held out
         assert table.test_accuracy.between(0, 1).all() and (table.seconds > 0).all()
         assert table.steps.between(1, 5).all() and set(table.stopped) <= {"converged", "cap"}  # max_steps: 5
-        with Image.open(folder / "label-efficiency.png") as image:
+        with Image.open(folder / "label_efficiency.png") as image:
             assert image.format == "PNG"
     # the source's checkpoint is the one train.best_run trained on it, through the DAG
     assert (workdir / "results/other/train/best/model.pt").is_file()

@@ -63,6 +63,10 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
 def save_npz(path: str | os.PathLike, **arrays) -> None:
     """``numpy.savez`` (uncompressed: the caches are read far more often than written)."""
     import numpy as np

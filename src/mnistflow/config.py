@@ -143,3 +143,66 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 def load_yaml(path: str | Path) -> Any:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+# --- what the config defines, and the checks between its keys ------------------------------------
+
+
+def training_runs(config: dict) -> dict[str, dict]:
+    """Every run id -> its settings: train.runs over train.defaults, then the search grid."""
+    from .search import expand_grid
+
+    train = config["train"]
+    runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items()}
+    if train["search"]["grid"]:
+        grid = expand_grid(train["search"]["grid"], train["defaults"])
+        for run in set(grid) & set(runs):
+            if grid[run] != runs[run]:
+                raise ConfigError(f"train.runs.{run} and a run of train.search.grid have the same id "
+                                  f"{run!r} but other settings: rename train.runs.{run}")
+        runs.update(grid)
+    return runs
+
+
+def transfer_pairs(config: dict) -> list[tuple[str, str, list[str]]]:
+    """(source, target, strategies) of every transfer: the dataset pairs, then the ImageNet
+    networks on their targets when enabled."""
+    from .registry import IMAGENET_PREFIX
+
+    transfer = config["transfer"]
+    pairs = [(p["source"], p["target"], transfer["strategies"]) for p in transfer["pairs"]]
+    imagenet = transfer["imagenet"]
+    if imagenet["enabled"]:
+        pairs += [(f"{IMAGENET_PREFIX}{backbone}", target, imagenet["strategies"])
+                  for backbone in imagenet["backbones"] for target in imagenet["targets"]]
+    return pairs
+
+
+def check_config(config: dict) -> None:
+    """What the schema cannot check, before any job starts: every dataset and transfer names a
+    known dataset, no transfer goes to itself, the runs that other keys name exist, and every
+    run's optimizer and schedule are ones torch builds (the one check that imports torch)."""
+    from .datasets import DataError, get_spec
+    from .registry import IMAGENET_PREFIX
+    from .train import check_recipe
+
+    for dataset in config["datasets"]:
+        get_spec(dataset, config["custom_datasets"])
+    for source, target, _ in transfer_pairs(config):
+        if source == target:
+            raise ConfigError(f"transfer.pairs: {source} to itself is not a transfer")
+        for dataset in [target] + ([] if source.startswith(IMAGENET_PREFIX) else [source]):
+            try:
+                get_spec(dataset, config["custom_datasets"])
+            except DataError as error:
+                raise ConfigError(f"transfer ({source} to {target}): {error}") from None
+    runs = training_runs(config)
+    named = [("train.best_run", config["train"]["best_run"])]
+    named += [("introspect.runs", run) for run in config["introspect"]["runs"]]
+    for key, run in named:
+        if run not in runs:
+            raise ConfigError(f"{key}: {run!r} is not a run of train.runs or train.search; "
+                              f"defined: {', '.join(sorted(runs))}")
+    for run, settings in runs.items():
+        check_recipe(settings, f"train.runs.{run}" if run in config["train"]["runs"] else
+                     f"train.search.grid (run {run})")

@@ -149,7 +149,8 @@ class ConvDiscriminator(nn.Module):
         return self.heads(self.net(x), labels)
 
 
-GAN_MODELS = {"cgan_mlp": (MLPGenerator, MLPDiscriminator), "dcgan": (ConvGenerator, ConvDiscriminator)}
+# registry.GAN_MODELS -> (generator, discriminator)
+GAN_NETWORKS = {"cgan_mlp": (MLPGenerator, MLPDiscriminator), "dcgan": (ConvGenerator, ConvDiscriminator)}
 # How the discriminator reads the label: the article's one-hot beside the image, or projected.
 CONDITIONINGS = ("concat", "projection")
 
@@ -180,9 +181,9 @@ class GanConfig:
 
 
 def build_gan(config: GanConfig, classes: int = 10) -> tuple[nn.Module, nn.Module]:
-    if config.model not in GAN_MODELS:
-        raise ValueError(f"unknown GAN model {config.model!r}; choose one of {', '.join(GAN_MODELS)}")
-    generator_class, discriminator_class = GAN_MODELS[config.model]
+    if config.model not in GAN_NETWORKS:
+        raise ValueError(f"unknown GAN model {config.model!r}; choose one of {', '.join(GAN_NETWORKS)}")
+    generator_class, discriminator_class = GAN_NETWORKS[config.model]
     return generator_class(config.noise_dim, classes), discriminator_class(
         classes, conditioning=config.conditioning, auxiliary_classifier=config.class_loss_weight > 0)
 
@@ -430,13 +431,16 @@ class GanTrainer:
             with atomic.atomic_path(self.resume_path) as tmp:
                 torch.save(self.state(epoch), tmp)
 
-    def save(self, checkpoint_path, losses_path, frames_path, quality_path, final_samples: int) -> None:
-        """The final checkpoint, the per-epoch losses, the sample-grid frames, and the quality table
-        (each epoch's rows, then a ``final`` row scored on ``final_samples`` samples and a ``real
-        data`` row: as many real training images, scored the same way)."""
-        atomic.save_csv(losses_path, pd.DataFrame(self.losses, columns=LOSS_COLUMNS))
-        atomic.save_npz_compressed(frames_path, frames=np.stack(self.frames),
-                                   epochs=np.array([r["epoch"] for r in self.losses]))
+    def losses_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.losses, columns=LOSS_COLUMNS)
+
+    def frame_arrays(self) -> dict[str, np.ndarray]:
+        """The fixed-noise sample grid after each epoch (uint8, a row per class) and its epoch."""
+        return {"frames": np.stack(self.frames), "epochs": np.array([r["epoch"] for r in self.losses])}
+
+    def quality_table(self, final_samples: int) -> pd.DataFrame:
+        """Each epoch's scores, then a ``final`` row scored on ``final_samples`` samples and a
+        ``real data`` row: as many real training images, scored the same way."""
         quality = pd.DataFrame(self.quality, columns=QUALITY_COLUMNS)
         final = self.score(self.config.epochs, final_samples)
         if final is not None:
@@ -444,8 +448,11 @@ class GanTrainer:
             quality = pd.concat([quality.astype({"epoch": object}),
                                  pd.DataFrame([dict(final, epoch="final"), dict(floor, epoch="real data")])])
         quality["classifier"] = self.scorer.checkpoint if self.scorer else ""
-        atomic.save_csv(quality_path, quality)
-        with atomic.atomic_path(checkpoint_path) as tmp:
+        return quality
+
+    def save(self, path: str | Path) -> None:
+        """The final checkpoint (what ``load_generator`` reads)."""
+        with atomic.atomic_path(path) as tmp:
             torch.save(self.state(self.config.epochs), tmp)
 
 
@@ -463,18 +470,12 @@ def reference_statistics(scorer: Scorer, test_images: np.ndarray) -> tuple[np.nd
     return gaussian(features)
 
 
-def train_gan(settings: dict, dataset_path, classifier_path, resume_path, generator_path, losses_path,
-              frames_path, quality_path, final_samples: int, device="cpu", log=print, progress_file=None) -> None:
-    """What the training rule does: train (resuming if a resume file exists), score, save."""
-    from .datasets import load_dataset
-
-    config = GanConfig(**settings)
-    dataset = load_dataset(dataset_path)
-    scorer = Scorer(classifier_path, device)
-    log(f"{config}; quality scored with {classifier_path}")
-    trainer = GanTrainer(config, dataset.train_images, dataset.train_labels, resume_path, scorer,
-                         reference_statistics(scorer, dataset.test_images), device, len(dataset.classes), log,
-                         progress_file)
-    trainer.run()
-    trainer.save(generator_path, losses_path, frames_path, quality_path, final_samples)
-    Path(resume_path).unlink(missing_ok=True)
+@torch.no_grad()
+def fresh_samples(generator: nn.Module, classes: int, noise_dim: int, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` new samples of every class, in [0, 1]: (classes, per_class, h, w) float32."""
+    noise = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    z = torch.randn(len(labels), noise_dim, generator=noise)
+    samples = torch.cat([generator(z[s:s + 1000], labels[s:s + 1000]) for s in range(0, len(labels), 1000)])
+    samples01 = to_unit_range(samples)[:, 0].numpy()
+    return samples01.reshape(classes, per_class, *samples01.shape[1:])

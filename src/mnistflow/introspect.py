@@ -9,6 +9,9 @@ gradients.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -111,18 +114,18 @@ class Recorder:
     def _stack(self, key: str, dtype) -> np.ndarray:
         return np.array([r[key] for r in self.rows], dtype=dtype)
 
-    def save(self, weights_path, gradients_path) -> None:
-        """Two compressed npz dumps, arrays indexed [recorded step, tensor, ...]."""
-        atomic.save_npz_compressed(
-            weights_path, **self._common(), edges=self.weight_edges,
-            counts=self._stack("weight_counts", np.int64), percentile_levels=np.array(PERCENTILES),
-            percentiles=self._stack("percentiles", np.float32), mean=self._stack("mean", np.float64),
-            std=self._stack("std", np.float64), l2=self._stack("l2", np.float64))
-        atomic.save_npz_compressed(
-            gradients_path, **self._common(), log10_edges=self.gradient_edges,
-            counts=self._stack("gradient_counts", np.int64),
-            mean_abs=self._stack("mean_abs_gradient", np.float64),
-            max_abs=self._stack("max_abs_gradient", np.float64), l2=self._stack("gradient_l2", np.float64))
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The weights dump: arrays indexed [recorded step, tensor, ...]."""
+        return dict(self._common(), edges=self.weight_edges, counts=self._stack("weight_counts", np.int64),
+                    percentile_levels=np.array(PERCENTILES), percentiles=self._stack("percentiles", np.float32),
+                    mean=self._stack("mean", np.float64), std=self._stack("std", np.float64),
+                    l2=self._stack("l2", np.float64))
+
+    def gradient_arrays(self) -> dict[str, np.ndarray]:
+        """The gradients dump: arrays indexed [recorded step, tensor, ...]."""
+        return dict(self._common(), log10_edges=self.gradient_edges, counts=self._stack("gradient_counts", np.int64),
+                    mean_abs=self._stack("mean_abs_gradient", np.float64),
+                    max_abs=self._stack("max_abs_gradient", np.float64), l2=self._stack("gradient_l2", np.float64))
 
 
 def load_dump(path) -> dict:
@@ -195,3 +198,77 @@ def confident_mistakes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     wrong = torch.nonzero(predicted != y).reshape(-1)
     order = wrong[confidence[wrong].argsort(descending=True)][:n]
     return order.cpu().numpy(), predicted[order].cpu().numpy(), confidence[order].cpu().numpy()
+
+
+@dataclass
+class HiddenLayers:
+    """What a trained classifier does with the test images, as the hidden-layer figures draw it:
+    its convolution kernels and fully connected weights (by layer name), each convolution's
+    output for one test image per class, those images' logits and saliency, the mean saliency of
+    each class over its correctly classified images, and the most confidently wrong images with
+    the saliency of the class they were taken for."""
+
+    classes: np.ndarray  # class names
+    filters: dict[str, np.ndarray]  # convolution -> (out, in, kh, kw)
+    linear_weights: dict[str, np.ndarray]  # fully connected layer -> (out, in)
+    example_index: np.ndarray  # (classes,) test image indices, one per class
+    example_images: np.ndarray  # (classes, h, w) uint8
+    feature_maps: dict[str, np.ndarray]  # convolution -> (classes, channels, h', w')
+    example_logits: np.ndarray  # (classes, classes)
+    example_saliency: np.ndarray  # (classes, h, w)
+    class_saliency: np.ndarray  # (classes, h, w)
+    class_saliency_counts: np.ndarray  # (classes,)
+    mistake_index: np.ndarray  # (n,) most confident first
+    mistake_images: np.ndarray  # (n, h, w) uint8
+    mistake_labels: np.ndarray
+    mistake_predicted: np.ndarray
+    mistake_confidence: np.ndarray
+    mistake_saliency: np.ndarray  # (n, h, w), of the predicted class
+
+    LAYERED = ("filters", "linear_weights", "feature_maps")
+
+    def save(self, path: str | Path) -> None:
+        """An npz; a layered field's arrays are stored as ``<field>/<layer>`` in layer order."""
+        arrays = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self.LAYERED:
+                arrays[f"{f.name}_layers"] = np.array(list(value), dtype=str)
+                arrays.update({f"{f.name}/{layer}": array for layer, array in value.items()})
+            else:
+                arrays[f.name] = np.asarray(value)
+        atomic.save_npz_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HiddenLayers":
+        with atomic.load_npz(path) as npz:
+            values = {}
+            for f in fields(cls):
+                if f.name in cls.LAYERED:
+                    values[f.name] = {str(layer): npz[f"{f.name}/{layer}"] for layer in npz[f"{f.name}_layers"]}
+                else:
+                    values[f.name] = npz[f.name]
+        return cls(**values)
+
+
+def hidden_layers(model: torch.nn.Module, pipeline, test_images: np.ndarray, test_labels: np.ndarray,
+                  classes, mistakes: int = 16) -> HiddenLayers:
+    """``pipeline``: the checkpoint's InputPipeline (uint8 images -> the model's input)."""
+    x = pipeline(torch.from_numpy(test_images))
+    y = torch.from_numpy(test_labels.astype("int64"))
+    examples = one_per_class(y, len(classes))
+    with torch.no_grad():
+        logits = model.eval()(x[examples]).cpu().numpy()
+    mean_saliency, counts = class_saliency(model, x, y, len(classes))
+    wrong, predicted, confidence = confident_mistakes(model, x, y, mistakes)
+    return HiddenLayers(
+        classes=np.array(list(classes), dtype=str),
+        filters={name: m.weight.detach().cpu().numpy() for name, m in layers_of(model, torch.nn.Conv2d)},
+        linear_weights={name: m.weight.detach().cpu().numpy() for name, m in layers_of(model, torch.nn.Linear)},
+        example_index=examples.numpy(), example_images=test_images[examples.numpy()],
+        feature_maps=feature_maps(model, x[examples]), example_logits=logits,
+        example_saliency=saliency(model, x[examples], y[examples])[:, 0].cpu().numpy(),
+        class_saliency=mean_saliency, class_saliency_counts=counts,
+        mistake_index=wrong, mistake_images=test_images[wrong], mistake_labels=y[wrong].numpy(),
+        mistake_predicted=predicted, mistake_confidence=confidence,
+        mistake_saliency=saliency(model, x[wrong], torch.from_numpy(predicted))[:, 0].cpu().numpy())

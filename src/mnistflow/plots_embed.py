@@ -165,33 +165,31 @@ def quality_comparison(embeddings: list[Embedding], quality: pd.DataFrame, class
     return fig
 
 
-def embedding_figure(figure: str, embedding_path, dataset_path, point_size: float):
-    """One of the per-method figures (scatter, classes, axes, values) from the saved files."""
-    from .datasets import load_dataset
-
-    embedding = Embedding.load(embedding_path)
-    dataset = load_dataset(dataset_path)
-    if figure == "scatter":
-        return scatter(embedding, dataset.classes, point_size)
-    if figure == "classes":
-        return class_panels(embedding, dataset.classes, point_size)
-    if figure == "axes":
-        return axis_histograms(embedding, dataset.classes)
-    if figure == "values":
-        images = np.concatenate([dataset.train_images, dataset.test_images])[embedding.index]
-        return values_comparison(embedding, np.bincount(images.ravel(), minlength=256))
-    raise ValueError(f"unknown embedding figure {figure!r}; known: scatter, classes, axes, values")
+def values_figure(embedding: Embedding, dataset):
+    images = np.concatenate([dataset.train_images, dataset.test_images])[embedding.index]
+    return values_comparison(embedding, np.bincount(images.ravel(), minlength=256))
 
 
-def pca_figure(figure: str, projection_path, dataset_path):
-    from .datasets import load_dataset
+# registry.EMBEDDING_FIGURES -> how one is drawn from an embedding, its dataset and the point size
+EMBEDDING_FIGURES = {
+    "scatter": lambda embedding, dataset, size: scatter(embedding, dataset.classes, size),
+    "classes": lambda embedding, dataset, size: class_panels(embedding, dataset.classes, size),
+    "axes": lambda embedding, dataset, _: axis_histograms(embedding, dataset.classes),
+    "values": lambda embedding, dataset, _: values_figure(embedding, dataset),
+}
 
-    result = PCAResult.load(projection_path)
-    dataset = load_dataset(dataset_path)
-    if figure == "3d":
-        return pca_3d(result, dataset.classes)
-    if figure == "variance":
-        return pca_variance(result)
-    if figure == "components":
-        return pca_components(result, dataset.train_images.shape[1:])
-    raise ValueError(f"unknown PCA figure {figure!r}; known: 3d, variance, components")
+# registry.PCA_FIGURES -> how one is drawn from the PCA and its dataset
+PCA_FIGURES = {
+    "3d": lambda result, dataset: pca_3d(result, dataset.classes),
+    "variance": lambda result, dataset: pca_variance(result),
+    "components": lambda result, dataset: pca_components(result, dataset.train_images.shape[1:]),
+}
+
+
+def embedding_figure(figure: str, embedding: Embedding, dataset, point_size: float):
+    """One of the per-method figures of ``EMBEDDING_FIGURES``."""
+    return EMBEDDING_FIGURES[figure](embedding, dataset, point_size)
+
+
+def pca_figure(figure: str, result: PCAResult, dataset):
+    return PCA_FIGURES[figure](result, dataset)

@@ -1,4 +1,5 @@
-"""Figures and the GIF of a trained conditional GAN (from its saved outputs only)."""
+"""Figures and the GIF frames of a trained conditional GAN, drawn from its saved tables, frames
+and fresh samples (``gan.fresh_samples``): nothing here runs a network."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from . import atomic  # noqa: E402
-from .animation import save_contact_sheet, save_gif  # noqa: E402
 
 
 def frame_images(frames: np.ndarray, epochs: np.ndarray, scale: int = 2) -> list[Image.Image]:
@@ -108,35 +107,16 @@ def pixel_histograms_figure(real01: dict, fake01: dict, classes, bins: int = 32)
     return fig
 
 
-def write_gan_figures(generator_path, frames_path, losses_path, quality_path, dataset_path, outputs: dict,
-                      per_class: int = 10, histogram_images: int = 1000, seed: int = 0) -> None:
-    """``outputs``: paths for gif, sheet, losses, quality, classes, histograms."""
-    import torch
-
-    from .datasets import load_dataset
-    from .gan import load_generator, to_unit_range
-
-    with atomic.load_npz(frames_path) as dump:
-        frames, epochs = dump["frames"], dump["epochs"]
-    images = frame_images(frames, epochs)
-    save_gif(images, outputs["gif"], milliseconds=300)
-    save_contact_sheet(images, outputs["sheet"])
-
-    generator, state = load_generator(generator_path)
-    test = load_dataset(dataset_path)
-    model, classes = state["config"]["model"], list(test.classes)
-    atomic.save_figure(outputs["losses"], losses_figure(pd.read_csv(losses_path), model))
-    atomic.save_figure(outputs["quality"], quality_figure(pd.read_csv(quality_path), model, len(classes)))
-
-    rng = torch.Generator().manual_seed(seed)
-    n = max(per_class, histogram_images)
-    labels = torch.arange(len(classes)).repeat_interleave(n)
-    with torch.no_grad():
-        z = torch.randn(len(labels), state["config"]["noise_dim"], generator=rng)
-        samples = torch.cat([generator(z[s:s + 1000], labels[s:s + 1000]) for s in range(0, len(labels), 1000)])
-    samples01 = to_unit_range(samples)[:, 0].numpy()
-    grid = np.concatenate([samples01[c * n:c * n + per_class] for c in range(len(classes))])
-    atomic.save_figure(outputs["classes"], class_grid_figure(grid, classes, per_class))
-    real = {c: test.test_images[test.test_labels == c][:histogram_images] / 255.0 for c in range(len(classes))}
-    fake = {c: samples01[c * n:c * n + histogram_images] for c in range(len(classes))}
-    atomic.save_figure(outputs["histograms"], pixel_histograms_figure(real, fake, classes))
+def gan_figures(losses: pd.DataFrame, quality: pd.DataFrame, samples01: np.ndarray, test_images: np.ndarray,
+                test_labels: np.ndarray, classes, model: str, per_class: int = 10,
+                histogram_images: int = 1000) -> dict:
+    """Every figure of ``registry.GAN_FIGURES`` but the frames' sheet, by name. ``samples01``:
+    (classes, n, h, w) fresh samples in [0, 1]; the first ``per_class`` of each class make the
+    class grid, the first ``histogram_images`` (and as many real test images) the histograms."""
+    h, w = samples01.shape[2:]
+    real = {c: test_images[test_labels == c][:histogram_images] / 255.0 for c in range(len(classes))}
+    fake = {c: samples01[c, :histogram_images] for c in range(len(classes))}
+    return {"losses": losses_figure(losses, model),
+            "quality": quality_figure(quality, model, len(classes)),
+            "classes": class_grid_figure(samples01[:, :per_class].reshape(-1, h, w), classes, per_class),
+            "pixel_histograms": pixel_histograms_figure(real, fake, classes)}

@@ -1,9 +1,10 @@
-"""Figures and GIFs of weights, gradients and hidden layers (read from the recorder's dumps and
-the final checkpoint only, never by training)."""
+"""Figures and GIFs of weights, gradients and hidden layers, drawn from the recorder's dumps and
+the hidden-layers artefact (``introspect.HiddenLayers``): nothing here runs a model."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,8 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from . import atomic  # noqa: E402
-from .animation import save_contact_sheet, save_gif  # noqa: E402
+
+if TYPE_CHECKING:
+    from .introspect import HiddenLayers
 
 
 def _grid(n: int, columns: int = 4, size: tuple[float, float] = (3.2, 2.4)):
@@ -276,61 +278,23 @@ def mistakes_figure(images: np.ndarray, saliency_maps: np.ndarray, true_labels, 
     return fig
 
 
-# --- what each rule writes ---------------------------------------------------------------------
+# --- the hidden-layer figures, by name ------------------------------------------------------------
+
+# figure name -> how it is drawn from a HiddenLayers artefact (with the feature maps' channel limit)
+HIDDEN_LAYER_FIGURES = {
+    "filters": lambda layers, _: filters(layers.filters),
+    "feature_maps": lambda layers, channels: feature_maps_figure(layers.feature_maps, layers.classes, channels),
+    "linear_weights": lambda layers, _: linear_weights(layers.linear_weights),
+    "logits": lambda layers, _: logits_figure(layers.example_images, layers.example_logits, layers.classes),
+    "saliency": lambda layers, _: saliency_figure(layers.example_images, layers.example_saliency,
+                                                  layers.class_saliency, layers.class_saliency_counts,
+                                                  layers.classes),
+    "mistakes": lambda layers, _: mistakes_figure(layers.mistake_images, layers.mistake_saliency,
+                                                  layers.mistake_labels, layers.mistake_predicted,
+                                                  layers.mistake_confidence, layers.classes),
+}
 
 
-def write_weight_figures(dump_path, gif_path, sheet_path, bands_path) -> None:
-    from .introspect import load_dump
-
-    weights = load_dump(dump_path)
-    frames = weight_frames(weights)
-    save_gif(frames, gif_path)
-    save_contact_sheet(frames, sheet_path)
-    atomic.save_figure(bands_path, weight_bands(weights))
-
-
-def write_gradient_figures(dump_path, flow_path, norms_path, gif_path, sheet_path) -> None:
-    from .introspect import load_dump
-
-    gradients = load_dump(dump_path)
-    atomic.save_figure(flow_path, gradient_flow(gradients))
-    atomic.save_figure(norms_path, gradient_norms(gradients))
-    frames = gradient_frames(gradients)
-    save_gif(frames, gif_path)
-    save_contact_sheet(frames, sheet_path)
-
-
-def write_hidden_layer_figures(checkpoint_path, dataset_path, outputs: dict, max_channels: int = 32,
-                               mistakes: int = 16) -> None:
-    """``outputs``: paths for filters, feature_maps, linear_weights, logits, saliency, mistakes."""
-    import torch
-
-    from . import introspect
-    from .datasets import load_dataset
-    from .checkpoint import InputPipeline, load_checkpoint
-
-    model, state = load_checkpoint(checkpoint_path)
-    dataset = load_dataset(dataset_path)
-    classes = list(state["classes"])
-    x = InputPipeline.from_checkpoint(state)(torch.from_numpy(dataset.test_images))
-    y = torch.from_numpy(dataset.test_labels.astype("int64"))
-    raw = dataset.test_images
-
-    conv = {name: m.weight.detach().cpu().numpy() for name, m in introspect.layers_of(model, torch.nn.Conv2d)}
-    atomic.save_figure(outputs["filters"], filters(conv))
-    examples = introspect.one_per_class(y, len(classes))
-    maps = introspect.feature_maps(model, x[examples])
-    atomic.save_figure(outputs["feature_maps"], feature_maps_figure(maps, classes, max_channels))
-    linear = {name: m.weight.detach().cpu().numpy() for name, m in introspect.layers_of(model, torch.nn.Linear)}
-    atomic.save_figure(outputs["linear_weights"], linear_weights(linear))
-    with torch.no_grad():
-        logits = model(x[examples]).cpu().numpy()
-    atomic.save_figure(outputs["logits"], logits_figure(raw[examples.numpy()], logits, classes))
-    example_saliency = introspect.saliency(model, x[examples], y[examples])[:, 0].cpu().numpy()
-    mean_saliency, counts = introspect.class_saliency(model, x, y, len(classes))
-    atomic.save_figure(outputs["saliency"], saliency_figure(raw[examples.numpy()], example_saliency,
-                                                            mean_saliency, counts, classes))
-    wrong, predicted, confidence = introspect.confident_mistakes(model, x, y, mistakes)
-    wrong_saliency = introspect.saliency(model, x[wrong], torch.from_numpy(predicted))[:, 0].cpu().numpy()
-    atomic.save_figure(outputs["mistakes"], mistakes_figure(raw[wrong], wrong_saliency, y[wrong].numpy(),
-                                                            predicted, confidence, classes))
+def hidden_layer_figure(figure: str, layers: "HiddenLayers", max_channels: int = 32):
+    """One figure of ``HIDDEN_LAYER_FIGURES``; ``max_channels``: feature maps shown per convolution."""
+    return HIDDEN_LAYER_FIGURES[figure](layers, max_channels)

@@ -160,20 +160,10 @@ def train_vs_test(summary: Summary, bins: int):
     return fig
 
 
-def stats_figure(figure: str, source: str, options: dict):
-    """The dataset-statistics figure ``figure``, drawn from the dataset cache (samples) or the
-    statistics summary (every other figure)."""
-    if figure == "samples":
-        from .datasets import load_dataset
-
-        return samples_figure(load_dataset(source), **options)
-    if figure not in SUMMARY_FIGURES:
-        raise ValueError(f"unknown statistics figure {figure!r}; known: samples, {', '.join(SUMMARY_FIGURES)}")
-    return SUMMARY_FIGURES[figure](Summary.load(source), **options)
-
-
-# The statistics figures drawn from a Summary alone, by the name their rule and file use.
-SUMMARY_FIGURES = {
+# registry.STATS_FIGURES -> how it is drawn: the samples from the dataset cache, the others from
+# the statistics summary
+FIGURES = {
+    "samples": samples_figure,
     "class_means": class_mean_images,
     "class_stds": class_std_images,
     "pixel_histograms": pixel_histograms,
@@ -181,3 +171,8 @@ SUMMARY_FIGURES = {
     "class_counts": class_counts,
     "train_vs_test": train_vs_test,
 }
+
+
+def stats_figure(figure: str, source, options: dict):
+    """The statistics figure ``figure`` from its source: the Dataset for ``samples``, else the Summary."""
+    return FIGURES[figure](source, **options)

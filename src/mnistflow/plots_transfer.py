@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .transfer import STRATEGIES, summarise  # noqa: E402
+from .registry import STRATEGIES  # noqa: E402
+from .transfer import summarise  # noqa: E402
 
 STRATEGY_COLORS = {"scratch": "tab:gray", "frozen": "tab:blue", "finetune": "tab:orange"}
 STRATEGY_LABELS = {"scratch": "from scratch", "frozen": "frozen features + linear head",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
 
 
 def rst_table(title: str, header: list[str], rows: list[list[str]]) -> str:
@@ -108,17 +107,18 @@ def transfer_table(results: dict[str, Path]) -> str:
                      ["source → target", "strategy", *budgets], rows)
 
 
-def write_headline(path: str | Path, leaderboards: dict, embed_qualities: dict, optimizer_tables: dict,
-                   gan_qualities: dict, transfer_results: dict) -> None:
+def headline(leaderboards: dict, embed_qualities: dict, optimizer_tables: dict, gan_qualities: dict,
+             transfer_results: dict) -> str:
+    """The report's headline (reStructuredText): a table per part, read from the result tables."""
     sections = [models_table(leaderboards), embeddings_table(embed_qualities), optimizers_table(optimizer_tables),
                 gan_table(gan_qualities), transfer_table(transfer_results)]
-    atomic.write_bytes(path, "\n".join(s for s in sections if s).encode())
+    return "\n".join(s for s in sections if s)
 
 
-def write_gif_page(gif: str | Path, page: str | Path, title: str) -> None:
+def gif_page(gif: str | Path, title: str) -> str:
     """A self-contained HTML page showing the GIF (embedded as a data URI), so it plays in the report."""
     data = base64.b64encode(Path(gif).read_bytes()).decode("ascii")
-    document = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body {{ margin: 0; font-family: sans-serif; }} img {{ max-width: 100%; height: auto; }}</style></head>
@@ -127,7 +127,6 @@ def write_gif_page(gif: str | Path, page: str | Path, title: str) -> None:
 </body>
 </html>
 """
-    atomic.write_bytes(page, document.encode())
 
 
 PAGE_STYLE = """body { margin: 0.5em; font-family: sans-serif; font-size: 13px; }
@@ -137,12 +136,12 @@ th { background: #eee; position: sticky; top: 0; }
 tr:nth-child(even) td { background: #f8f8f8; }"""
 
 
-def write_table_page(table: str | Path, page: str | Path, title: str) -> None:
+def table_page(table: str | Path, title: str) -> str:
     """The CSV as an HTML table (numbers to 4 significant digits), with the CSV itself to download."""
     frame = pd.read_csv(table)
     data = base64.b64encode(Path(table).read_bytes()).decode("ascii")
     body = frame.to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="–", border=0)
-    document = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head>
 <body>
@@ -152,4 +151,3 @@ def write_table_page(table: str | Path, page: str | Path, title: str) -> None:
 </body>
 </html>
 """
-    atomic.write_bytes(page, document.encode())

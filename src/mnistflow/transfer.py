@@ -29,13 +29,12 @@ from torch.nn import functional as F
 
 from . import atomic, rng
 from .errors import ConfigValueError
+from .registry import IMAGENET_PREFIX, STRATEGIES
 from .models import build_model
 from .checkpoint import InputPipeline, load_checkpoint
 from .train import evaluate, make_optimizer, weights_copy
 
-STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
-IMAGENET_PREFIX = "imagenet_"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "seed", "val_accuracy",
@@ -337,9 +336,10 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def save_features(path: str | Path, source: Source, target, device: torch.device | str = "cpu",
-                  log: Callable[[str], None] = print) -> None:
-    """The pretrained backbone's features of every training and test image of the target."""
+def backbone_features(source: Source, target, device: torch.device | str = "cpu",
+                      log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """The pretrained backbone's features of every training and test image of the target, and
+    the seconds they took (what ``load_features`` reads back)."""
     started = time.perf_counter()
     backbone = source.transfer_net(len(target.classes), pretrained=True, seed=0).backbone.to(device)
     arrays = {}
@@ -349,7 +349,7 @@ def save_features(path: str | Path, source: Source, target, device: torch.device
     seconds = time.perf_counter() - started
     log(f"features of {source.name} on {target.name}: {arrays['train'].shape[1]} per image, "
         f"{seconds:.1f} s")
-    atomic.save_npz(path, train=arrays["train"], test=arrays["test"], seconds=np.float64(seconds))
+    return {"train": arrays["train"], "test": arrays["test"], "seconds": np.float64(seconds)}
 
 
 def load_features(path: str | Path) -> dict:

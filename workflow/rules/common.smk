@@ -1,51 +1,31 @@
-# Input functions and targets shared by the rule files (no rules here).
+# Input functions and target lists shared by the rule files (no rules here). The names they are
+# built from come from mnistflow.registry; what the config defines (its runs, its transfers) and
+# the checks between its keys from mnistflow.config.
 
 import ast
 import functools
 import os
 import re
 
-from mnistflow.datasets import RAW_FILES, DataError, get_spec
+from mnistflow.config import training_runs, transfer_pairs
+from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import TSNE_BACKENDS
-from mnistflow.gan import GAN_MODELS
 from mnistflow.gpu import machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
-from mnistflow.search import expand_grid
-from mnistflow.train import check_recipe
-from mnistflow.transfer import IMAGENET_PREFIX, STRATEGIES
-
-# statistics figure (its file name) -> its label in the report
-STATS_FIGURES = {
-    "samples": "sample images",
-    "class_means": "class mean images",
-    "class_stds": "class std images",
-    "pixel_histograms": "pixel histograms per class",
-    "mean_intensity": "mean intensity per class",
-    "class_counts": "class counts",
-    "train_vs_test": "train vs test",
-}
-
-EMBEDDING_FIGURES = ["scatter", "classes", "axes", "values"]
-PCA_FIGURES = ["3d", "variance", "components"]
-HIDDEN_LAYER_FIGURES = [
-    "filters",
-    "feature-maps",
-    "linear-weights",
-    "logits",
-    "saliency",
-    "mistakes",
-]
-INTROSPECT_FILES = [
-    "weights.gif",
-    "weights.html",
-    "weights-sheet.png",
-    "weight-bands.png",
-    "gradient-flow.png",
-    "gradient-norms.png",
-    "gradients.gif",
-    "gradients.html",
-    "gradients-sheet.png",
-] + [f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES]
+from mnistflow.registry import (
+    ANIMATIONS,
+    EMBEDDING_FIGURES,
+    GAN_ANIMATION_FILES,
+    GAN_FIGURES,
+    GAN_MODELS,
+    GRADIENT_FILES,
+    HIDDEN_LAYER_FIGURES,
+    IMAGENET_PREFIX,
+    PCA_FIGURES,
+    STATS_FIGURES,
+    STRATEGIES,
+    WEIGHT_FILES,
+)
 
 
 wildcard_constraints:
@@ -97,10 +77,10 @@ def imported_names(node):
 
 
 @functools.cache
-def package_imports(name):
-    """The package modules ``name`` imports, read from its source: nothing is imported to find
-    them."""
-    with open(os.path.join(PACKAGE_DIR, f"{name}.py")) as source:
+def imports_of(path):
+    """The package modules the Python file ``path`` imports, read from its source: nothing is
+    imported to find them."""
+    with open(path) as source:
         tree = ast.parse(source.read())
     names = {n for node in ast.walk(tree) for n in imported_names(node)}
     return frozenset(
@@ -108,17 +88,25 @@ def package_imports(name):
     )
 
 
-def package_code(*modules):
-    """Library modules a rule's output depends on, as inputs: the named ones and every package
-    module they import, directly or not, so that editing any of them reruns the rule
-    (Snakemake's own code trigger only sees the rule's script)."""
-    seen, todo = set(), list(modules)
+# What runs a job (its log, its GPU lease) rather than computes its outputs: editing these
+# reruns nothing.
+JOB_RUNNER_MODULES = {"jobs", "gpu"}
+
+
+def script_code(script):
+    """The library modules a rule's script runs, as inputs: those scripts/<script>.py imports
+    and every package module they import, directly or not, so that editing any of them reruns
+    the rule (Snakemake's own code trigger only sees the rule's script)."""
+    seen = set(JOB_RUNNER_MODULES)
+    todo = list(imports_of(os.path.join(workflow.basedir, "scripts", f"{script}.py")))
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(package_imports(name))
-    return [os.path.join(PACKAGE_DIR, f"{m}.py") for m in sorted(seen)]
+            todo.extend(imports_of(os.path.join(PACKAGE_DIR, f"{name}.py")))
+    return [
+        os.path.join(PACKAGE_DIR, f"{m}.py") for m in sorted(seen - JOB_RUNNER_MODULES)
+    ]
 
 
 def stats_figure_source(wildcards):
@@ -182,37 +170,8 @@ def tsne_options(wildcards):
     return options
 
 
-def training_runs():
-    """Every run id -> its settings: train.runs over train.defaults, then the search grid."""
-    train = config["train"]
-    runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items()}
-    if train["search"]["grid"]:
-        grid = expand_grid(train["search"]["grid"], train["defaults"])
-        for run in set(grid) & set(runs):
-            if grid[run] != runs[run]:
-                raise ValueError(
-                    f"train.runs.{run} and a run of train.search.grid have the same id "
-                    f"{run!r} but other settings: rename train.runs.{run}"
-                )
-        runs.update(grid)
-    return runs
-
-
-def check_training_recipes():
-    """Every run's optimizer and schedule as torch will build them, before any job starts."""
-    named = config["train"]["runs"]
-    for run, settings in training_runs().items():
-        check_recipe(
-            settings,
-            f"train.runs.{run}" if run in named else f"train.search.grid (run {run})",
-        )
-
-
-check_training_recipes()
-
-
 def train_run_config(wildcards):
-    runs = training_runs()
+    runs = training_runs(config)
     if wildcards.run not in runs:
         raise ValueError(
             f"unknown training run {wildcards.run!r}; train.runs and train.search define: "
@@ -224,7 +183,7 @@ def train_run_config(wildcards):
 def run_metrics(wildcards):
     return [
         f"results/{wildcards.dataset}/train/{run}/metrics.csv"
-        for run in training_runs()
+        for run in training_runs(config)
     ]
 
 
@@ -233,7 +192,7 @@ def train_targets(dataset):
         f"results/{dataset}/train/leaderboard.{ext}" for ext in ("csv", "html", "png")
     ] + [
         f"results/{dataset}/train/{run}/{name}"
-        for run in training_runs()
+        for run in training_runs(config)
         for name in ("model.pt", "metrics.csv", "curves.png")
     ]
 
@@ -258,7 +217,7 @@ def recording_options():
 
 def hidden_layer_outputs():
     return {
-        figure.replace("-", "_"): report(
+        figure: report(
             f"results/{{dataset}}/introspect/{{run}}/{figure}.png",
             caption="../report/introspect_hidden.rst",
             category="6. Hidden layers",
@@ -270,35 +229,27 @@ def hidden_layer_outputs():
 
 
 def introspect_targets(dataset):
+    files = WEIGHT_FILES + GRADIENT_FILES
+    files += tuple(f"{animation}.html" for animation in ANIMATIONS)
+    files += tuple(f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES)
     return [
         f"results/{dataset}/introspect/{run}/{name}"
         for run in config["introspect"]["runs"]
-        for name in INTROSPECT_FILES
+        for name in files
     ]
 
 
-GAN_FIGURES = {
-    "sheet": (
-        "samples-sheet",
-        "fixed-noise samples after the first, middle and last epoch",
-    ),
-    "losses": ("losses", "losses"),
-    "quality": ("quality", "quality over epochs"),
-    "classes": ("classes", "samples per class"),
-    "histograms": ("pixel-histograms", "pixel histograms, real vs generated"),
-}
-
-
 def gan_figure_outputs():
+    """The figures drawn from a GAN's tables and fresh samples, by name."""
     return {
-        key: report(
-            f"results/{{dataset}}/gan/{{gan}}/{name}.png",
-            caption=f"../report/gan_{key}.rst",
+        figure: report(
+            f"results/{{dataset}}/gan/{{gan}}/{figure}.png",
+            caption=f"../report/gan_{figure}.rst",
             category="7. GAN",
             subcategory="{dataset} {gan}",
             labels={"model": "{gan}", "figure": label},
         )
-        for key, (name, label) in GAN_FIGURES.items()
+        for figure, label in GAN_FIGURES.items()
     }
 
 
@@ -324,16 +275,17 @@ def gan_settings(wildcards):
 
 
 def gan_targets(dataset):
+    files = [
+        "gan_quality.csv",
+        "gan_quality.html",
+        "samples.html",
+        *GAN_ANIMATION_FILES,
+    ]
+    files += [f"{figure}.png" for figure in GAN_FIGURES]
     return [
         f"results/{dataset}/gan/{model}/{name}"
         for model in config["gan"]["models"]
-        for name in [
-            "gan_quality.csv",
-            "gan_quality.html",
-            "samples.gif",
-            "samples.html",
-        ]
-        + [f"{figure}.png" for figure, _ in GAN_FIGURES.values()]
+        for name in files
     ]
 
 
@@ -372,23 +324,6 @@ def embed_targets(dataset):
             for figure in EMBEDDING_FIGURES
         ]
     )
-
-
-def transfer_pairs():
-    """(source, target, strategies) of every transfer: the dataset pairs, then the ImageNet
-    networks on their targets when enabled."""
-    transfer = config["transfer"]
-    pairs = [
-        (p["source"], p["target"], transfer["strategies"]) for p in transfer["pairs"]
-    ]
-    imagenet = transfer["imagenet"]
-    if imagenet["enabled"]:
-        pairs += [
-            (f"{IMAGENET_PREFIX}{backbone}", target, imagenet["strategies"])
-            for backbone in imagenet["backbones"]
-            for target in imagenet["targets"]
-        ]
-    return pairs
 
 
 def transfer_source_checkpoint(wildcards):
@@ -435,7 +370,7 @@ def transfer_settings(wildcards):
 
 
 def transfer_runs(wildcards):
-    configured = {(source, target): s for source, target, s in transfer_pairs()}
+    configured = {(source, target): s for source, target, s in transfer_pairs(config)}
     strategies = configured.get((wildcards.source, wildcards.target))
     if strategies is None:
         raise ValueError(
@@ -449,8 +384,8 @@ def transfer_runs(wildcards):
 def transfer_targets():
     return [
         f"results/transfer/{source}_to_{target}/{name}"
-        for source, target, _ in transfer_pairs()
-        for name in ("transfer.csv", "transfer.html", "label-efficiency.png")
+        for source, target, _ in transfer_pairs(config)
+        for name in ("transfer.csv", "transfer.html", "label_efficiency.png")
     ]
 
 
@@ -474,7 +409,7 @@ def report_headline_tables():
         },
         "transfer_results": {
             f"{source} → {target}": f"results/transfer/{source}_to_{target}/transfer.csv"
-            for source, target, _ in transfer_pairs()
+            for source, target, _ in transfer_pairs(config)
         },
     }
 
@@ -491,28 +426,7 @@ def report_headline_inputs(wildcards):
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
-        # an unknown dataset name fails here, before any job
-        get_spec(dataset, config["custom_datasets"])
         targets += stats_targets(dataset) + embed_targets(dataset)
         targets += train_targets(dataset) + optimizer_targets(dataset)
         targets += introspect_targets(dataset) + gan_targets(dataset)
-    for source, target, _ in transfer_pairs():
-        if source == target:
-            raise ValueError(f"transfer.pairs: {source} to itself is not a transfer")
-        datasets = [target] + ([] if source.startswith(IMAGENET_PREFIX) else [source])
-        for dataset in datasets:
-            try:
-                get_spec(dataset, config["custom_datasets"])
-            except DataError as error:
-                raise ValueError(f"transfer ({source} to {target}): {error}") from None
-    targets += transfer_targets() + ["results/report/headline.rst"]
-    runs = training_runs()
-    named = [("train.best_run", config["train"]["best_run"])]
-    named += [("introspect.runs", run) for run in config["introspect"]["runs"]]
-    for key, run in named:
-        if run not in runs:
-            raise ValueError(
-                f"{key}: {run!r} is not a run of train.runs or train.search; "
-                f"defined: {', '.join(sorted(runs))}"
-            )
-    return targets
+    return targets + transfer_targets() + ["results/report/headline.rst"]

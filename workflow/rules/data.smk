@@ -1,5 +1,5 @@
 # Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads.
-# Unlike the analyses, these rules take no package_code() inputs: their outputs are fixed by the
+# Unlike the analyses, these rules take no script_code() inputs: their outputs are fixed by the
 # checksums, so editing the data code (say, adding a dataset) must not redo every dataset.
 
 

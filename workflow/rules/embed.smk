@@ -5,7 +5,7 @@
 rule pca:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("embed"),
+        code=script_code("pca"),
     output:
         projection="results/{dataset}/embed/pca50.npz",
         embedding="results/{dataset}/embed/pca.npz",
@@ -27,7 +27,7 @@ rule pca:
 rule tsne:
     input:
         projection="results/{dataset}/embed/pca50.npz",
-        code=package_code("embed"),
+        code=script_code("tsne"),
     output:
         "results/{dataset}/embed/tsne-{backend}.npz",
     log:
@@ -46,7 +46,7 @@ rule tsne:
 rule umap:
     input:
         projection="results/{dataset}/embed/pca50.npz",
-        code=package_code("embed"),
+        code=script_code("umap"),
     output:
         "results/{dataset}/embed/umap.npz",
     log:
@@ -69,7 +69,7 @@ rule plot_embedding:
     input:
         embedding="results/{dataset}/embed/{method}.npz",
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("plots_embed"),
+        code=script_code("plot_embedding"),
     output:
         report(
             "results/{dataset}/embed/{method}-{figure}.png",
@@ -102,7 +102,7 @@ rule plot_pca:
     input:
         projection="results/{dataset}/embed/pca50.npz",
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("plots_embed"),
+        code=script_code("plot_pca"),
     output:
         report(
             "results/{dataset}/embed/pca-{figure}.png",
@@ -129,7 +129,7 @@ rule embed_quality:
     input:
         embeddings=embeddings_to_compare,
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("embed", "plots_embed", "report"),
+        code=script_code("embed_quality"),
     output:
         table="results/{dataset}/embed/embed_quality.csv",
         table_page=report(

@@ -5,7 +5,7 @@ rule gan_train:
     input:
         dataset="results/{dataset}/data/dataset.npz",
         classifier=gan_classifier,
-        code=package_code("gan", "train", "models", "report"),
+        code=script_code("gan_train"),
     output:
         generator="results/{dataset}/gan/{gan}/generator.pt",
         losses="results/{dataset}/gan/{gan}/losses.csv",
@@ -38,17 +38,49 @@ rule gan_train:
         "../../scripts/gan_train.py"
 
 
-rule plot_gan:
+# New samples of every class from the trained generator, for the figures.
+rule gan_samples:
     input:
         generator="results/{dataset}/gan/{gan}/generator.pt",
+        code=script_code("gan_samples"),
+    output:
+        "results/{dataset}/gan/{gan}/fresh_samples.npz",
+    log:
+        "results/logs/{dataset}/gan_samples-{gan}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/gan_samples-{gan}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        # the class grid shows 10 per class, the histograms gan.histogram_images
+        per_class=max(10, config["gan"]["histogram_images"]),
+        seed=config["gan"]["seed"],
+    script:
+        "../../scripts/gan_samples.py"
+
+
+rule plot_gan:
+    input:
         frames="results/{dataset}/gan/{gan}/frames.npz",
         losses="results/{dataset}/gan/{gan}/losses.csv",
         quality="results/{dataset}/gan/{gan}/gan_quality.csv",
+        samples="results/{dataset}/gan/{gan}/fresh_samples.npz",
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("plots_gan", "gan", "animation"),
+        code=script_code("plot_gan"),
     output:
         **gan_figure_outputs(),
         gif="results/{dataset}/gan/{gan}/samples.gif",
+        sheet=report(
+            "results/{dataset}/gan/{gan}/samples-sheet.png",
+            caption="../report/gan_sheet.rst",
+            category="7. GAN",
+            subcategory="{dataset} {gan}",
+            labels={
+                "model": "{gan}",
+                "figure": "fixed-noise samples after the first, middle and last epoch",
+            },
+        ),
     log:
         "results/logs/{dataset}/plot_gan-{gan}.log",
     benchmark:
@@ -59,7 +91,6 @@ rule plot_gan:
     threads: 1
     params:
         histogram_images=config["gan"]["histogram_images"],
-        seed=config["gan"]["seed"],
     script:
         "../../scripts/plot_gan.py"
 
@@ -67,7 +98,7 @@ rule plot_gan:
 rule gan_animation_page:
     input:
         gif="results/{dataset}/gan/{gan}/samples.gif",
-        code=package_code("report"),
+        code=script_code("animation_page"),
     output:
         report(
             "results/{dataset}/gan/{gan}/samples.html",

@@ -6,12 +6,12 @@
 use rule train as train_recorded with:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("train", "introspect"),
+        code=script_code("train"),
     output:
         model="results/{dataset}/train/{run}/model.pt",
         metrics="results/{dataset}/train/{run}/metrics.csv",
         weights="results/{dataset}/introspect/{run}/weights.npz",
-        gradients="results/{dataset}/introspect/{run}/grads.npz",
+        gradients="results/{dataset}/introspect/{run}/gradients.npz",
     wildcard_constraints:
         dataset=analysed_datasets_pattern(),
         run=recorded_runs_pattern(),
@@ -27,7 +27,7 @@ ruleorder: train_recorded > train
 rule plot_weights:
     input:
         weights="results/{dataset}/introspect/{run}/weights.npz",
-        code=package_code("plots_introspect"),
+        code=script_code("plot_weights"),
     output:
         gif="results/{dataset}/introspect/{run}/weights.gif",
         sheet=report(
@@ -41,7 +41,7 @@ rule plot_weights:
             },
         ),
         bands=report(
-            "results/{dataset}/introspect/{run}/weight-bands.png",
+            "results/{dataset}/introspect/{run}/weight_bands.png",
             caption="../report/introspect_weight_bands.rst",
             category="5. Weights & gradients",
             subcategory="{dataset} {run}",
@@ -61,18 +61,18 @@ rule plot_weights:
 
 rule plot_gradients:
     input:
-        gradients="results/{dataset}/introspect/{run}/grads.npz",
-        code=package_code("plots_introspect"),
+        gradients="results/{dataset}/introspect/{run}/gradients.npz",
+        code=script_code("plot_gradients"),
     output:
         flow=report(
-            "results/{dataset}/introspect/{run}/gradient-flow.png",
+            "results/{dataset}/introspect/{run}/gradient_flow.png",
             caption="../report/introspect_gradient_flow.rst",
             category="5. Weights & gradients",
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": "gradient flow"},
         ),
         norms=report(
-            "results/{dataset}/introspect/{run}/gradient-norms.png",
+            "results/{dataset}/introspect/{run}/gradient_norms.png",
             caption="../report/introspect_gradient_norms.rst",
             category="5. Weights & gradients",
             subcategory="{dataset} {run}",
@@ -104,7 +104,7 @@ rule plot_gradients:
 rule introspect_animation_page:
     input:
         gif="results/{dataset}/introspect/{run}/{animation}.gif",
-        code=package_code("report"),
+        code=script_code("animation_page"),
     output:
         report(
             "results/{dataset}/introspect/{run}/{animation}.html",
@@ -118,7 +118,7 @@ rule introspect_animation_page:
     benchmark:
         "results/benchmarks/{dataset}/introspect_animation_page-{run}-{animation}.tsv"
     wildcard_constraints:
-        animation="weights|gradients",
+        animation="|".join(ANIMATIONS),
     localrule: True
     conda:
         "../../envs/train.yaml"
@@ -129,13 +129,15 @@ rule introspect_animation_page:
         "../../scripts/animation_page.py"
 
 
+# What the checkpoint does with the test images (the model runs here, once), then the figures
+# drawn from that artefact.
 rule hidden_layers:
     input:
         model="results/{dataset}/train/{run}/model.pt",
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("introspect", "plots_introspect", "models"),
+        code=script_code("hidden_layers"),
     output:
-        **hidden_layer_outputs(),
+        "results/{dataset}/introspect/{run}/hidden_layers.npz",
     log:
         "results/logs/{dataset}/hidden_layers-{run}.log",
     benchmark:
@@ -144,7 +146,26 @@ rule hidden_layers:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     params:
-        feature_channels=config["introspect"]["feature_channels"],
         mistakes=config["introspect"]["mistakes"],
     script:
         "../../scripts/hidden_layers.py"
+
+
+rule plot_hidden_layers:
+    input:
+        "results/{dataset}/introspect/{run}/hidden_layers.npz",
+        code=script_code("plot_hidden_layers"),
+    output:
+        **hidden_layer_outputs(),
+    log:
+        "results/logs/{dataset}/plot_hidden_layers-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_hidden_layers-{run}.tsv"
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    params:
+        feature_channels=config["introspect"]["feature_channels"],
+    script:
+        "../../scripts/plot_hidden_layers.py"

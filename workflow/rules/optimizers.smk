@@ -5,7 +5,7 @@
 rule optimizer_sweep:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("optimizers", "train", "models"),
+        code=script_code("optimizer_sweep"),
     output:
         "results/{dataset}/optimizers/sweep/{optimizer}.csv",
     log:
@@ -27,7 +27,7 @@ rule optimizer_seeds:
     input:
         dataset="results/{dataset}/data/dataset.npz",
         sweep=tuned_sweep,
-        code=package_code("optimizers", "train", "models"),
+        code=script_code("optimizer_seeds"),
     output:
         "results/{dataset}/optimizers/{protocol}/{optimizer}.csv",
     log:
@@ -48,7 +48,7 @@ rule optimizer_seeds:
 rule optimizer_comparison:
     input:
         runs=optimizer_runs,
-        code=package_code("optimizers", "plots_train", "report"),
+        code=script_code("optimizer_comparison"),
     output:
         table="results/{dataset}/optimizers/optimizers.csv",
         table_page=report(

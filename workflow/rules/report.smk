@@ -4,7 +4,7 @@
 rule report_headline:
     input:
         tables=report_headline_inputs,
-        code=package_code("report", "transfer"),
+        code=script_code("report_headline"),
     output:
         "results/report/headline.rst",
     log:

@@ -5,7 +5,7 @@
 rule stats_summary:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("stats", "report"),
+        code=script_code("stats_summary"),
     output:
         summary="results/{dataset}/stats/summary.npz",
         table="results/{dataset}/stats/stats.csv",
@@ -32,7 +32,7 @@ rule stats_summary:
 rule plot_stats:
     input:
         source=stats_figure_source,
-        code=package_code("plots_stats"),
+        code=script_code("plot_stats"),
     output:
         report(
             "results/{dataset}/stats/{figure}.png",
@@ -42,9 +42,9 @@ rule plot_stats:
             labels=stats_figure_labels,
         ),
     log:
-        "results/logs/{dataset}/plot_{figure}.log",
+        "results/logs/{dataset}/plot_stats-{figure}.log",
     benchmark:
-        "results/benchmarks/{dataset}/plot_{figure}.tsv"
+        "results/benchmarks/{dataset}/plot_stats-{figure}.tsv"
     wildcard_constraints:
         figure="|".join(STATS_FIGURES),
     localrule: True

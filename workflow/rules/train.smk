@@ -5,7 +5,7 @@
 rule train:
     input:
         dataset="results/{dataset}/data/dataset.npz",
-        code=package_code("train", "models"),
+        code=script_code("train"),
     output:
         model="results/{dataset}/train/{run}/model.pt",
         metrics="results/{dataset}/train/{run}/metrics.csv",
@@ -32,7 +32,7 @@ rule train:
 rule plot_curves:
     input:
         metrics="results/{dataset}/train/{run}/metrics.csv",
-        code=package_code("plots_train"),
+        code=script_code("plot_curves"),
     output:
         report(
             "results/{dataset}/train/{run}/curves.png",
@@ -56,7 +56,7 @@ rule plot_curves:
 rule leaderboard:
     input:
         metrics=run_metrics,
-        code=package_code("search", "plots_train", "report"),
+        code=script_code("leaderboard"),
     output:
         table="results/{dataset}/train/leaderboard.csv",
         table_page=report(
@@ -86,6 +86,6 @@ rule leaderboard:
         "../../envs/train.yaml"
     threads: 1
     params:
-        runs=training_runs(),
+        runs=training_runs(config),
     script:
         "../../scripts/leaderboard.py"

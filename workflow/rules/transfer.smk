@@ -7,7 +7,7 @@ rule transfer_features:
     input:
         dataset="results/{target}/data/dataset.npz",
         source=transfer_source_checkpoint,
-        code=package_code("transfer", "train", "models"),
+        code=script_code("transfer_features"),
     output:
         "results/transfer/{source}_to_{target}/features.npz",
     log:
@@ -32,7 +32,7 @@ rule transfer_strategy:
         dataset="results/{target}/data/dataset.npz",
         source=transfer_source_checkpoint,
         features=transfer_features_input,
-        code=package_code("transfer", "train", "models"),
+        code=script_code("transfer_strategy"),
     output:
         "results/transfer/{source}_to_{target}/runs/{strategy}.csv",
     log:
@@ -56,7 +56,7 @@ rule transfer_strategy:
 rule transfer_summary:
     input:
         runs=transfer_runs,
-        code=package_code("transfer", "plots_transfer", "report"),
+        code=script_code("transfer_summary"),
     output:
         table="results/transfer/{source}_to_{target}/transfer.csv",
         table_page=report(
@@ -67,7 +67,7 @@ rule transfer_summary:
             labels={"source": "{source}", "target": "{target}", "figure": "table"},
         ),
         figure=report(
-            "results/transfer/{source}_to_{target}/label-efficiency.png",
+            "results/transfer/{source}_to_{target}/label_efficiency.png",
             caption="../report/transfer.rst",
             category="8. Transfer",
             subcategory="{source} to {target}",

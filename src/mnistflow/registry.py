@@ -1,0 +1,52 @@
+"""The names the workflow's DAG is built from: figures, GAN models and transfer strategies.
+
+They live here, in a module that imports nothing, because Snakemake reads them to build the DAG
+(``workflow/rules/common.smk``) and the modules that implement them import torch or matplotlib:
+``snakemake -n`` need not import either. Each implementing module keys its own table by these
+names (``plots_stats.FIGURES``, ``plots_embed.EMBEDDING_FIGURES``, ``plots_introspect.
+HIDDEN_LAYER_FIGURES``, ``gan.GAN_NETWORKS``), and ``tests/test_registry.py`` checks that they, the
+rules and the config schema name the same things.
+
+A name is also the file name of what it makes: ``results/<dataset>/stats/class_means.png`` is the
+figure ``class_means``. File names are these identifiers (snake_case); a hyphen joins two of them
+(``tsne-opentsne-scatter.png``: a method and a figure; ``weights-sheet.png``: a dump and its view).
+"""
+
+# statistics figure -> its label in the report (rule plot_stats)
+STATS_FIGURES = {
+    "samples": "sample images",
+    "class_means": "class mean images",
+    "class_stds": "class std images",
+    "pixel_histograms": "pixel histograms per class",
+    "mean_intensity": "mean intensity per class",
+    "class_counts": "class counts",
+    "train_vs_test": "train vs test",
+}
+
+# per embedding method (rule plot_embedding), and PCA's own (rule plot_pca)
+EMBEDDING_FIGURES = ("scatter", "classes", "axes", "values")
+PCA_FIGURES = ("3d", "variance", "components")
+
+# what a recorded run's weight and gradient dumps become (rules plot_weights, plot_gradients,
+# introspect_animation_page); the GIFs' pages are named after their GIF
+WEIGHT_FILES = ("weights.gif", "weights-sheet.png", "weight_bands.png")
+GRADIENT_FILES = ("gradient_flow.png", "gradient_norms.png", "gradients.gif", "gradients-sheet.png")
+ANIMATIONS = ("weights", "gradients")
+
+# drawn from a classifier checkpoint's hidden layers (rule plot_hidden_layers)
+HIDDEN_LAYER_FIGURES = ("filters", "feature_maps", "linear_weights", "logits", "saliency", "mistakes")
+
+# conditional GANs (rule gan_train), the GIF of their fixed-noise samples over training and its
+# sheet (rule plot_gan, which also draws the figures, each with its report label)
+GAN_MODELS = ("cgan_mlp", "dcgan")
+GAN_ANIMATION_FILES = ("samples.gif", "samples-sheet.png")
+GAN_FIGURES = {
+    "losses": "losses",
+    "quality": "quality over epochs",
+    "classes": "samples per class",
+    "pixel_histograms": "pixel histograms, real vs generated",
+}
+
+# transfer learning: how the target is trained, and the prefix of an ImageNet source's name
+STRATEGIES = ("scratch", "frozen", "finetune")
+IMAGENET_PREFIX = "imagenet_"
