@@ -122,7 +122,8 @@ def main() -> None:
                                  "settings": {k: settings[k] for k in ("model", "batch_size", "train_subset")}}
     print("optimizer", report["optimizer_epoch"], flush=True)
 
-    from mnistflow.gan import GanConfig, GanTrainer, Scorer, reference_statistics
+    from mnistflow.gan import GanConfig, GanTrainer
+    from mnistflow.gan_quality import Scorer, reference_statistics
 
     def train_gan(settings, out):
         """What rule gan_train does, its files aside: train, then score the final samples."""

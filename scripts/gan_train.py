@@ -1,6 +1,7 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
-from mnistflow.gan import GanConfig, GanTrainer, Scorer, reference_statistics
+from mnistflow.gan import GanConfig, GanTrainer
+from mnistflow.gan_quality import Scorer, reference_statistics
 from mnistflow.jobs import rule_context
 from mnistflow.report import table_page
 from mnistflow.train import pick_device

@@ -10,17 +10,13 @@ from mnistflow.gan import (
     GAN_NETWORKS,
     GanConfig,
     GanTrainer,
-    Scorer,
     build_gan,
     fresh_samples,
-    class_entropy_bits,
-    frechet_distance,
-    gaussian,
     load_generator,
-    reference_statistics,
     sample_grid,
     to_generator_range,
 )
+from mnistflow.gan_quality import Scorer, class_entropy_bits, frechet_distance, gaussian, reference_statistics
 from mnistflow.animation import save_gif
 from mnistflow.plots_gan import frame_images, gan_figures
 from mnistflow.registry import GAN_FIGURES

@@ -165,7 +165,8 @@ class WritesAFileWhenUnpickled:
 
 
 def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
-    from mnistflow.gan import GanConfig, Scorer, load_generator
+    from mnistflow.gan import GanConfig, load_generator
+    from mnistflow.gan_quality import Scorer
     from mnistflow.checkpoint import load_checkpoint, read_resume_file
 
     marker = tmp_path / "pwned"

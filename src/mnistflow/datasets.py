@@ -43,6 +43,9 @@ class ChecksumError(DataError):
     pass
 
 
+# --- where raw files come from: the sources acquire() tries in turn --------------------------
+
+
 def run_tool(command: list[str], workdir: Path, what: str) -> str:
     """Run an external fetch tool in ``workdir``; its stdout, or ``DataError`` with its stderr."""
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
@@ -126,6 +129,41 @@ class DebianPackage:
 
 
 @dataclass(frozen=True)
+class LocalDirectory:
+    """A directory the user names in the config, for machines without internet."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"local directory {self.path}"
+
+    def fetch(self, workdir: Path, log: Log) -> Path:
+        if not Path(self.path).is_dir():
+            raise DataError(f"{self.path} is not a directory")
+        return Path(self.path)
+
+
+@dataclass(frozen=True)
+class TorchvisionDownload:
+    """torchvision's own download (it tries its mirrors in turn)."""
+
+    class_name: str
+
+    def describe(self) -> str:
+        return f"torchvision.datasets.{self.class_name} download"
+
+    def fetch(self, workdir: Path, log: Log) -> Path:
+        import torchvision.datasets
+
+        dataset_class = getattr(torchvision.datasets, self.class_name)
+        dataset_class(root=str(workdir), train=True, download=True)
+        return workdir / dataset_class.__name__ / "raw"
+
+
+# --- the datasets and their files -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     classes: tuple[str, ...]
@@ -197,6 +235,9 @@ def get_spec(name: str, custom: Mapping[str, Mapping] | None = None) -> DatasetS
     raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
 
 
+# --- acquiring: verify every file, then copy ---------------------------------------------------
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -244,38 +285,6 @@ def copy_verified(spec: DatasetSpec, source_dir: Path, raw_dir: Path, log: Log) 
         log(f"  {path}: SHA-256 ok")
     for raw_name, data in verified.items():
         atomic.write_bytes(raw_dir / raw_name, data)
-
-
-@dataclass(frozen=True)
-class LocalDirectory:
-    """A directory the user names in the config, for machines without internet."""
-
-    path: str
-
-    def describe(self) -> str:
-        return f"local directory {self.path}"
-
-    def fetch(self, workdir: Path, log: Log) -> Path:
-        if not Path(self.path).is_dir():
-            raise DataError(f"{self.path} is not a directory")
-        return Path(self.path)
-
-
-@dataclass(frozen=True)
-class TorchvisionDownload:
-    """torchvision's own download (it tries its mirrors in turn)."""
-
-    class_name: str
-
-    def describe(self) -> str:
-        return f"torchvision.datasets.{self.class_name} download"
-
-    def fetch(self, workdir: Path, log: Log) -> Path:
-        import torchvision.datasets
-
-        dataset_class = getattr(torchvision.datasets, self.class_name)
-        dataset_class(root=str(workdir), train=True, download=True)
-        return workdir / dataset_class.__name__ / "raw"
 
 
 def _source(kind: str, spec: DatasetSpec, local_dir: str | None):
@@ -330,6 +339,9 @@ def acquire(
         + f"\nTo provide the files yourself, put {names} (optionally .gz) in a directory and "
         f"set data.local_dirs.{spec.name} to it in the config."
     )
+
+
+# --- the parsed dataset and its npz cache -----------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -124,8 +124,8 @@ class PCAResult:
 
 def pca(points: Points, components: int = 50) -> PCAResult:
     """PCA by scikit-learn's ``covariance_eigh`` solver: one eigendecomposition of the 784 x 784
-    covariance matrix, in float32, which on 70,000 MNIST images takes under a second where the
-    ``full`` SVD takes about 6 s (bench/embed.py). Every eigenvalue is kept for the spectrum."""
+    covariance matrix, in float32, several times faster than the ``full`` SVD on 70,000 images
+    (README, "Measured choices"). Every eigenvalue is kept for the spectrum."""
     from sklearn.decomposition import PCA
 
     started = time.perf_counter()
@@ -176,9 +176,9 @@ def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
                   early_exaggeration_iterations: int, iterations: int, annoy_trees: int,
                   seed: int, threads: int) -> tuple[np.ndarray, dict]:
     """openTSNE with FFT-accelerated gradients. The defaults in config.yaml trade two of
-    openTSNE's defaults for speed, measured on MNIST (bench/embed.py): Annoy with 25 trees
-    instead of 50, and 125 iterations after early exaggeration instead of 500; the test points'
-    kNN accuracy barely moves, the run is about 4x faster."""
+    openTSNE's defaults for speed: fewer Annoy trees and fewer iterations after early
+    exaggeration, which leave the test points' kNN accuracy where it was (README, "Measured
+    choices")."""
     import openTSNE
 
     started = time.perf_counter()
@@ -268,9 +268,9 @@ def annoy_neighbors(x: np.ndarray, k: int, trees: int, seed: int | None, threads
 def umap(pca_result: PCAResult, n_neighbors: int, min_dist: float, annoy_trees: int,
          seed: int | None, threads: int = 1) -> Embedding:
     """UMAP (umap-learn) of the PCA projection, with its neighbours from Annoy: umap-learn's own
-    search (pynndescent) spent minutes compiling and searching on 70,000 MNIST points on 2 cores,
-    the Annoy search about 14 s. A seed makes UMAP deterministic but single-threaded (umap-learn's
-    rule); ``seed: null`` uses every thread."""
+    search (pynndescent) spends far longer compiling and searching on 2 cores (README, "Measured
+    choices"). A seed makes UMAP deterministic but single-threaded (umap-learn's rule);
+    ``seed: null`` uses every thread."""
     import umap as umap_learn
 
     x = pca_result.projection

@@ -1,10 +1,8 @@
-"""Conditional GANs (the article's part 8) and a measured quality score.
+"""Conditional GANs (the article's part 8): the networks, their training, and sampling.
 
 The article's generator ended in tanh, so its samples lay in [-1, 1] while the real images it
-was shown lay in [0, 1]; here real images are scaled to [-1, 1] to match. Quality is measured in
-the feature space of the project's own trained classifier: the Fréchet distance between real
-test images and samples, the accuracy with which the classifier recognises the class a sample
-was conditioned on, and the entropy of the predicted-class histogram (mode coverage).
+was shown lay in [0, 1]; here real images are scaled to [-1, 1] to match. Each epoch's samples
+are scored by ``gan_quality``.
 """
 
 from __future__ import annotations
@@ -23,14 +21,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
-from .checkpoint import InputPipeline, load_checkpoint, load_state, read_resume_file, unit_images
+from .checkpoint import load_state, read_resume_file
 from .datasets import array_digest
+from .gan_quality import QUALITY_COLUMNS, Scorer
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
 LOSS_COLUMNS = ["epoch", "discriminator_loss", "generator_loss", "discriminator_class_loss", "generator_class_loss",
                 "real_score", "fake_score", "seconds"]
-QUALITY_COLUMNS = ["epoch", "samples", "frechet_distance", "conditional_accuracy", "class_entropy_bits"]
 
 
 def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
@@ -203,77 +201,6 @@ def sample_grid(samples: torch.Tensor, rows: int) -> np.ndarray:
     cols = n // rows
     tiles = (to_unit_range(samples.detach().cpu())[:, 0] * 255).round().to(torch.uint8).numpy()
     return tiles.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
-
-
-# --- quality in the classifier's feature space --------------------------------------------------
-
-
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians, computed the stable way.
-
-    Tr((S1 S2)^(1/2)) equals Tr((sqrt(S1) S2 sqrt(S1))^(1/2)), and sqrt(S1) S2 sqrt(S1) is
-    symmetric positive semi-definite: its eigenvalues (``eigvalsh``, clipped at 0 where rounding
-    makes them slightly negative) give the trace without the complex or non-finite square roots
-    that ``sqrtm`` of the non-symmetric product S1 S2 yields for singular covariances. The result
-    is clipped at 0, which rounding alone can cross for two equal distributions."""
-    sigma1, sigma2 = _symmetric(sigma1), _symmetric(sigma2)
-    eigenvalues, vectors = np.linalg.eigh(sigma1)
-    sqrt_sigma1 = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
-    product = _symmetric(sqrt_sigma1 @ sigma2 @ sqrt_sigma1)
-    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(product), 0, None)).sum()
-    diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
-    return max(0.0, float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt))
-
-
-def _symmetric(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float64)
-    return (matrix + matrix.T) / 2
-
-
-def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    features = features.astype(np.float64)
-    return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def class_entropy_bits(predicted: np.ndarray, classes: int) -> float:
-    """Entropy of the predicted-class histogram: log2(classes) when every class is equally
-    frequent, 0 when all samples fall in one class (mode collapse)."""
-    p = np.bincount(predicted, minlength=classes) / len(predicted)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
-
-
-class Scorer:
-    """Scores images with a trained classifier checkpoint: features are the input of its last
-    linear layer (the penultimate representation), predictions its argmax."""
-
-    def __init__(self, checkpoint_path: str | Path, device: torch.device | str = "cpu"):
-        self.checkpoint = str(checkpoint_path)
-        self.model, state = load_checkpoint(checkpoint_path, device, purpose="score GAN samples")
-        self.pipeline, self.device = InputPipeline.from_checkpoint(state), torch.device(device)
-        self.classes = len(state["classes"])
-        self.head = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
-
-    @torch.no_grad()
-    def features_and_predictions(self, images01: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-        """``images01``: (n, 1, 28, 28) in [0, 1]."""
-        captured: list[torch.Tensor] = []
-        handle = self.head.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach().cpu()))
-        predictions = []
-        try:
-            for start in range(0, len(images01), batch_size):
-                x = self.pipeline.normalise(images01[start:start + batch_size].to(self.device))
-                predictions.append(self.model(x).argmax(1).cpu())
-        finally:
-            handle.remove()
-        return torch.cat(captured).flatten(1).numpy(), torch.cat(predictions).numpy()
-
-    def quality(self, samples01: torch.Tensor, intended: torch.Tensor, reference: tuple[np.ndarray, np.ndarray]) -> dict:
-        features, predicted = self.features_and_predictions(samples01)
-        mu, sigma = gaussian(features)
-        return {"samples": len(intended), "frechet_distance": frechet_distance(mu, sigma, *reference),
-                "conditional_accuracy": float((predicted == intended.cpu().numpy()).mean()),
-                "class_entropy_bits": class_entropy_bits(predicted, self.classes)}
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -462,12 +389,6 @@ def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
     generator, _ = build_gan(config, state["classes"])
     generator.load_state_dict(state.get("sampler") or state["generator"])  # what the trainer sampled with
     return generator.to(device).eval(), state
-
-
-def reference_statistics(scorer: Scorer, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the classifier features of the real test images."""
-    features, _ = scorer.features_and_predictions(unit_images(torch.from_numpy(test_images)))
-    return gaussian(features)
 
 
 @torch.no_grad()

@@ -76,12 +76,11 @@ def _conv_block(inputs: int, outputs: int, kernel: int = 3) -> nn.Sequential:
 class BestModel(nn.Module):
     """A compact modern CNN chosen by measurement on 2 CPU cores (bench/train.py): three
     convolution + BatchNorm + max-pooling stages of 16, 32 and 64 filters, then one linear layer.
-    About 2 M multiply-adds per image against SecondModel's 15 M, 29 k parameters: 99.35% test
-    accuracy after 3 epochs (AdamW, OneCycle, batch 128), 99.59% after 12 with augmentation. Wider
-    variants (up to 105 k parameters) were slower and no more accurate in 12-15 epochs.
+    About 2 M multiply-adds per image against SecondModel's 15 M, 29 k parameters; its accuracy
+    and the wider variants it beat are in the README ("Measured choices").
 
-    Weights and activations are kept channels-last: on 2 CPU cores oneDNN's convolutions then run
-    about 1.7x faster; the article's SecondModel, without pooling, runs slower that way."""
+    Weights and activations are kept channels-last: on CPU oneDNN's convolutions then run faster;
+    the article's SecondModel, without pooling, runs slower that way."""
 
     def __init__(self, classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)):
         super().__init__()

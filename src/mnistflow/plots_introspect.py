@@ -35,7 +35,7 @@ def histogram_frames(edges: np.ndarray, counts: np.ndarray, names, epochs, title
     ``xlims``: (tensors, 2) x ranges to show, else the whole of the edges.
 
     Axes are drawn once; each frame redraws only the histograms and the heading on a copy of
-    that background (matplotlib's blitting), some 20 times faster than a full redraw."""
+    that background (matplotlib's blitting), many times faster than a full redraw."""
     edges = np.broadcast_to(edges, (counts.shape[1], counts.shape[2] + 1))
     fig, axes = _grid(len(names))
     fig.set_dpi(dpi)

@@ -123,8 +123,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 250,
              prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over exactly the ``len(y)`` given examples; ``prepare``
-    turns each batch of x into the model's input. Batches of 250 stay in cache: BestModel
-    evaluates 10,000 images in 0.9 s against 1.9 s in batches of 1,000 (2 CPU cores)."""
+    turns each batch of x into the model's input. Batches of 250 stay in the CPU's cache, which
+    batches of 1,000 do not (README, "Measured choices")."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
@@ -141,8 +141,8 @@ def make_optimizer(name: str, parameters, kwargs: dict) -> torch.optim.Optimizer
     if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise ValueError(f"unknown optimizer {name!r}: not a class in torch.optim")
     if "fused" in inspect.signature(optimizer_class).parameters:
-        # The same update in one kernel instead of a chain of foreach ops over temporaries: 2x
-        # faster for Adam on FirstModel's 2.8 M-weight layer on 2 CPU cores (40 -> 19 ms a batch of 32).
+        # The same update in one kernel instead of a chain of foreach ops over temporaries: much
+        # faster on CPU for large layers (README, "Measured choices").
         kwargs = {"fused": True, **kwargs}
     return optimizer_class(parameters, **kwargs)
 
