@@ -125,7 +125,7 @@ def main() -> None:
     from mnistflow.gan import GanConfig, GanTrainer
     from mnistflow.gan_quality import Scorer, reference_statistics
 
-    def train_gan(settings, out):
+    def train_and_score_gan(settings, out):
         """What rule gan_train does, its files aside: train, then score the final samples."""
         scorer = Scorer(scratch / "best.pt", device)
         trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels, out / "resume.pt",
@@ -141,7 +141,7 @@ def main() -> None:
         settings.update(config["gan"][model], model=model, epochs=1)
         out = scratch / f"gan-{model}"
         out.mkdir()
-        table, seconds = timed(lambda: train_gan(settings, out), device)
+        table, seconds = timed(lambda: train_and_score_gan(settings, out), device)
         quality = table.iloc[-1].to_dict()
         report["gan_epoch"][model] = {"seconds": seconds, "quality": quality}
         print("gan", model, report["gan_epoch"][model], flush=True)

@@ -16,7 +16,7 @@ with rule_context(snakemake):
         samples01 = dump["samples"]
     dataset = load_dataset(inp.dataset)
     figures = gan_figures(pd.read_csv(inp.losses), pd.read_csv(inp.quality), samples01, dataset.test_images,
-                          dataset.test_labels, dataset.classes, snakemake.wildcards.gan,
-                          histogram_images=snakemake.params.histogram_images)
+                          dataset.test_labels, dataset.classes, snakemake.wildcards.gan, snakemake.params.per_class,
+                          snakemake.params.histogram_images)
     for name, figure in figures.items():
         atomic.save_figure(out[name], figure)

@@ -161,7 +161,8 @@ def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tm
     with Image.open(tmp_path / "samples.gif") as gif:
         assert gif.n_frames == 2
     figures = gan_figures(gan.losses_table(), quality, samples01, dataset.test_images, dataset.test_labels,
-                          dataset.classes, "dcgan", histogram_images=20)
+                          dataset.classes, "dcgan", per_class=10,
+                          histogram_images=20)
     assert list(figures) == list(GAN_FIGURES)
     for name, figure in figures.items():
         figure.savefig(tmp_path / f"{name}.png")

@@ -27,6 +27,12 @@ def test_every_registered_gan_is_built_and_every_gan_figure_has_its_caption():
         assert (REPO / f"workflow/report/gan_{figure}.rst").is_file(), figure
 
 
+def test_every_transfer_strategy_has_its_colour_and_label():
+    from mnistflow.plots_transfer import STRATEGY_COLORS, STRATEGY_LABELS
+
+    assert list(STRATEGY_COLORS) == list(STRATEGY_LABELS) == list(registry.STRATEGIES)
+
+
 def test_the_statistics_caption_has_a_branch_per_figure():
     caption = (REPO / "workflow/report/stats_figure.rst").read_text()
     branches = re.findall(r'if figure == "(\w+)"', caption)

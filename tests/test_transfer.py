@@ -9,6 +9,7 @@ from mnistflow import atomic
 from mnistflow.checkpoint import InputPipeline
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.plots_transfer import label_efficiency
+from mnistflow.transfer_results import summarise
 from mnistflow.train import TensorData, TrainConfig, Trainer
 from mnistflow.transfer import (
     FitConfig,
@@ -93,7 +94,7 @@ def test_every_strategy_and_seed_trains_on_the_same_k_per_class(pair):
     assert set(results[results.budget == "full"].labels) == {300 - 60}  # the validation images held out
     assert results.test_accuracy.between(0, 1).all()
     assert (results[results.strategy == "frozen"].shared_seconds > 0).all()
-    figure = label_efficiency(results)
+    figure = label_efficiency(summarise(results), "source", "tiny", results.seed.nunique())
     assert [line.get_label().split(" (")[0] for line in figure.axes[0].get_lines()] == [
         "from scratch", "frozen features + linear head", "fine-tuned"]
 

@@ -84,7 +84,6 @@ class Scorer:
                 "class_entropy_bits": class_entropy_bits(predicted, self.classes)}
 
 
-
 def reference_statistics(scorer: Scorer, test_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the classifier features of the real test images."""
     features, _ = scorer.features_and_predictions(unit_images(torch.from_numpy(test_images)))

@@ -12,7 +12,6 @@ import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 
-
 def frame_images(frames: np.ndarray, epochs: np.ndarray, scale: int = 2) -> list[Image.Image]:
     """Sample grids (uint8, a row per class) as labelled RGB frames."""
     images = []
@@ -108,8 +107,7 @@ def pixel_histograms_figure(real01: dict, fake01: dict, classes, bins: int = 32)
 
 
 def gan_figures(losses: pd.DataFrame, quality: pd.DataFrame, samples01: np.ndarray, test_images: np.ndarray,
-                test_labels: np.ndarray, classes, model: str, per_class: int = 10,
-                histogram_images: int = 1000) -> dict:
+                test_labels: np.ndarray, classes, model: str, per_class: int, histogram_images: int) -> dict:
     """Every figure of ``registry.GAN_FIGURES`` but the frames' sheet, by name. ``samples01``:
     (classes, n, h, w) fresh samples in [0, 1]; the first ``per_class`` of each class make the
     class grid, the first ``histogram_images`` (and as many real test images) the histograms."""

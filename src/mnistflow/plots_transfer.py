@@ -9,17 +9,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .registry import STRATEGIES  # noqa: E402
-from .transfer import summarise  # noqa: E402
 
 STRATEGY_COLORS = {"scratch": "tab:gray", "frozen": "tab:blue", "finetune": "tab:orange"}
 STRATEGY_LABELS = {"scratch": "from scratch", "frozen": "frozen features + linear head",
                    "finetune": "fine-tuned"}
 
 
-def label_efficiency(results: pd.DataFrame):
+def label_efficiency(summary: pd.DataFrame, source: str, target: str, seeds: int):
     """Test accuracy against labelled images per class (log axis), one line per strategy with a
-    band of one standard deviation over the seeds; the full training set at its mean per class."""
-    summary = summarise(results)
+    band of one standard deviation over the seeds; the full training set at its mean per class.
+    ``summary``: ``transfer_results.summarise`` of the runs."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for strategy in [s for s in STRATEGIES if s in set(summary.strategy)]:
         rows = summary[summary.strategy == strategy].sort_values("per_class")
@@ -36,7 +35,6 @@ def label_efficiency(results: pd.DataFrame):
     ax.set_ylabel("test accuracy (%), mean ± std over seeds")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    source, target = results.source.iloc[0], results.target.iloc[0]
-    ax.set_title(f"transfer {source} → {target} ({results.seed.nunique()} seeds)")
+    ax.set_title(f"transfer {source} → {target} ({seeds} seeds)")
     fig.tight_layout()
     return fig

@@ -23,6 +23,9 @@ STATS_FIGURES = {
     "train_vs_test": "train vs test",
 }
 
+# the statistics figures drawn from the dataset cache; the others from the statistics summary
+STATS_FIGURES_FROM_DATASET = ("samples",)
+
 # per embedding method (rule plot_embedding), and PCA's own (rule plot_pca)
 EMBEDDING_FIGURES = ("scatter", "classes", "axes", "values")
 PCA_FIGURES = ("3d", "variance", "components")

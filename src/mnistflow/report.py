@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 
-
 def rst_table(title: str, header: list[str], rows: list[list[str]]) -> str:
     lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
     for row in [header, *rows]:
@@ -92,7 +91,7 @@ def gan_table(qualities: dict[str, dict[str, Path]]) -> str:
 
 
 def transfer_table(results: dict[str, Path]) -> str:
-    from .transfer import summarise
+    from .transfer_results import summarise
 
     summaries = {pair: summarise(pd.read_csv(path, dtype={"budget": str})) for pair, path in results.items()}
     if not summaries:

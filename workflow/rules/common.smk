@@ -23,6 +23,7 @@ from mnistflow.registry import (
     IMAGENET_PREFIX,
     PCA_FIGURES,
     STATS_FIGURES,
+    STATS_FIGURES_FROM_DATASET,
     STRATEGIES,
     WEIGHT_FILES,
 )
@@ -110,8 +111,8 @@ def script_code(script):
 
 
 def stats_figure_source(wildcards):
-    """The samples figure draws images from the dataset cache, the others the summary."""
-    if wildcards.figure == "samples":
+    """The dataset cache for the figures drawn from images, else the statistics summary."""
+    if wildcards.figure in STATS_FIGURES_FROM_DATASET:
         return f"results/{wildcards.dataset}/data/dataset.npz"
     return f"results/{wildcards.dataset}/stats/summary.npz"
 
@@ -253,6 +254,10 @@ def gan_figure_outputs():
     }
 
 
+# Samples of each class in the GAN's class grid: gan_samples makes at least these, plot_gan shows them.
+GAN_CLASS_GRID = 10
+
+
 def gan_classifier(wildcards):
     """The checkpoint that scores the samples: train.best_run's model."""
     return f"results/{wildcards.dataset}/train/{config['train']['best_run']}/model.pt"
@@ -390,7 +395,7 @@ def transfer_targets():
 
 
 def report_headline_tables():
-    """The result tables the report's headline numbers come from, as write_headline takes them."""
+    """The result tables the report's headline numbers come from, as report.headline takes them."""
     datasets = config["datasets"]
     return {
         "leaderboards": {d: f"results/{d}/train/leaderboard.csv" for d in datasets},

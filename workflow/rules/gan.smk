@@ -49,12 +49,13 @@ rule gan_samples:
         "results/logs/{dataset}/gan_samples-{gan}.log",
     benchmark:
         "results/benchmarks/{dataset}/gan_samples-{gan}.tsv"
+    localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1
     params:
-        # the class grid shows 10 per class, the histograms gan.histogram_images
-        per_class=max(10, config["gan"]["histogram_images"]),
+        # for the class grid and the histograms (gan.histogram_images)
+        per_class=max(GAN_CLASS_GRID, config["gan"]["histogram_images"]),
         seed=config["gan"]["seed"],
     script:
         "../../scripts/gan_samples.py"
@@ -90,6 +91,7 @@ rule plot_gan:
         "../../envs/train.yaml"
     threads: 1
     params:
+        per_class=GAN_CLASS_GRID,
         histogram_images=config["gan"]["histogram_images"],
     script:
         "../../scripts/plot_gan.py"
