@@ -2,7 +2,6 @@ import pandas as pd
 
 from mnistflow import atomic
 from mnistflow.animation import save_contact_sheet, save_gif
-from mnistflow.datasets import load_dataset
 from mnistflow.jobs import rule_context
 from mnistflow.plots_gan import frame_images, gan_figures
 
@@ -12,11 +11,8 @@ with rule_context(snakemake):
         frames = frame_images(dump["frames"], dump["epochs"])
     save_gif(frames, out.gif, milliseconds=300)
     save_contact_sheet(frames, out.sheet)
-    with atomic.load_npz(inp.samples) as dump:
-        samples01 = dump["samples"]
-    dataset = load_dataset(inp.dataset)
-    figures = gan_figures(pd.read_csv(inp.losses), pd.read_csv(inp.quality), samples01, dataset.test_images,
-                          dataset.test_labels, dataset.classes, snakemake.wildcards.gan, snakemake.params.per_class,
-                          snakemake.params.histogram_images)
+    with atomic.load_npz(inp.samples) as npz:
+        fresh = {key: npz[key] for key in npz.files}
+    figures = gan_figures(pd.read_csv(inp.losses), pd.read_csv(inp.quality), fresh, snakemake.wildcards.gan)
     for name, figure in figures.items():
         atomic.save_figure(out[name], figure)

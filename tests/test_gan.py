@@ -16,7 +16,14 @@ from mnistflow.gan import (
     sample_grid,
     to_generator_range,
 )
-from mnistflow.gan_quality import Scorer, class_entropy_bits, frechet_distance, gaussian, reference_statistics
+from mnistflow.gan_quality import (
+    Scorer,
+    class_entropy_bits,
+    frechet_distance,
+    gaussian,
+    pixel_comparison,
+    reference_statistics,
+)
 from mnistflow.animation import save_gif
 from mnistflow.plots_gan import frame_images, gan_figures
 from mnistflow.registry import GAN_FIGURES
@@ -160,9 +167,12 @@ def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tm
     save_gif(frame_images(frames["frames"], frames["epochs"]), tmp_path / "samples.gif")
     with Image.open(tmp_path / "samples.gif") as gif:
         assert gif.n_frames == 2
-    figures = gan_figures(gan.losses_table(), quality, samples01, dataset.test_images, dataset.test_labels,
-                          dataset.classes, "dcgan", per_class=10,
-                          histogram_images=20)
+    comparison = pixel_comparison(samples01, dataset.test_images, dataset.test_labels, per_class=20)
+    real_sevens = dataset.test_images[dataset.test_labels == 7][:20].ravel() / 255.0
+    assert comparison["real_counts"][7].tolist() == np.histogram(real_sevens, bins=32, range=(0, 1))[0].tolist()
+    assert comparison["generated_counts"].sum(axis=1).tolist() == [20 * 28 * 28] * 10
+    fresh = dict(comparison, classes=np.array(dataset.classes), grid=samples01[:, :10])
+    figures = gan_figures(gan.losses_table(), quality, fresh, "dcgan")
     assert list(figures) == list(GAN_FIGURES)
     for name, figure in figures.items():
         figure.savefig(tmp_path / f"{name}.png")

@@ -88,3 +88,19 @@ def reference_statistics(scorer: Scorer, test_images: np.ndarray) -> tuple[np.nd
     """Mean and covariance of the classifier features of the real test images."""
     features, _ = scorer.features_and_predictions(unit_images(torch.from_numpy(test_images)))
     return gaussian(features)
+
+
+def pixel_comparison(samples01: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, per_class: int,
+                     bins: int = 32) -> dict[str, np.ndarray]:
+    """The article's real-against-generated pixel comparison: per class, the counts of pixel
+    intensities of the first ``per_class`` samples (``samples01``: (classes, n, h, w) in [0, 1])
+    and of as many real test images, on ``bins`` equal bins of [0, 1], and how many images each
+    count covers."""
+    edges = np.linspace(0, 1, bins + 1)
+    real = [test_images[test_labels == c][:per_class] / 255.0 for c in range(len(samples01))]
+    fake = [samples01[c, :per_class] for c in range(len(samples01))]
+    return {"edges": edges,
+            "real_counts": np.stack([np.histogram(images.ravel(), bins=edges)[0] for images in real]),
+            "generated_counts": np.stack([np.histogram(images.ravel(), bins=edges)[0] for images in fake]),
+            "real_images": np.array([len(images) for images in real]),
+            "generated_images": np.array([len(images) for images in fake])}

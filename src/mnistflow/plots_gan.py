@@ -90,31 +90,32 @@ def class_grid_figure(samples01: np.ndarray, classes, per_class: int):
     return fig
 
 
-def pixel_histograms_figure(real01: dict, fake01: dict, classes, bins: int = 32):
+def pixel_histograms_figure(comparison: dict, classes):
     """Per class, the pixel-intensity distribution of real test images and of samples (the
-    article's comparison; log counts, as most pixels are background)."""
+    article's comparison; log density, as most pixels are background), from the counts of
+    ``gan_quality.pixel_comparison``."""
     fig, axes = plt.subplots(2, 5, figsize=(15, 5.5), sharex=True)
-    edges = np.linspace(0, 1, bins + 1)
+    edges = comparison["edges"]
     for ax, c in zip(axes.flat, range(len(classes))):
-        ax.hist(real01[c].ravel(), bins=edges, alpha=0.6, label="real", density=True)
-        ax.hist(fake01[c].ravel(), bins=edges, alpha=0.6, label="generated", density=True)
+        # one weighted value per bin: the bars the raw intensities would give
+        ax.hist(edges[:-1], bins=edges, weights=comparison["real_counts"][c], alpha=0.6, label="real", density=True)
+        ax.hist(edges[:-1], bins=edges, weights=comparison["generated_counts"][c], alpha=0.6, label="generated",
+                density=True)
         ax.set_yscale("log")
-        ax.set_title(f"{classes[c]} ({len(real01[c])} real, {len(fake01[c])} generated)", fontsize=9)
+        ax.set_title(f"{classes[c]} ({comparison['real_images'][c]} real, "
+                     f"{comparison['generated_images'][c]} generated)", fontsize=9)
     axes.flat[0].legend()
     fig.supxlabel("pixel intensity")
     fig.tight_layout()
     return fig
 
 
-def gan_figures(losses: pd.DataFrame, quality: pd.DataFrame, samples01: np.ndarray, test_images: np.ndarray,
-                test_labels: np.ndarray, classes, model: str, per_class: int, histogram_images: int) -> dict:
-    """Every figure of ``registry.GAN_FIGURES`` but the frames' sheet, by name. ``samples01``:
-    (classes, n, h, w) fresh samples in [0, 1]; the first ``per_class`` of each class make the
-    class grid, the first ``histogram_images`` (and as many real test images) the histograms."""
-    h, w = samples01.shape[2:]
-    real = {c: test_images[test_labels == c][:histogram_images] / 255.0 for c in range(len(classes))}
-    fake = {c: samples01[c, :histogram_images] for c in range(len(classes))}
+def gan_figures(losses: pd.DataFrame, quality: pd.DataFrame, fresh: dict, model: str) -> dict:
+    """Every figure of ``registry.GAN_FIGURES``, by name. ``fresh``: what rule gan_samples wrote,
+    the class names, a grid of fresh samples per class ((classes, per_class, h, w) in [0, 1])
+    and ``gan_quality.pixel_comparison``'s counts."""
+    classes, grid = [str(c) for c in fresh["classes"]], fresh["grid"]
     return {"losses": losses_figure(losses, model),
             "quality": quality_figure(quality, model, len(classes)),
-            "classes": class_grid_figure(samples01[:, :per_class].reshape(-1, h, w), classes, per_class),
-            "pixel_histograms": pixel_histograms_figure(real, fake, classes)}
+            "classes": class_grid_figure(grid.reshape(-1, *grid.shape[2:]), classes, grid.shape[1]),
+            "pixel_histograms": pixel_histograms_figure(fresh, classes)}

@@ -254,10 +254,6 @@ def gan_figure_outputs():
     }
 
 
-# Samples of each class in the GAN's class grid: gan_samples makes at least these, plot_gan shows them.
-GAN_CLASS_GRID = 10
-
-
 def gan_classifier(wildcards):
     """The checkpoint that scores the samples: train.best_run's model."""
     return f"results/{wildcards.dataset}/train/{config['train']['best_run']}/model.pt"

@@ -38,10 +38,12 @@ rule gan_train:
         "../../scripts/gan_train.py"
 
 
-# New samples of every class from the trained generator, for the figures.
+# New samples of every class from the trained generator: a grid of them, and their pixel
+# histograms beside those of real test images, for the figures.
 rule gan_samples:
     input:
         generator="results/{dataset}/gan/{gan}/generator.pt",
+        dataset="results/{dataset}/data/dataset.npz",
         code=script_code("gan_samples"),
     output:
         "results/{dataset}/gan/{gan}/fresh_samples.npz",
@@ -54,8 +56,8 @@ rule gan_samples:
         "../../envs/train.yaml"
     threads: 1
     params:
-        # for the class grid and the histograms (gan.histogram_images)
-        per_class=max(GAN_CLASS_GRID, config["gan"]["histogram_images"]),
+        grid=10,  # samples per class in the class grid
+        histogram_images=config["gan"]["histogram_images"],
         seed=config["gan"]["seed"],
     script:
         "../../scripts/gan_samples.py"
@@ -67,7 +69,6 @@ rule plot_gan:
         losses="results/{dataset}/gan/{gan}/losses.csv",
         quality="results/{dataset}/gan/{gan}/gan_quality.csv",
         samples="results/{dataset}/gan/{gan}/fresh_samples.npz",
-        dataset="results/{dataset}/data/dataset.npz",
         code=script_code("plot_gan"),
     output:
         **gan_figure_outputs(),
@@ -90,9 +91,6 @@ rule plot_gan:
     conda:
         "../../envs/train.yaml"
     threads: 1
-    params:
-        per_class=GAN_CLASS_GRID,
-        histogram_images=config["gan"]["histogram_images"],
     script:
         "../../scripts/plot_gan.py"
 
