@@ -1,11 +1,20 @@
-"""t-SNE speed and quality on real data: the workflow's default backend settings, openTSNE with
-its own defaults, and MulticoreTSNE (the article's tool), side by side on the same PCA input.
+"""The neighbour graph, t-SNE and UMAP on real data, side by side on the same PCA input:
+
+- the graph: faiss's exact search against Annoy (25 trees, the previous default; 50, openTSNE's),
+  with the share of the exact neighbours each approximate graph found;
+- t-SNE: the workflow's default (the exact graph and config.yaml's schedule) against the previous
+  default (Annoy with 25 trees, 250 + 125 iterations) and openTSNE's own defaults (Annoy with 50
+  trees, 250 + 500 iterations), and optionally MulticoreTSNE (the article's tool) on a subset;
+- UMAP: the default (the exact graph) against the previous one (Annoy with 25 trees).
+
+Each run's seconds include its neighbour graph. Writes time, kNN(10) accuracy of the test points,
+trustworthiness and t-SNE's final KL divergence to bench/results/embed-<dataset>.json.
 
     .venv/bin/python bench/embed.py [--dataset mnist] [--multicore-points 20000]
 
 Needs results/<dataset>/data/dataset.npz (make run). MulticoreTSNE takes about 20 minutes for all
-70,000 MNIST points on 2 cores, so by default it embeds a seeded random subset and the JSON states
-the per-point time ratio. Writes bench/results/embed-<dataset>.json. Run nothing else meanwhile.
+70,000 MNIST points on 2 cores, so it embeds a seeded random subset (0 skips it). Run nothing else
+meanwhile.
 """
 
 from __future__ import annotations
@@ -19,23 +28,20 @@ from pathlib import Path
 
 from mnistflow.config import load_yaml, validate_config
 from mnistflow.datasets import load_dataset
-from mnistflow.embed import PCAResult, Points, knn_accuracy, pca, trustworthiness, tsne
+from mnistflow.embed import Points, knn_accuracy, pca, trustworthiness, tsne, umap
+from mnistflow.neighbours import annoy_neighbours, exact_neighbours, recall
 
-OPENTSNE_DEFAULTS = {"iterations": 500, "annoy_trees": 50}  # openTSNE 1.0's own defaults
-MULTICORE_DEFAULTS = {"iterations": 750, "learning_rate": 200}  # MulticoreTSNE's: 1,000 in all
+PREVIOUS_DEFAULTS = {"annoy_trees": 25, "early_exaggeration_iterations": 250, "iterations": 125, "intervals": 50}
+OPENTSNE_DEFAULTS = {"annoy_trees": 50, "early_exaggeration_iterations": 250, "iterations": 500, "intervals": 50}
+MULTICORE_DEFAULTS = {"early_exaggeration_iterations": 250, "iterations": 750, "learning_rate": 200}  # 1,000 in all
 
 
-def measure(projection: PCAResult, pixels, backend: str, options: dict, threads: int, seed: int) -> dict:
-    embedding = tsne(projection, backend, threads=threads, **options)
-    return {
-        "backend": backend,
-        "points": len(embedding.coords),
-        "seconds": round(embedding.seconds, 2),
-        "seconds_per_1000_points": round(1000 * embedding.seconds / len(embedding.coords), 3),
-        "knn_accuracy": knn_accuracy(embedding, 10),
-        "trustworthiness": trustworthiness(pixels, embedding, 5000, seed, 5),
-        "params": embedding.params,
-    }
+def scores(embedding, pixels, seed: int) -> dict:
+    return {"method": embedding.method, "points": len(embedding.coords), "seconds": round(embedding.seconds, 2),
+            "seconds_per_1000_points": round(1000 * embedding.seconds / len(embedding.coords), 3),
+            "knn_accuracy": knn_accuracy(embedding, 10),
+            "trustworthiness": trustworthiness(pixels, embedding, 5000, seed, 5),
+            "kl_divergence": embedding.params.get("kl_divergence"), "params": embedding.params}
 
 
 def main() -> None:
@@ -46,47 +52,57 @@ def main() -> None:
     args = parser.parse_args()
 
     config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")["embed"]
-    seed, tsne_config = config["seed"], config["tsne"]
-    shared = {k: tsne_config[k] for k in ("perplexity", "early_exaggeration", "early_exaggeration_iterations")}
+    seed, tsne_config, umap_config = config["seed"], config["tsne"], config["umap"]
+    k = max(int(3 * tsne_config["perplexity"]), umap_config["n_neighbors"] - 1)
     dataset = load_dataset(Path("results") / args.dataset / "data" / "dataset.npz")
     points = Points.from_dataset(dataset)
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
-              "threads": args.threads, "runs": []}
+              "threads": args.threads, "neighbours": k, "graphs": [], "tsne": [], "umap": []}
 
     started = time.perf_counter()
     projection = pca(points, config["pca_components"])
     result["pca_seconds"] = round(time.perf_counter() - started, 3)
-    from sklearn.decomposition import PCA
+    x = projection.projection
 
-    started = time.perf_counter()
-    PCA(config["pca_components"], svd_solver="full").fit_transform(points.pixels)
-    result["sklearn_pca_full_seconds"] = round(time.perf_counter() - started, 3)
+    exact = exact_neighbours(x, k, args.threads)
+    graphs = {"exact": exact}
+    for trees in (PREVIOUS_DEFAULTS["annoy_trees"], OPENTSNE_DEFAULTS["annoy_trees"]):
+        graphs[f"annoy-{trees}"] = annoy_neighbours(x, k, trees, seed, args.threads)
+    for name, graph in graphs.items():
+        result["graphs"].append({"graph": name, "seconds": round(graph.seconds, 2), "recall": recall(graph, exact),
+                                 "params": graph.params})
+        print(json.dumps(result["graphs"][-1]), flush=True)
 
-    runs = [
-        ("workflow default (opentsne)", projection, points.pixels, "opentsne", tsne_config["opentsne"]),
-        ("openTSNE defaults", projection, points.pixels, "opentsne", OPENTSNE_DEFAULTS),
-    ]
+    shared = {key: tsne_config[key] for key in ("perplexity", "early_exaggeration")}
+    runs = [("t-SNE, workflow default: exact graph", "exact", tsne_config["opentsne"]),
+            ("t-SNE, previous default: Annoy 25 trees, 250 + 125 iterations", "annoy-25", PREVIOUS_DEFAULTS),
+            ("t-SNE, openTSNE defaults: Annoy 50 trees, 250 + 500 iterations", "annoy-50", OPENTSNE_DEFAULTS)]
+    for name, graph, options in runs:
+        options = dict(shared, **{key: value for key, value in options.items() if key != "annoy_trees"})
+        run = dict(scores(tsne(projection, "opentsne", args.threads, graph=graphs[graph], seed=seed, **options),
+                          points.pixels, seed), name=name)
+        result["tsne"].append(run)
+        print(json.dumps(run), flush=True)
     if args.multicore_points:
         subset = Points.from_dataset(dataset, args.multicore_points, seed)
-        runs.append(("MulticoreTSNE defaults (the article's tool)", pca(subset, config["pca_components"]),
-                     subset.pixels, "multicore", MULTICORE_DEFAULTS))
-    for name, proj, pixels, backend, options in runs:
-        run = measure(proj, pixels, backend, dict(shared, **options, seed=seed), args.threads, seed)
-        run["name"] = name
-        result["runs"].append(run)
-        print(json.dumps(run), flush=True)
+        embedding = tsne(pca(subset, config["pca_components"]), "multicore", args.threads,
+                         **dict(shared, **MULTICORE_DEFAULTS, seed=seed))
+        result["tsne"].append(dict(scores(embedding, subset.pixels, seed),
+                                   name="t-SNE, MulticoreTSNE defaults (the article's tool), a subset"))
 
-    ours, reference = result["runs"][0], result["runs"][1]
-    result["speedup_vs_opentsne_defaults"] = round(reference["seconds"] / ours["seconds"], 2)
-    result["knn_accuracy_difference_points"] = round(100 * (ours["knn_accuracy"] - reference["knn_accuracy"]), 2)
-    if args.multicore_points:
-        multicore = result["runs"][2]
-        result["per_point_speedup_vs_multicore"] = round(
-            multicore["seconds_per_1000_points"] / ours["seconds_per_1000_points"], 2)
+    for name, graph, epochs in [("UMAP, workflow default: exact graph", "exact", umap_config["epochs"]),
+                                ("UMAP, previous default: Annoy 25 trees", "annoy-25", None)]:
+        embedding = umap(projection, graphs[graph], umap_config["n_neighbors"], umap_config["min_dist"],
+                         umap_config["seed"], args.threads, epochs)
+        result["umap"].append(dict(scores(embedding, points.pixels, seed), name=name))
+        print(json.dumps(result["umap"][-1]), flush=True)
+
     out = Path(f"bench/results/embed-{args.dataset}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    summary = {run["name"]: {key: run[key] for key in ("seconds", "knn_accuracy", "trustworthiness", "kl_divergence")}
+               for run in result["tsne"] + result["umap"]}
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

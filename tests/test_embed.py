@@ -16,11 +16,12 @@ from mnistflow.embed import (
     trustworthiness,
     tsne,
 )
+from mnistflow.neighbours import NeighbourGraph, annoy_neighbours, exact_neighbours, recall
 
-SMALL = {"perplexity": 10, "early_exaggeration": 12, "early_exaggeration_iterations": 250}
+SMALL = {"perplexity": 10, "early_exaggeration": 12}
 BACKEND_OPTIONS = {
-    "opentsne": {"iterations": 100, "annoy_trees": 10},
-    "multicore": {"iterations": 250, "learning_rate": 200},
+    "opentsne": {"early_exaggeration_iterations": 125, "iterations": 100},
+    "multicore": {"early_exaggeration_iterations": 250, "iterations": 250, "learning_rate": 200},
     "sklearn": {"iterations": 250},
 }
 
@@ -37,6 +38,54 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def projection(dataset):
     return pca(Points.from_dataset(dataset, subset=250, seed=1), components=20)
+
+
+@pytest.fixture(scope="module")
+def graph(projection):
+    return exact_neighbours(projection.projection, 30)
+
+
+def brute_force_neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pairwise distance in float64, each point's k nearest others by a full sort."""
+    x = x.astype(np.float64)
+    distances = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(distances, np.inf)
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(distances, order, axis=1)
+
+
+def test_the_exact_graph_is_the_brute_force_one(projection, graph, tmp_path):
+    indices, distances = brute_force_neighbours(projection.projection, 30)
+    np.testing.assert_array_equal(graph.indices, indices)
+    np.testing.assert_allclose(graph.distances, distances, rtol=1e-5, atol=1e-5)
+    assert graph.indices.dtype == np.int64 and graph.distances.dtype == np.float32
+    graph.save(tmp_path / "knn.npz")
+    loaded = NeighbourGraph.load(tmp_path / "knn.npz")
+    np.testing.assert_array_equal(loaded.indices, graph.indices)
+    assert loaded.search == "exact" and loaded.params == graph.params
+    near, _ = loaded.nearest(5)
+    np.testing.assert_array_equal(near, indices[:, :5])
+    with pytest.raises(ValueError, match="holds 30 neighbours a point, 31 were asked for"):
+        loaded.nearest(31)
+
+
+def test_a_duplicate_point_does_not_push_a_point_out_of_its_own_neighbours():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    x = np.vstack([x, x[:4]])  # points 60-63 repeat 0-3
+    graph = exact_neighbours(x, 6, block=7)
+    for point, twin in [(0, 60), (1, 61), (62, 2), (63, 3)]:
+        assert point not in graph.indices[point] and graph.indices[point][0] == twin
+        assert graph.distances[point][0] == 0
+    indices, _ = brute_force_neighbours(x, 6)
+    np.testing.assert_array_equal(graph.indices[4:60], indices[4:60])
+
+
+def test_annoy_recalls_most_of_the_exact_neighbours(projection, graph):
+    approximate = annoy_neighbours(projection.projection, 30, trees=10, seed=0)
+    assert approximate.search == "annoy" and approximate.indices.shape == graph.indices.shape
+    assert 0.9 < recall(approximate, graph) <= 1.0
+    assert recall(graph, graph) == 1.0
 
 
 def test_subset_is_seeded_and_keeps_split_and_labels(dataset):
@@ -73,20 +122,32 @@ def test_pca_save_load_and_2d_embedding(projection, tmp_path):
 
 
 @pytest.mark.parametrize("backend", TSNE_BACKENDS)
-def test_tsne_backend_shape_finite_deterministic(projection, backend, tmp_path):
+def test_tsne_backend_shape_finite_deterministic(projection, graph, backend, tmp_path):
     options = dict(SMALL, **BACKEND_OPTIONS[backend], seed=3)
-    first = tsne(projection, backend, threads=1, **options)
+    first = tsne(projection, backend, threads=1, graph=graph, **options)
     assert first.method == f"tsne-{backend}"
     assert first.coords.shape == (250, 2) and np.isfinite(first.coords).all()
     assert first.coords.std() > 0
     if backend != "multicore":  # MulticoreTSNE differs run to run for the same seed and init
-        second = tsne(projection, backend, threads=1, **options)
+        second = tsne(projection, backend, threads=1, graph=graph, **options)
         np.testing.assert_allclose(first.coords, second.coords)
     assert first.params["perplexity"] == 10 and first.params["seed"] == 3 and first.params["points"] == 250
     first.save(tmp_path / "e.npz")
     loaded = Embedding.load(tmp_path / "e.npz")
     assert loaded.params == first.params and loaded.seconds == pytest.approx(first.seconds)
     np.testing.assert_array_equal(loaded.index, projection.index)
+
+
+def test_opentsne_takes_its_affinities_from_the_graph_it_is_given(projection, graph):
+    options = dict(SMALL, **BACKEND_OPTIONS["opentsne"], seed=3)
+    with pytest.raises(ValueError, match="t-SNE backend opentsne needs the neighbour graph"):
+        tsne(projection, "opentsne", **options)
+    # the same points with every neighbour list rotated by one point: other affinities, another map
+    shifted = NeighbourGraph(np.roll(graph.indices, 1, axis=0), graph.distances, "exact", 0.0)
+    first = tsne(projection, "opentsne", graph=graph, **options)
+    other = tsne(projection, "opentsne", graph=shifted, **options)
+    assert not np.allclose(first.coords, other.coords)
+    assert first.params["neighbour_search"] == "exact" and first.seconds >= graph.seconds
 
 
 def test_unknown_backend_is_rejected(projection):
@@ -111,11 +172,11 @@ def test_quality_matches_direct_scikit_learn(dataset, projection):
     assert row.trustworthiness == pytest.approx(trustworthiness(pixels, embedding, 100, 5))
 
 
-def test_umap_seeded_is_deterministic(projection):
+def test_umap_seeded_is_deterministic(projection, graph):
     from mnistflow.embed import umap
 
-    first = umap(projection, n_neighbors=10, min_dist=0.1, annoy_trees=5, seed=4, threads=1)
-    second = umap(projection, n_neighbors=10, min_dist=0.1, annoy_trees=5, seed=4, threads=1)
+    first = umap(projection, graph, n_neighbors=10, min_dist=0.1, seed=4, threads=1)
+    second = umap(projection, graph, n_neighbors=10, min_dist=0.1, seed=4, threads=1)
     assert first.method == "umap" and first.coords.shape == (250, 2) and np.isfinite(first.coords).all()
     np.testing.assert_allclose(first.coords, second.coords)
     assert first.params["n_neighbors"] == 10

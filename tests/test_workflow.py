@@ -16,6 +16,7 @@ from PIL import Image
 from tiny_workflow import REPO, jobs, snakemake, write_config
 
 from mnistflow.embed import Embedding, knn_accuracy
+from mnistflow.neighbours import NeighbourGraph
 from mnistflow.optimizers import pick_learning_rate
 from mnistflow.stats import Summary
 
@@ -86,7 +87,8 @@ def test_every_stats_output_is_produced(tiny_run):
 
 
 EMBED_OUTPUTS = (
-    ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "tsne-opentsne.npz", "umap.npz"]
+    ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "knn.npz", "tsne-opentsne.npz",
+     "umap.npz"]
     + [f"pca-{f}.png" for f in ("3d", "variance", "components")]
     + [f"{m}-{f}.png" for m in ("pca", "tsne-opentsne", "umap") for f in ("scatter", "classes", "axes", "values")]
 )
@@ -104,6 +106,31 @@ def test_every_embedding_output_is_produced(tiny_run):
         assert 0.5 < row.trustworthiness <= 1.0
     tsne = Embedding.load(embed / "tsne-opentsne.npz")
     assert tsne.params["perplexity"] == 30 and tsne.params["seed"] == 7 and tsne.params["points"] == 400
+    assert quality.set_index("method").kl_divergence["tsne-opentsne"] == pytest.approx(tsne.params["kl_divergence"])
+    assert quality.set_index("method").kl_divergence[["pca", "umap"]].isna().all()
+
+
+def test_every_embedding_reads_the_one_neighbour_graph(tiny_run):
+    """The graph is built once; t-SNE and UMAP both take it as input, and their logs say they
+    used it: forcing the graph reruns exactly them (and what depends on them)."""
+    workdir = tiny_run["workdir"]
+    graph = NeighbourGraph.load(workdir / "results/tiny/embed/knn.npz")
+    assert graph.search == "exact" and graph.indices.shape == (400, 90)  # 3 x perplexity 30
+    result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "-n", "--forcerun", "knn")
+    planned = jobs(result)
+    assert planned["knn"] == 1 and planned["tsne"] == 1 and planned["umap"] == 1 and "pca" not in planned
+    for method in ("tsne-opentsne", "umap"):
+        embedding = Embedding.load(workdir / f"results/tiny/embed/{method}.npz")
+        assert embedding.params["neighbour_search"] == "exact"
+        assert embedding.params["seconds_neighbour_graph"] == pytest.approx(graph.seconds)
+
+
+def test_a_new_tsne_setting_reruns_tsne_and_not_the_graph(tiny_run):
+    workdir = tiny_run["workdir"]
+    target = "results/tiny/embed/tsne-opentsne.npz"
+    result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "-n", target,
+                       "--config", "embed={tsne: {opentsne: {iterations: 60}}}")
+    assert jobs(result) == {"tsne": 1}
 
 
 def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):

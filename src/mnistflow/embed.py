@@ -16,6 +16,7 @@ import numpy as np
 
 from . import atomic
 from .datasets import Dataset
+from .neighbours import NeighbourGraph
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,29 +174,32 @@ def trustworthiness(pixels: np.ndarray, embedding: Embedding, sample: int = 5000
 
 
 def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
-                  early_exaggeration_iterations: int, iterations: int, annoy_trees: int,
-                  seed: int, threads: int) -> tuple[np.ndarray, dict]:
-    """openTSNE with FFT-accelerated gradients. The defaults in config.yaml trade two of
-    openTSNE's defaults for speed: fewer Annoy trees and fewer iterations after early
-    exaggeration, which leave the test points' kNN accuracy where it was (README, "Measured
-    choices")."""
+                  early_exaggeration_iterations: int, iterations: int, graph: NeighbourGraph,
+                  seed: int, threads: int, intervals: int = 50) -> tuple[np.ndarray, dict]:
+    """openTSNE with FFT-accelerated gradients, its affinities from the shared neighbour graph
+    (``3 * perplexity`` neighbours a point, as openTSNE takes). ``intervals``: openTSNE's
+    ``min_num_intervals`` of its interpolation grid. The settings in config.yaml and what they
+    cost in quality are measured by bench/embed.py (README, "Measured choices")."""
     import openTSNE
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     started = time.perf_counter()
+    k = min(len(x) - 1, int(3 * perplexity))
     affinities = openTSNE.affinity.PerplexityBasedNN(
-        x, perplexity=perplexity, method="annoy", n_jobs=threads, random_state=seed,
-        knn_kwargs={"n_trees": annoy_trees},
-    )
-    neighbours_done = time.perf_counter()
+        perplexity=perplexity, n_jobs=threads, knn_index=PrecomputedNeighbors(*graph.nearest(k)))
+    affinities_done = time.perf_counter()
     init = openTSNE.initialization.pca(x, random_state=seed)
-    embedding = openTSNE.TSNEEmbedding(init, affinities, n_jobs=threads, random_state=seed)
+    embedding = openTSNE.TSNEEmbedding(init, affinities, n_jobs=threads, random_state=seed,
+                                       min_num_intervals=intervals)
     embedding = embedding.optimize(early_exaggeration_iterations, exaggeration=early_exaggeration)
     exaggeration_done = time.perf_counter()
     embedding = embedding.optimize(iterations)
     finished = time.perf_counter()
     return np.asarray(embedding, dtype=np.float64), {
-        "seconds_neighbours_and_affinities": neighbours_done - started,
-        "seconds_early_exaggeration": exaggeration_done - neighbours_done,
+        "neighbour_search": graph.search,
+        "seconds_neighbour_graph": graph.seconds,
+        "seconds_affinities": affinities_done - started,
+        "seconds_early_exaggeration": exaggeration_done - affinities_done,
         "seconds_optimisation": finished - exaggeration_done,
         "kl_divergence": float(embedding.kl_divergence),
     }
@@ -224,17 +228,15 @@ def tsne_multicore(x: np.ndarray, perplexity: float, early_exaggeration: float,
     return np.asarray(coords, dtype=np.float64), {"kl_divergence": float(model.kl_divergence_)}
 
 
-def tsne_sklearn(x: np.ndarray, perplexity: float, early_exaggeration: float,
-                 early_exaggeration_iterations: int, iterations: int, seed: int,
+def tsne_sklearn(x: np.ndarray, perplexity: float, early_exaggeration: float, iterations: int, seed: int,
                  threads: int) -> tuple[np.ndarray, dict]:
-    """scikit-learn's Barnes-Hut t-SNE (PCA initialisation, learning rate "auto")."""
+    """scikit-learn's Barnes-Hut t-SNE (PCA initialisation, learning rate "auto"; its early
+    exaggeration is 250 iterations, fixed)."""
     from sklearn.manifold import TSNE
 
-    if early_exaggeration_iterations != 250:
-        raise ValueError("scikit-learn's TSNE fixes early_exaggeration_iterations at 250")
     model = TSNE(
         n_components=2, perplexity=perplexity, early_exaggeration=early_exaggeration,
-        max_iter=early_exaggeration_iterations + iterations, init="pca", learning_rate="auto",
+        max_iter=250 + iterations, init="pca", learning_rate="auto",
         random_state=seed, n_jobs=threads,
     )
     coords = model.fit_transform(x)
@@ -244,49 +246,53 @@ def tsne_sklearn(x: np.ndarray, perplexity: float, early_exaggeration: float,
 TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklearn": tsne_sklearn}
 
 
-def tsne(pca_result: PCAResult, backend: str, threads: int = 1, **params) -> Embedding:
-    """t-SNE of the PCA projection with one of ``TSNE_BACKENDS``; ``params`` are that backend's."""
+# the backends that take their neighbours from the shared graph (the others search their own)
+GRAPH_BACKENDS = ("opentsne",)
+
+
+def tsne(pca_result: PCAResult, backend: str, threads: int = 1, graph: NeighbourGraph | None = None,
+         **params) -> Embedding:
+    """t-SNE of the PCA projection with one of ``TSNE_BACKENDS``; ``params`` are that backend's.
+    A backend of ``GRAPH_BACKENDS`` needs the neighbour ``graph``; its seconds count the graph's."""
     if backend not in TSNE_FUNCTIONS:
         raise ValueError(f"unknown t-SNE backend {backend!r}; choose one of {', '.join(TSNE_BACKENDS)}")
+    if backend in GRAPH_BACKENDS:
+        if graph is None:
+            raise ValueError(f"t-SNE backend {backend} needs the neighbour graph")
+        params = dict(params, graph=graph)
     started = time.perf_counter()
     coords, details = TSNE_FUNCTIONS[backend](pca_result.projection, threads=threads, **params)
-    seconds = time.perf_counter() - started
+    params.pop("graph", None)
+    seconds = time.perf_counter() - started + (graph.seconds if backend in GRAPH_BACKENDS else 0.0)
     recorded = dict(params, backend=backend, threads=threads, points=len(coords),
                     input_dimensions=int(pca_result.projection.shape[1]), **details)
     return Embedding(f"tsne-{backend}", coords, pca_result.labels, pca_result.is_test,
                      pca_result.index, seconds, recorded)
 
 
-def annoy_neighbors(x: np.ndarray, k: int, trees: int, seed: int | None, threads: int):
-    """Approximate k nearest neighbours (self excluded) with openTSNE's Annoy index."""
-    from openTSNE.nearest_neighbors import Annoy
-
-    return Annoy(x, k=k, metric="euclidean", n_jobs=threads, random_state=seed,
-                 knn_kwargs={"n_trees": trees}).build()
-
-
-def umap(pca_result: PCAResult, n_neighbors: int, min_dist: float, annoy_trees: int,
-         seed: int | None, threads: int = 1) -> Embedding:
-    """UMAP (umap-learn) of the PCA projection, with its neighbours from Annoy: umap-learn's own
-    search (pynndescent) spends far longer compiling and searching on 2 cores (README, "Measured
-    choices"). A seed makes UMAP deterministic but single-threaded (umap-learn's rule);
-    ``seed: null`` uses every thread."""
+def umap(pca_result: PCAResult, graph: NeighbourGraph, n_neighbors: int, min_dist: float,
+         seed: int | None, threads: int = 1, epochs: int | None = None) -> Embedding:
+    """UMAP (umap-learn) of the PCA projection, with its neighbours from the shared graph:
+    umap-learn's own search (pynndescent) spends far longer compiling and searching on 2 cores
+    (README, "Measured choices"). A seed makes UMAP deterministic but single-threaded
+    (umap-learn's rule); ``seed: null`` uses every thread. ``epochs``: umap-learn's ``n_epochs``
+    (None: its own choice, 200 for large sets). Its seconds count the graph's."""
     import umap as umap_learn
 
     x = pca_result.projection
     started = time.perf_counter()
-    indices, distances = annoy_neighbors(x, n_neighbors - 1, annoy_trees, seed, threads)
+    indices, distances = graph.nearest(n_neighbors - 1)
     # umap-learn counts each point as its own first neighbour
     indices = np.hstack([np.arange(len(x))[:, None], indices])
     distances = np.hstack([np.zeros((len(x), 1)), distances]).astype(np.float32)
     model = umap_learn.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
-                            random_state=seed, n_jobs=threads if seed is None else 1,
+                            random_state=seed, n_jobs=threads if seed is None else 1, n_epochs=epochs,
                             precomputed_knn=(indices, distances, None))
     coords = model.fit_transform(x)
-    seconds = time.perf_counter() - started
-    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "annoy_trees": annoy_trees,
-              "seed": seed, "threads": threads, "points": len(coords),
-              "input_dimensions": int(x.shape[1])}
+    seconds = time.perf_counter() - started + graph.seconds
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "epochs": epochs, "seed": seed,
+              "threads": threads, "points": len(coords), "input_dimensions": int(x.shape[1]),
+              "neighbour_search": graph.search, "seconds_neighbour_graph": graph.seconds}
     return Embedding("umap", np.asarray(coords, dtype=np.float64), pca_result.labels,
                      pca_result.is_test, pca_result.index, seconds, params)
 
@@ -307,6 +313,8 @@ def quality_table(embeddings: list[Embedding], dataset: Dataset, knn_k: int = 10
             "knn_accuracy": knn_accuracy(embedding, knn_k),
             "trustworthiness": trustworthiness(pixels, embedding, trustworthiness_sample, seed,
                                                trustworthiness_neighbors),
+            # t-SNE's objective at the end: a shorter schedule shows here as a higher value
+            "kl_divergence": embedding.params.get("kl_divergence", float("nan")),
             "params": json.dumps(embedding.params, sort_keys=True),
         })
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import re
 
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
-from mnistflow.embed import TSNE_BACKENDS
+from mnistflow.embed import GRAPH_BACKENDS, TSNE_BACKENDS
 from mnistflow.gpu import machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.registry import (
@@ -161,11 +161,25 @@ def embeddings_to_compare(wildcards):
     return [f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods()]
 
 
+def neighbour_count():
+    """Neighbours a point in the shared graph: as many as the embedding that needs most takes
+    (openTSNE 3 x perplexity, UMAP n_neighbors - 1, itself excluded)."""
+    embed = config["embed"]
+    return max(int(3 * embed["tsne"]["perplexity"]), embed["umap"]["n_neighbors"] - 1)
+
+
+def tsne_graph(wildcards):
+    """The neighbour graph, for the backends that read it (the others search their own)."""
+    if wildcards.backend in GRAPH_BACKENDS:
+        return f"results/{wildcards.dataset}/embed/knn.npz"
+    return []
+
+
 def tsne_options(wildcards):
     """The shared t-SNE settings plus those of this backend alone, so that editing one backend's
     settings reruns only that backend."""
     tsne = config["embed"]["tsne"]
-    shared = ["perplexity", "early_exaggeration", "early_exaggeration_iterations"]
+    shared = ["perplexity", "early_exaggeration"]
     options = {key: tsne[key] for key in shared}
     options.update(tsne[wildcards.backend], seed=config["embed"]["seed"])
     return options

@@ -24,9 +24,33 @@ rule pca:
         "../../scripts/pca.py"
 
 
+# The neighbours of every PCA point, found once for every embedding that needs them.
+rule knn:
+    input:
+        projection="results/{dataset}/embed/pca50.npz",
+        code=script_code("knn"),
+    output:
+        "results/{dataset}/embed/knn.npz",
+    log:
+        "results/logs/{dataset}/knn.log",
+    benchmark:
+        "results/benchmarks/{dataset}/knn.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    params:
+        k=neighbour_count(),
+        search=config["embed"]["neighbours"]["search"],
+        annoy_trees=config["embed"]["neighbours"]["annoy_trees"],
+        seed=config["embed"]["seed"],
+    script:
+        "../../scripts/knn.py"
+
+
 rule tsne:
     input:
         projection="results/{dataset}/embed/pca50.npz",
+        graph=tsne_graph,
         code=script_code("tsne"),
     output:
         "results/{dataset}/embed/tsne-{backend}.npz",
@@ -46,6 +70,7 @@ rule tsne:
 rule umap:
     input:
         projection="results/{dataset}/embed/pca50.npz",
+        graph="results/{dataset}/embed/knn.npz",
         code=script_code("umap"),
     output:
         "results/{dataset}/embed/umap.npz",
@@ -59,7 +84,7 @@ rule umap:
     params:
         n_neighbors=config["embed"]["umap"]["n_neighbors"],
         min_dist=config["embed"]["umap"]["min_dist"],
-        annoy_trees=config["embed"]["umap"]["annoy_trees"],
+        epochs=config["embed"]["umap"]["epochs"],
         seed=config["embed"]["umap"]["seed"],
     script:
         "../../scripts/umap.py"
