@@ -11,6 +11,7 @@ from mnistflow.embed import (
     PCAResult,
     Points,
     knn_accuracy,
+    neighbours_kept,
     pca,
     quality_table,
     trustworthiness,
@@ -170,6 +171,21 @@ def test_quality_matches_direct_scikit_learn(dataset, projection):
     assert row.method == "pca" and row.points == 250
     assert row.knn_accuracy == knn_accuracy(embedding, 10)
     assert row.trustworthiness == pytest.approx(trustworthiness(pixels, embedding, 100, 5))
+
+
+def test_neighbours_kept_compares_the_graph_with_the_2d_neighbours(projection, graph, dataset):
+    embedding = projection.embedding()
+    indices, _ = brute_force_neighbours(embedding.coords, 10)
+    expected = np.mean([len(set(a) & set(b)) for a, b in zip(graph.indices[:, :10], indices)]) / 10
+    assert neighbours_kept(embedding, graph, 10) == pytest.approx(expected)
+    # an embedding that is the projection's first two coordinates keeps more than a shuffled one
+    shuffled = Embedding("shuffled", np.random.default_rng(0).permutation(embedding.coords), embedding.labels,
+                         embedding.is_test, embedding.index, 0.0)
+    assert neighbours_kept(shuffled, graph, 10) < neighbours_kept(embedding, graph, 10)
+    table = quality_table([embedding], dataset, 10, 100, 5, 5, graph=graph)
+    assert table.neighbours_kept.iloc[0] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="pca: 250 points, the neighbour graph 20"):
+        neighbours_kept(embedding, NeighbourGraph(graph.indices[:20], graph.distances[:20], "exact", 0.0), 10)
 
 
 def test_umap_seeded_is_deterministic(projection, graph):

@@ -119,6 +119,9 @@ def test_every_embedding_reads_the_one_neighbour_graph(tiny_run):
     result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "-n", "--forcerun", "knn")
     planned = jobs(result)
     assert planned["knn"] == 1 and planned["tsne"] == 1 and planned["umap"] == 1 and "pca" not in planned
+    assert planned["embed_quality"] == 1  # the quality table reads the graph too: neighbours kept
+    quality = pd.read_csv(workdir / "results/tiny/embed/embed_quality.csv")
+    assert quality.neighbours_kept.between(0, 1).all() and quality.set_index("method").neighbours_kept["umap"] > 0.1
     for method in ("tsne-opentsne", "umap"):
         embedding = Embedding.load(workdir / f"results/tiny/embed/{method}.npz")
         assert embedding.params["neighbour_search"] == "exact"

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import atomic
 from .datasets import Dataset
-from .neighbours import NeighbourGraph
+from .neighbours import NeighbourGraph, without_self
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -297,10 +297,25 @@ def umap(pca_result: PCAResult, graph: NeighbourGraph, n_neighbors: int, min_dis
                      pca_result.is_test, pca_result.index, seconds, params)
 
 
+def neighbours_kept(embedding: Embedding, graph: NeighbourGraph, k: int = 10) -> float:
+    """The share of each point's ``k`` nearest neighbours in the PCA projection (the shared
+    graph, whose rows are the embedding's points) that are among its ``k`` nearest in 2-D."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(graph.indices) != len(embedding.coords):
+        raise ValueError(f"{embedding.method}: {len(embedding.coords)} points, the neighbour graph "
+                         f"{len(graph.indices)}: they were not made from the same projection")
+    high, _ = graph.nearest(k)
+    _, low = NearestNeighbors(n_neighbors=k + 1).fit(embedding.coords).kneighbors(embedding.coords)
+    low, _ = without_self(low, np.zeros(low.shape, dtype=np.float32))
+    return float(np.mean([len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(high, low)]) / k)
+
+
 def quality_table(embeddings: list[Embedding], dataset: Dataset, knn_k: int = 10,
                   trustworthiness_sample: int = 5000, trustworthiness_neighbors: int = 5,
-                  seed: int = 0) -> "pd.DataFrame":
-    """One row per embedding: points, wall time, kNN accuracy and trustworthiness."""
+                  seed: int = 0, graph: NeighbourGraph | None = None) -> "pd.DataFrame":
+    """One row per embedding: points, wall time, kNN accuracy, trustworthiness, t-SNE's final
+    KL divergence and, given the shared neighbour ``graph``, the neighbours kept."""
     import pandas as pd
 
     rows = []
@@ -315,6 +330,7 @@ def quality_table(embeddings: list[Embedding], dataset: Dataset, knn_k: int = 10
                                                trustworthiness_neighbors),
             # t-SNE's objective at the end: a shorter schedule shows here as a higher value
             "kl_divergence": embedding.params.get("kl_divergence", float("nan")),
+            "neighbours_kept": float("nan") if graph is None else neighbours_kept(embedding, graph, knn_k),
             "params": json.dumps(embedding.params, sort_keys=True),
         })
     return pd.DataFrame(rows)

@@ -154,6 +154,7 @@ rule embed_quality:
     input:
         embeddings=embeddings_to_compare,
         dataset="results/{dataset}/data/dataset.npz",
+        graph="results/{dataset}/embed/knn.npz",
         code=script_code("embed_quality"),
     output:
         table="results/{dataset}/embed/embed_quality.csv",
