@@ -82,6 +82,13 @@ def test_a_duplicate_point_does_not_push_a_point_out_of_its_own_neighbours():
     np.testing.assert_array_equal(graph.indices[4:60], indices[4:60])
 
 
+def test_a_set_smaller_than_k_gets_every_other_point():
+    x = np.random.default_rng(1).normal(size=(12, 3)).astype(np.float32)
+    for graph in (exact_neighbours(x, 90), annoy_neighbours(x, 90, trees=5, seed=0)):
+        assert graph.indices.shape == (12, 11)
+        assert all(sorted(row) == [j for j in range(12) if j != i] for i, row in enumerate(graph.indices.tolist()))
+
+
 def test_annoy_recalls_most_of_the_exact_neighbours(projection, graph):
     approximate = annoy_neighbours(projection.projection, 30, trees=10, seed=0)
     assert approximate.search == "annoy" and approximate.indices.shape == graph.indices.shape

@@ -16,10 +16,11 @@ import numpy as np
 
 from . import atomic
 from .datasets import Dataset
-from .neighbours import NeighbourGraph, without_self
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .neighbours import NeighbourGraph
 
 TSNE_BACKENDS = ("opentsne", "multicore", "sklearn")
 
@@ -184,6 +185,7 @@ def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     started = time.perf_counter()
+    check_rows("tsne-opentsne", len(x), graph)
     k = min(len(x) - 1, int(3 * perplexity))
     affinities = openTSNE.affinity.PerplexityBasedNN(
         perplexity=perplexity, n_jobs=threads, knn_index=PrecomputedNeighbors(*graph.nearest(k)))
@@ -281,6 +283,7 @@ def umap(pca_result: PCAResult, graph: NeighbourGraph, n_neighbors: int, min_dis
 
     x = pca_result.projection
     started = time.perf_counter()
+    check_rows("umap", len(x), graph)
     indices, distances = graph.nearest(n_neighbors - 1)
     # umap-learn counts each point as its own first neighbour
     indices = np.hstack([np.arange(len(x))[:, None], indices])
@@ -297,14 +300,21 @@ def umap(pca_result: PCAResult, graph: NeighbourGraph, n_neighbors: int, min_dis
                      pca_result.is_test, pca_result.index, seconds, params)
 
 
+def check_rows(method: str, points: int, graph: "NeighbourGraph") -> None:
+    """The graph's rows must be the points (it was built from the same PCA projection)."""
+    if len(graph.indices) != points:
+        raise ValueError(f"{method}: {points} points, the neighbour graph {len(graph.indices)}: they were "
+                         "not made from the same projection; rebuild the graph (rule knn)")
+
+
 def neighbours_kept(embedding: Embedding, graph: NeighbourGraph, k: int = 10) -> float:
     """The share of each point's ``k`` nearest neighbours in the PCA projection (the shared
     graph, whose rows are the embedding's points) that are among its ``k`` nearest in 2-D."""
     from sklearn.neighbors import NearestNeighbors
 
-    if len(graph.indices) != len(embedding.coords):
-        raise ValueError(f"{embedding.method}: {len(embedding.coords)} points, the neighbour graph "
-                         f"{len(graph.indices)}: they were not made from the same projection")
+    from .neighbours import without_self
+
+    check_rows(embedding.method, len(embedding.coords), graph)
     high, _ = graph.nearest(k)
     _, low = NearestNeighbors(n_neighbors=k + 1).fit(embedding.coords).kneighbors(embedding.coords)
     low, _ = without_self(low, np.zeros(low.shape, dtype=np.float32))

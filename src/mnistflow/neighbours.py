@@ -39,7 +39,8 @@ class NeighbourGraph:
         """The ``k`` nearest neighbours of every point: (indices, distances), C-contiguous."""
         if k > self.k:
             raise ValueError(f"the neighbour graph holds {self.k} neighbours a point, {k} were asked for: "
-                             f"rebuild it with embed.neighbours.k of at least {k}")
+                             "it was built for other settings (its k is the largest of 3 x embed.tsne.perplexity, "
+                             "embed.umap.n_neighbors - 1 and embed.quality.knn_k); rebuild it")
         return np.ascontiguousarray(self.indices[:, :k]), np.ascontiguousarray(self.distances[:, :k])
 
     def save(self, path: str | Path) -> None:
@@ -65,13 +66,16 @@ def without_self(indices: np.ndarray, distances: np.ndarray) -> tuple[np.ndarray
 
 
 def exact_neighbours(x: np.ndarray, k: int, threads: int = 1, block: int = 131072) -> NeighbourGraph:
-    """The exact ``k`` nearest neighbours of every row of ``x`` (self excluded), by faiss's flat
-    L2 index, searched in blocks of ``block`` queries (faiss blocks them again inside; one call
-    for all 70,000 MNIST points took 6.9 s on 2 cores against 11 s in blocks of 4,096)."""
+    """The exact ``k`` nearest neighbours of every row of ``x`` (self excluded; at most all the
+    other points), by faiss's flat L2 index, searched in blocks of ``block`` queries (faiss blocks
+    them again inside, and one call for all points was the fastest). Exact to float32 rounding:
+    faiss computes squared distances as |x|^2 + |y|^2 - 2 x.y, so near-ties may be ordered
+    differently from a float64 computation."""
     import faiss
 
     started = time.perf_counter()
     x = np.ascontiguousarray(x, dtype=np.float32)
+    k = min(k, len(x) - 1)  # a small set has fewer other points
     faiss.omp_set_num_threads(threads)
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
@@ -91,6 +95,7 @@ def annoy_neighbours(x: np.ndarray, k: int, trees: int, seed: int | None, thread
     from openTSNE.nearest_neighbors import Annoy
 
     started = time.perf_counter()
+    k = min(k, len(x) - 1)
     indices, distances = Annoy(x, k=k, metric="euclidean", n_jobs=threads, random_state=seed,
                                knn_kwargs={"n_trees": trees}).build()
     return NeighbourGraph(indices.astype(np.int64), distances.astype(np.float32), "annoy",

@@ -162,10 +162,28 @@ def embeddings_to_compare(wildcards):
 
 
 def neighbour_count():
-    """Neighbours a point in the shared graph: as many as the embedding that needs most takes
-    (openTSNE 3 x perplexity, UMAP n_neighbors - 1, itself excluded)."""
+    """Neighbours a point in the shared graph: as many as its most demanding reader takes
+    (openTSNE 3 x perplexity, UMAP n_neighbors - 1 besides the point, the quality table's
+    neighbours kept knn_k)."""
     embed = config["embed"]
-    return max(int(3 * embed["tsne"]["perplexity"]), embed["umap"]["n_neighbors"] - 1)
+    return max(
+        int(3 * embed["tsne"]["perplexity"]),
+        embed["umap"]["n_neighbors"] - 1,
+        embed["quality"]["knn_k"],
+    )
+
+
+def neighbour_search():
+    """How the graph is searched: Annoy's settings only for an Annoy search, so that editing
+    them does not rebuild an exact graph."""
+    neighbours = config["embed"]["neighbours"]
+    if neighbours["search"] == "exact":
+        return {"search": "exact"}
+    return {
+        "search": "annoy",
+        "annoy_trees": neighbours["annoy_trees"],
+        "seed": config["embed"]["seed"],
+    }
 
 
 def tsne_graph(wildcards):

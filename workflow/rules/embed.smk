@@ -40,9 +40,7 @@ rule knn:
     threads: config["embed"]["threads"]
     params:
         k=neighbour_count(),
-        search=config["embed"]["neighbours"]["search"],
-        annoy_trees=config["embed"]["neighbours"]["annoy_trees"],
-        seed=config["embed"]["seed"],
+        search=neighbour_search(),
     script:
         "../../scripts/knn.py"
 
