@@ -11,8 +11,7 @@ with rule_context(snakemake):
         frames = frame_images(dump["frames"], dump["epochs"])
     save_gif(frames, out.gif, milliseconds=300)
     save_contact_sheet(frames, out.sheet)
-    with atomic.load_npz(inp.samples) as npz:
-        fresh = {key: npz[key] for key in npz.files}
+    fresh = atomic.load_arrays(inp.samples)
     figures = gan_figures(pd.read_csv(inp.losses), pd.read_csv(inp.quality), fresh, snakemake.wildcards.gan)
     for name, figure in figures.items():
         atomic.save_figure(out[name], figure)

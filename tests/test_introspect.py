@@ -7,7 +7,8 @@ from torch.nn import functional as F
 
 from mnistflow import introspect
 from mnistflow.datasets import DatasetSpec, read_raw
-from mnistflow.introspect import Recorder, histogram, load_dump, weight_edges
+from mnistflow.atomic import load_arrays
+from mnistflow.introspect import Recorder, histogram, weight_edges
 from mnistflow.models import build_model
 from mnistflow.animation import save_contact_sheet, save_gif
 from mnistflow import atomic
@@ -53,8 +54,8 @@ def recorded(dataset_files, tmp_path_factory):
     from mnistflow.datasets import save_dataset
 
     save_dataset(out / "dataset.npz", dataset_files)
-    return {"dir": out, "data": data, "trainer": trainer, "weights": load_dump(out / "weights.npz"),
-            "gradients": load_dump(out / "gradients.npz")}
+    return {"dir": out, "data": data, "trainer": trainer, "weights": load_arrays(out / "weights.npz"),
+            "gradients": load_arrays(out / "gradients.npz")}
 
 
 def test_dumps_have_one_entry_per_recorded_step_and_tensor(recorded):

@@ -187,12 +187,12 @@ def test_optimizer_comparison_covers_both_protocols(tiny_run):
 
 
 def test_introspection_of_the_recorded_runs(tiny_run):
-    from mnistflow.introspect import load_dump
+    from mnistflow.atomic import load_arrays
 
     for run in ("second", "best"):
         folder = tiny_run["workdir"] / "results/tiny/introspect" / run
         assert {p.name for p in folder.iterdir()} == set(INTROSPECT_FILES)
-        weights, gradients = load_dump(folder / "weights.npz"), load_dump(folder / "gradients.npz")
+        weights, gradients = load_arrays(folder / "weights.npz"), load_arrays(folder / "gradients.npz")
         assert len(weights["step"]) == len(gradients["step"]) > 0
         assert (weights["counts"].sum(axis=2) == weights["sizes"]).all()
         with Image.open(folder / "weights.gif") as gif:

@@ -135,3 +135,9 @@ def load_npz(path: str | os.PathLike):
             yield npz
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise broken(exc) from exc
+
+
+def load_arrays(path: str | os.PathLike) -> dict:
+    """Every array of an npz, read into memory (``load_npz``'s checks included)."""
+    with load_npz(path) as npz:
+        return {key: npz[key] for key in npz.files}

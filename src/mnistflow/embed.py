@@ -107,8 +107,7 @@ class PCAResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "PCAResult":
-        with atomic.load_npz(path) as npz:
-            values = {k: npz[k] for k in npz.files}
+        values = atomic.load_arrays(path)
         values["seconds"] = float(values["seconds"])
         return cls(**values)
 
@@ -312,13 +311,13 @@ def neighbours_kept(embedding: Embedding, graph: NeighbourGraph, k: int = 10) ->
     graph, whose rows are the embedding's points) that are among its ``k`` nearest in 2-D."""
     from sklearn.neighbors import NearestNeighbors
 
-    from .neighbours import without_self
+    from .neighbours import shared_fraction, without_self
 
     check_rows(embedding.method, len(embedding.coords), graph)
     high, _ = graph.nearest(k)
     _, low = NearestNeighbors(n_neighbors=k + 1).fit(embedding.coords).kneighbors(embedding.coords)
     low, _ = without_self(low, np.zeros(low.shape, dtype=np.float32))
-    return float(np.mean([len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(high, low)]) / k)
+    return shared_fraction(low, high)
 
 
 def quality_table(embeddings: list[Embedding], dataset: Dataset, knn_k: int = 10,

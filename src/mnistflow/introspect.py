@@ -128,10 +128,6 @@ class Recorder:
                     max_abs=self._stack("max_abs_gradient", np.float64), l2=self._stack("gradient_l2", np.float64))
 
 
-def load_dump(path) -> dict:
-    with atomic.load_npz(path) as dump:
-        return {key: dump[key] for key in dump.files}
-
 
 # --- a trained checkpoint's hidden layers -------------------------------------------------------
 

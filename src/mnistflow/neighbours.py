@@ -113,8 +113,14 @@ def neighbour_graph(x: np.ndarray, k: int, search: str = "exact", threads: int =
     raise ValueError(f"unknown neighbour search {search!r}; choose one of {', '.join(SEARCHES)}")
 
 
+def shared_fraction(found: np.ndarray, expected: np.ndarray) -> float:
+    """Row by row, the share of ``expected``'s indices that ``found`` holds too, averaged over
+    the rows (two (n, k) index arrays, no repeats within a row)."""
+    shared = [len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(found, expected)]
+    return float(np.sum(shared) / expected.size)
+
+
 def recall(graph: NeighbourGraph, exact: NeighbourGraph) -> float:
     """The fraction of the exact neighbours ``graph`` found (the same k)."""
     k = min(graph.k, exact.k)
-    found = [len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(graph.indices[:, :k], exact.indices[:, :k])]
-    return float(np.sum(found) / (k * len(found)))
+    return shared_fraction(graph.indices[:, :k], exact.indices[:, :k])
