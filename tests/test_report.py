@@ -16,6 +16,7 @@ from PIL import Image
 
 from mnistflow.animation import save_gif
 from mnistflow.report import gif_page, headline, optimizers_table
+from browser import CHROMIUM, CHROMIUM_FLAGS, browser_unavailable
 from tiny_workflow import snakemake
 
 
@@ -96,10 +97,6 @@ def test_gif_page_embeds_the_animation(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The report of the tiny-dataset run, built by Snakemake and opened in headless Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As root, without a sandbox; no background traffic (the machine may have no network at all).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 CATEGORIES = ["1. Data", "2. Embeddings", "3. Models", "4. Optimizers", "5. Weights & gradients",
               "6. Hidden layers", "7. GAN", "8. Transfer"]
 # The item shown (an image, or a page in an iframe), once it is another than ``previous`` and,
@@ -115,16 +112,6 @@ FRAME_CONTENT = """() => ({
     images: [...document.images].map(i => i.complete && i.naturalWidth > 0),
     rows: document.querySelectorAll('tbody tr').length,
 })"""
-
-
-def browser_unavailable() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (requirements.txt: make venv)"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} missing (Debian packages chromium, chromium-driver: make system-packages)"
-    return None
 
 
 def expected_items(results: Path) -> list[str]:

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from . import atomic
+from .predictions import Predictions
 
 # The bands of TensorBoard's "distribution" view: min, ±1.5, ±1 and ±0.5 sigma of a normal, median, max.
 PERCENTILES = (0, 7, 16, 31, 50, 69, 84, 93, 100)
@@ -184,16 +185,32 @@ def class_saliency(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cla
 
 
 @torch.no_grad()
-def confident_mistakes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 16,
-                       batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """The most probable class of each input and its softmax probability, exp of the largest
+    log-softmax (stable where a logit is huge)."""
+    model.eval()
+    log_probabilities = torch.cat([F.log_softmax(model(x[s:s + batch_size]), 1) for s in range(0, len(x), batch_size)])
+    log_confidence, predicted = log_probabilities.max(1)
+    return predicted, log_confidence.exp()
+
+
+def confident_mistakes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       n: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``n`` wrongly classified test images with the highest predicted probability:
     (indices, predicted classes, probabilities), most confident first."""
-    model.eval()
-    probabilities = torch.cat([F.softmax(model(x[s:s + batch_size]), 1) for s in range(0, len(y), batch_size)])
-    confidence, predicted = probabilities.max(1)
+    predicted, confidence = predict(model, x)
     wrong = torch.nonzero(predicted != y).reshape(-1)
     order = wrong[confidence[wrong].argsort(descending=True)][:n]
     return order.cpu().numpy(), predicted[order].cpu().numpy(), confidence[order].cpu().numpy()
+
+
+def test_predictions(model: torch.nn.Module, pipeline, test_images: np.ndarray, test_labels: np.ndarray,
+                     run: str) -> Predictions:
+    """``pipeline``: the checkpoint's InputPipeline (uint8 images -> the model's input)."""
+    predicted, confidence = predict(model, pipeline(torch.from_numpy(test_images)))
+    return Predictions(run=run, labels=np.asarray(test_labels, dtype=np.int64),
+                       predicted=predicted.cpu().numpy().astype(np.int64),
+                       confidence=confidence.cpu().numpy().astype(np.float32))
 
 
 @dataclass

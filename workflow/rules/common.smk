@@ -161,6 +161,12 @@ def embeddings_to_compare(wildcards):
     return [f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods()]
 
 
+def best_run_predictions(wildcards):
+    """train.best_run's predictions for the test images of this dataset."""
+    run = config["train"]["best_run"]
+    return f"results/{wildcards.dataset}/train/{run}/test_predictions.npz"
+
+
 def neighbour_count():
     """Neighbours a point in the shared graph: as many as its most demanding reader takes
     (openTSNE 3 x perplexity, UMAP n_neighbors - 1 besides the point, the quality table's
@@ -356,6 +362,7 @@ def embed_targets(dataset):
             for method in compared_methods()
             for figure in EMBEDDING_FIGURES
         ]
+        + ([f"{prefix}/explorer.html"] if config["embed"]["explorer"]["enabled"] else [])
     )
 
 

@@ -187,3 +187,33 @@ rule embed_quality:
         point_size=config["embed"]["point_size"],
     script:
         "../../scripts/embed_quality.py"
+
+
+# Every point of every embedding above on one offline page: hover shows the image, the switch
+# keeps a point's identity, train.best_run's test mistakes are ringed (explorer.js holds the
+# page's own code).
+rule explorer:
+    input:
+        embeddings=embeddings_to_compare,
+        dataset="results/{dataset}/data/dataset.npz",
+        predictions=best_run_predictions,
+        code=script_code("explorer") + [os.path.join(PACKAGE_DIR, "explorer.js")],
+    output:
+        report(
+            "results/{dataset}/embed/explorer.html",
+            caption="../report/embed_explorer.rst",
+            category="2. Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "method": "all", "figure": "explorer"},
+        ),
+    log:
+        "results/logs/{dataset}/explorer.log",
+    benchmark:
+        "results/benchmarks/{dataset}/explorer.tsv"
+    conda:
+        "../../envs/embed.yaml"
+    threads: 1
+    params:
+        point_size=config["embed"]["explorer"]["point_size"],
+    script:
+        "../../scripts/explorer.py"

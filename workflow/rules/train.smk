@@ -89,3 +89,23 @@ rule leaderboard:
         runs=training_runs(config),
     script:
         "../../scripts/leaderboard.py"
+
+
+# Every test image's predicted class and its probability, from one run's checkpoint (the
+# embedding explorer rings train.best_run's mistakes).
+rule test_predictions:
+    input:
+        model="results/{dataset}/train/{run}/model.pt",
+        dataset="results/{dataset}/data/dataset.npz",
+        code=script_code("test_predictions"),
+    output:
+        "results/{dataset}/train/{run}/test_predictions.npz",
+    log:
+        "results/logs/{dataset}/test_predictions-{run}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/test_predictions-{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    script:
+        "../../scripts/test_predictions.py"

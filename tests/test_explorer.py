@@ -1,0 +1,230 @@
+"""The embedding explorer: the points it gathers, the page it writes, and the page in headless
+Chromium, on the tiny run's explorer and on 70,000 synthetic points."""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from browser import Explorer, browser_unavailable, chromium_page
+from mnistflow.datasets import Dataset, load_dataset
+from mnistflow.embed import Embedding
+from mnistflow.explorer import ExplorerPoints, compressed_images, explorer_page, fitted_ranges
+from mnistflow.predictions import Predictions
+
+CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def sparse_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
+    """MNIST-like images: black but for a bright stroke whose place and length tell the class,
+    and a few random pixels that make every image its own."""
+    images = np.zeros((len(labels), size, size), dtype=np.uint8)
+    for c in range(10):
+        rows = np.flatnonzero(labels == c)
+        images[rows, 2 + 2 * c: 4 + 2 * c, 4: 8 + 2 * c] = 200
+    flat = images.reshape(len(labels), -1)
+    pixels = rng.integers(0, size * size, size=(len(labels), 12))
+    flat[np.arange(len(labels))[:, None], pixels] = rng.integers(1, 256, size=pixels.shape, dtype=np.uint8)
+    return images
+
+
+def synthetic_set(n_train: int, n_test: int, seed: int = 0):
+    """A dataset, three embeddings of every image (classes in clusters), and predictions with
+    known mistakes: every 50th test image is taken for the next class."""
+    rng = np.random.default_rng(seed)
+    train_labels, test_labels = rng.integers(0, 10, n_train), rng.integers(0, 10, n_test)
+    dataset = Dataset("synthetic", CLASSES, sparse_images(train_labels, rng), train_labels,
+                      sparse_images(test_labels, rng), test_labels)
+    labels = np.concatenate([train_labels, test_labels])
+    index = np.arange(n_train + n_test)
+    embeddings = []
+    for method, scale in (("pca", 3.0), ("tsne-opentsne", 40.0), ("umap", 8.0)):
+        centres = rng.normal(size=(10, 2)) * scale
+        coords = centres[labels] + rng.normal(size=(len(labels), 2)) * scale / 6
+        embeddings.append(Embedding(method, coords, labels, index >= n_train, index, 1.0))
+    predicted = test_labels.copy()
+    predicted[::50] = (predicted[::50] + 1) % 10
+    confidence = rng.uniform(0.2, 1.0, n_test).astype(np.float32)
+    return dataset, embeddings, Predictions("best", test_labels, predicted, confidence)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page holds
+
+
+def test_points_follow_the_embeddings_rows():
+    dataset, embeddings, predictions = synthetic_set(60, 40)
+    rows = np.array([99, 3, 61, 59, 60, 0])  # test images are 60 and up
+    subset = [Embedding(e.method, e.coords[rows], e.labels[rows], e.is_test[rows], rows, 1.0) for e in embeddings]
+    points = ExplorerPoints.gather(subset, dataset, predictions)
+    all_images = np.concatenate([dataset.train_images, dataset.test_images])
+    assert np.array_equal(points.images, all_images[rows])
+    assert points.labels.tolist() == np.concatenate([dataset.train_labels, dataset.test_labels])[rows].tolist()
+    assert points.is_test.tolist() == [True, False, True, False, True, False]
+    # a train image has no prediction; test image k has the prediction of test image k
+    assert points.predicted.tolist() == [predictions.predicted[39], -1, predictions.predicted[1], -1,
+                                         predictions.predicted[0], -1]
+    assert np.isnan(points.confidence[1]) and points.confidence[0] == predictions.confidence[39]
+    # test image 0 is a mistake (every 50th), test image 1 is not
+    assert points.mistakes.tolist() == [False, False, False, False, True, False]
+    assert points.methods() == ["tsne-opentsne", "umap", "pca"]
+    assert np.array_equal(points.coords["umap"], subset[2].coords.astype(np.float32))
+
+
+def test_points_refuse_embeddings_of_other_points_and_predictions_of_another_test_set():
+    dataset, embeddings, predictions = synthetic_set(60, 40)
+    other = Embedding("umap", embeddings[2].coords[:50], embeddings[2].labels[:50], embeddings[2].is_test[:50],
+                      np.arange(50), 1.0)
+    with pytest.raises(ValueError, match="embeddings 'pca' and 'umap' hold different points"):
+        ExplorerPoints.gather([embeddings[0], other], dataset, predictions)
+    short = Predictions("best", predictions.labels[:30], predictions.predicted[:30], predictions.confidence[:30])
+    with pytest.raises(ValueError, match="predictions of run 'best' cover 30 test images, the dataset has 40"):
+        ExplorerPoints.gather(embeddings, dataset, short)
+
+
+def test_images_inflate_back_to_their_bytes():
+    images = sparse_images(np.arange(30) % 10, np.random.default_rng(1))
+    raw = zlib.decompress(base64.b64decode(compressed_images(images)))
+    assert np.array_equal(np.frombuffer(raw, dtype=np.uint8).reshape(images.shape), images)
+
+
+def test_fitted_ranges_hold_every_point_at_one_scale():
+    coords = np.array([[-3.0, 10.0], [5.0, 12.0], [1.0, 11.0]])
+    (x0, x1), (y0, y1) = fitted_ranges(coords, (800, 400))
+    assert (x1 - x0) / 800 == pytest.approx((y1 - y0) / 400)  # one unit is as many pixels along x and y
+    assert x0 < -3 and x1 > 5 and y0 < 10 and y1 > 12
+    assert (x0 + x1) / 2 == pytest.approx(1.0) and (y0 + y1) / 2 == pytest.approx(11.0)
+    assert (x1 - x0) == pytest.approx(8 * 1.04)  # x is the tighter side: 2% margin each way
+
+
+def test_page_is_one_file_that_requests_nothing():
+    dataset, embeddings, predictions = synthetic_set(60, 40)
+    points = ExplorerPoints.gather(embeddings, dataset, predictions)
+    page = explorer_page(points, "synthetic <map>", run="best")
+    assert "<title>synthetic &lt;map&gt;</title>" in page
+    # no element loads anything (inside the scripts, Bokeh's code holds a MathJax address it uses
+    # for math text alone: that nothing is requested is checked in the browser)
+    markup = re.sub(r"<(script|style)\b([^>]*)>.*?</\1>", r"<\1\2></\1>", page, flags=re.S)
+    assert not re.search(r"<\w+\b[^>]*\b(src|href|data)\s*=", markup)
+    assert "explorer.js" not in page and "window.mnistExplorer = new Explorer()" in page
+    blob = re.search(r'<script type="application/octet-stream" id="explorer-pixels">([^<]+)</script>', page)
+    assert zlib.decompress(base64.b64decode(blob.group(1))) == points.images.tobytes()
+    assert "misclassified by best (1)" in page  # test image 0 of 40
+
+
+# ---------------------------------------------------------------------------------------------
+# The page in headless Chromium
+
+
+def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
+    """Everything the page must do, checked on the page as a person uses it; returns what was
+    measured on the way (ready time, hover latencies)."""
+    rng = np.random.default_rng(0)
+    mistakes = np.flatnonzero(points.mistakes)
+    train_row = int(rng.choice(np.flatnonzero(~points.is_test)))
+    test_row = int(rng.choice(np.flatnonzero(points.is_test & ~points.mistakes)))
+    latencies = []
+
+    # the pointer on a point: its own pixels, class, split and index
+    for row in [train_row, test_row] + ([int(mistakes[0])] if len(mistakes) else []):
+        tooltip = explorer.hover(int(points.index[row]))
+        assert tooltip is not None, f"no tooltip on index {points.index[row]}"
+        assert tooltip.index == points.index[row]
+        assert np.array_equal(tooltip.image, points.images[row])
+        assert tooltip.rows["class"] == points.classes[points.labels[row]]
+        assert tooltip.rows["split"] == ("test" if points.is_test[row] else "train")
+        assert tooltip.rows["index"] == str(points.index[row])
+        if points.mistakes[row]:  # the true and the predicted label, and the confidence
+            assert tooltip.rows["predicted"] == points.classes[points.predicted[row]]
+            assert tooltip.rows["confidence"] == f"{100 * points.confidence[row]:.1f}%"
+        else:
+            assert "predicted" not in tooltip.rows
+        latencies.append(tooltip.latency_ms)
+
+    # a class hidden from the legend: none of its points is drawn or hovered, the others are
+    hidden = int(points.labels[train_row])
+    colours = explorer.js("window.mnistExplorer.classRenderers.map(r => r.glyph.fill_color.value)")
+    before = explorer.screenshot()
+    explorer.toggle_class(points.classes[hidden])
+    explorer.document.wait_for_function(f"!window.mnistExplorer.classRenderers[{hidden}].visible")
+    after = explorer.screenshot()
+    for label, colour in enumerate(colours):
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        count = lambda shot: int((np.abs(shot.astype(int) - rgb).max(axis=-1) <= 2).sum())  # noqa: E731
+        if np.any(points.labels == label):
+            assert count(before) > 0, f"class {label} not drawn"
+            assert (count(after) == 0) == (label == hidden), f"class {label}: {count(after)} pixels"
+    tooltip = explorer.hover(int(points.index[train_row]))
+    assert tooltip is None or points.labels[points.index == tooltip.index][0] != hidden
+    explorer.toggle_class(points.classes[hidden])
+    explorer.document.wait_for_function(f"window.mnistExplorer.classRenderers[{hidden}].visible")
+
+    # look-up: the point is chosen, ringed and centred; switching keeps it ringed
+    chosen = int(points.index[test_row])
+    explorer.look_up(str(chosen))
+    explorer.document.wait_for_function("window.mnistExplorer.chosen >= 0")
+    frame = explorer.frame()
+    x, y = explorer.screen_point(chosen)
+    assert x == pytest.approx(frame["left"] + frame["width"] / 2, abs=1)
+    assert y == pytest.approx(frame["top"] + frame["height"] / 2, abs=1)
+    labels = explorer.js("window.mnistExplorer.buttons.labels")
+    for button in labels[1:] + labels[:1]:
+        explorer.switch(button)
+        method = explorer.method_of(button)
+        ring = explorer.chosen()
+        assert ring["index"] == [chosen]
+        assert (ring["x"][0], ring["y"][0]) == pytest.approx(tuple(points.coords[method][test_row]), rel=1e-6)
+        assert explorer.point(chosen) == pytest.approx(tuple(points.coords[method][test_row]), rel=1e-6)
+        assert explorer.hover(chosen).index == chosen
+    explorer.look_up("99999999")
+    assert "No image with index" in explorer.js("window.mnistExplorer.status.text")
+
+    assert log.errors == []
+    return {"ready_ms": explorer.ready_ms, "hover_ms": latencies}
+
+
+def page_requests(log, path: Path) -> list[str]:
+    return [url for url in log.requests if url != path.resolve().as_uri()]
+
+
+@pytest.fixture(scope="module")
+def large_explorer(tmp_path_factory):
+    dataset, embeddings, predictions = synthetic_set(60_000, 10_000)
+    points = ExplorerPoints.gather(embeddings, dataset, predictions)
+    path = tmp_path_factory.mktemp("explorer") / "explorer.html"
+    path.write_text(explorer_page(points, "70,000 synthetic points", run="best"))
+    return path, points
+
+
+def test_explorer_of_70000_points_in_a_browser(large_explorer):
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"no browser: {reason}")
+    path, points = large_explorer
+    assert path.stat().st_size < 40e6
+    with chromium_page() as (page, log):
+        measured = check_explorer(Explorer.open(page, path), log, points)
+    assert page_requests(log, path) == []
+    print(f"70,000 points: {path.stat().st_size / 1e6:.1f} MB, {measured}")
+
+
+@pytest.mark.workflow
+def test_explorer_of_the_tiny_run_in_a_browser(tiny_run):
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"no browser: {reason}")
+    results = tiny_run["results_as_run"] / "tiny"
+    path = results / "embed" / "explorer.html"
+    methods = ("tsne-opentsne", "umap", "pca")
+    [predictions_file] = (results / "train").glob("*/test_predictions.npz")  # train.best_run's alone
+    predictions = Predictions.load(predictions_file)
+    points = ExplorerPoints.gather([Embedding.load(results / "embed" / f"{m}.npz") for m in methods],
+                                   load_dataset(results / "data" / "dataset.npz"), predictions)
+    with chromium_page() as (page, log):
+        check_explorer(Explorer.open(page, path), log, points)
+    assert page_requests(log, path) == []
