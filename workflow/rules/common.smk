@@ -362,7 +362,11 @@ def embed_targets(dataset):
             for method in compared_methods()
             for figure in EMBEDDING_FIGURES
         ]
-        + ([f"{prefix}/explorer.html"] if config["embed"]["explorer"]["enabled"] else [])
+        + (
+            [f"{prefix}/explorer.html"]
+            if config["embed"]["explorer"]["enabled"]
+            else []
+        )
     )
 
 
