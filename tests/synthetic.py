@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistflow.datasets import RAW_FILES, sha256_hex
+from mnistflow.datasets import RAW_FILES, Dataset, sha256_hex
+from mnistflow.embed import Embedding
 from mnistflow.idx import encode_idx, write_idx
+from mnistflow.predictions import Predictions
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -34,3 +36,41 @@ def write_dataset(directory: Path, n_train: int = 300, n_test: int = 100, seed: 
         write_idx(directory / (name + (".gz" if gz else "")), arrays[role])
         sha256[role] = sha256_hex(encode_idx(arrays[role]))
     return {"arrays": arrays, "entry": {"classes": CLASSES, "sha256": sha256}}
+
+
+# The embedding explorer's points (tests/test_explorer.py, bench/explorer.py)
+
+EXPLORER_CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def sparse_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
+    """MNIST-like images: black but for a bright stroke whose place and length tell the class,
+    and a few random pixels that make every image its own."""
+    images = np.zeros((len(labels), size, size), dtype=np.uint8)
+    for c in range(10):
+        rows = np.flatnonzero(labels == c)
+        images[rows, 2 + 2 * c: 4 + 2 * c, 4: 8 + 2 * c] = 200
+    flat = images.reshape(len(labels), -1)
+    pixels = rng.integers(0, size * size, size=(len(labels), 12))
+    flat[np.arange(len(labels))[:, None], pixels] = rng.integers(1, 256, size=pixels.shape, dtype=np.uint8)
+    return images
+
+
+def explorer_set(n_train: int, n_test: int, seed: int = 0):
+    """A dataset, three embeddings of every image (classes in clusters), and predictions with
+    known mistakes: every 50th test image is taken for the next class."""
+    rng = np.random.default_rng(seed)
+    train_labels, test_labels = rng.integers(0, 10, n_train), rng.integers(0, 10, n_test)
+    dataset = Dataset("synthetic", EXPLORER_CLASSES, sparse_images(train_labels, rng), train_labels,
+                      sparse_images(test_labels, rng), test_labels)
+    labels = np.concatenate([train_labels, test_labels])
+    index = np.arange(n_train + n_test)
+    embeddings = []
+    for method, scale in (("pca", 3.0), ("tsne-opentsne", 40.0), ("umap", 8.0)):
+        centres = rng.normal(size=(10, 2)) * scale
+        coords = centres[labels] + rng.normal(size=(len(labels), 2)) * scale / 6
+        embeddings.append(Embedding(method, coords, labels, index >= n_train, index, 1.0))
+    predicted = test_labels.copy()
+    predicted[::50] = (predicted[::50] + 1) % 10
+    confidence = rng.uniform(0.2, 1.0, n_test).astype(np.float32)
+    return dataset, embeddings, Predictions("best", test_labels, predicted, confidence)

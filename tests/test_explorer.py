@@ -12,53 +12,18 @@ import numpy as np
 import pytest
 
 from browser import Explorer, browser_unavailable, chromium_page
-from mnistflow.datasets import Dataset, load_dataset
+from synthetic import explorer_set, sparse_images
+from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding
 from mnistflow.explorer import ExplorerPoints, compressed_images, explorer_page, fitted_ranges
 from mnistflow.predictions import Predictions
-
-CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def sparse_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
-    """MNIST-like images: black but for a bright stroke whose place and length tell the class,
-    and a few random pixels that make every image its own."""
-    images = np.zeros((len(labels), size, size), dtype=np.uint8)
-    for c in range(10):
-        rows = np.flatnonzero(labels == c)
-        images[rows, 2 + 2 * c: 4 + 2 * c, 4: 8 + 2 * c] = 200
-    flat = images.reshape(len(labels), -1)
-    pixels = rng.integers(0, size * size, size=(len(labels), 12))
-    flat[np.arange(len(labels))[:, None], pixels] = rng.integers(1, 256, size=pixels.shape, dtype=np.uint8)
-    return images
-
-
-def synthetic_set(n_train: int, n_test: int, seed: int = 0):
-    """A dataset, three embeddings of every image (classes in clusters), and predictions with
-    known mistakes: every 50th test image is taken for the next class."""
-    rng = np.random.default_rng(seed)
-    train_labels, test_labels = rng.integers(0, 10, n_train), rng.integers(0, 10, n_test)
-    dataset = Dataset("synthetic", CLASSES, sparse_images(train_labels, rng), train_labels,
-                      sparse_images(test_labels, rng), test_labels)
-    labels = np.concatenate([train_labels, test_labels])
-    index = np.arange(n_train + n_test)
-    embeddings = []
-    for method, scale in (("pca", 3.0), ("tsne-opentsne", 40.0), ("umap", 8.0)):
-        centres = rng.normal(size=(10, 2)) * scale
-        coords = centres[labels] + rng.normal(size=(len(labels), 2)) * scale / 6
-        embeddings.append(Embedding(method, coords, labels, index >= n_train, index, 1.0))
-    predicted = test_labels.copy()
-    predicted[::50] = (predicted[::50] + 1) % 10
-    confidence = rng.uniform(0.2, 1.0, n_test).astype(np.float32)
-    return dataset, embeddings, Predictions("best", test_labels, predicted, confidence)
-
 
 # ---------------------------------------------------------------------------------------------
 # What the page holds
 
 
 def test_points_follow_the_embeddings_rows():
-    dataset, embeddings, predictions = synthetic_set(60, 40)
+    dataset, embeddings, predictions = explorer_set(60, 40)
     rows = np.array([99, 3, 61, 59, 60, 0])  # test images are 60 and up
     subset = [Embedding(e.method, e.coords[rows], e.labels[rows], e.is_test[rows], rows, 1.0) for e in embeddings]
     points = ExplorerPoints.gather(subset, dataset, predictions)
@@ -77,7 +42,7 @@ def test_points_follow_the_embeddings_rows():
 
 
 def test_points_refuse_embeddings_of_other_points_and_predictions_of_another_test_set():
-    dataset, embeddings, predictions = synthetic_set(60, 40)
+    dataset, embeddings, predictions = explorer_set(60, 40)
     other = Embedding("umap", embeddings[2].coords[:50], embeddings[2].labels[:50], embeddings[2].is_test[:50],
                       np.arange(50), 1.0)
     with pytest.raises(ValueError, match="embeddings 'pca' and 'umap' hold different points"):
@@ -103,7 +68,7 @@ def test_fitted_ranges_hold_every_point_at_one_scale():
 
 
 def test_page_is_one_file_that_requests_nothing():
-    dataset, embeddings, predictions = synthetic_set(60, 40)
+    dataset, embeddings, predictions = explorer_set(60, 40)
     points = ExplorerPoints.gather(embeddings, dataset, predictions)
     page = explorer_page(points, "synthetic <map>", run="best")
     assert "<title>synthetic &lt;map&gt;</title>" in page
@@ -194,7 +159,7 @@ def page_requests(log, path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def large_explorer(tmp_path_factory):
-    dataset, embeddings, predictions = synthetic_set(60_000, 10_000)
+    dataset, embeddings, predictions = explorer_set(60_000, 10_000)
     points = ExplorerPoints.gather(embeddings, dataset, predictions)
     path = tmp_path_factory.mktemp("explorer") / "explorer.html"
     path.write_text(explorer_page(points, "70,000 synthetic points", run="best"))

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mnistflow.animation import save_gif
 from mnistflow.report import gif_page, headline, optimizers_table
-from browser import CHROMIUM, CHROMIUM_FLAGS, browser_unavailable
+from browser import Explorer, browser_unavailable, chromium_page
 from tiny_workflow import snakemake
 
 
@@ -143,18 +143,12 @@ def test_report_displays_in_a_browser(report, tiny_run, tmp_path):
     reason = browser_unavailable()
     if reason:
         pytest.skip(f"no browser: {reason}")
-    from playwright.sync_api import sync_playwright
-
     screenshots = tmp_path / "screenshots"
     screenshots.mkdir()
     print(f"screenshots in {screenshots}")
     leaderboard = pd.read_csv(tiny_run["results_as_run"] / "tiny/train/leaderboard.csv")
-    errors, shown, gif_frames = [], [], {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    shown, gif_frames = [], {}
+    with chromium_page(1400, 1000) as (page, log):
         home = (report / "report.html").as_uri()
         page.goto(home)
 
@@ -187,12 +181,12 @@ def test_report_displays_in_a_browser(report, tiny_run, tmp_path):
                         page.locator("fieldset label", has_text=value).first.click()
                     shown += show_each_item(page, eyes, f"{category} {sub}", gif_frames)
             page.screenshot(path=screenshots / f"{number}-{category.split('. ')[1].replace(' ', '-')}.png")
-        browser.close()
 
     missing = sorted(set(expected_items(tiny_run["results_as_run"])) - set(shown))
     assert sorted(shown) == expected_items(tiny_run["results_as_run"]), (len(shown), missing)
     assert len(gif_frames) == 6 and all(gif_frames.values()), gif_frames
-    assert errors == []
+    assert log.errors == []
+    assert [url for url in log.requests if not url.startswith(report.as_uri())] == []
 
 
 def show_each_item(page, eyes, where: str, gif_frames: dict) -> list[str]:
@@ -208,6 +202,12 @@ def show_each_item(page, eyes, where: str, gif_frames: dict) -> list[str]:
             frame = page.locator("iframe").element_handle().content_frame()
             frame.wait_for_load_state("load")
             frame.wait_for_url(source)
+            if name == "explorer.html":  # the embedding explorer works inside the report too
+                explorer = Explorer(page, frame)
+                index = explorer.js("window.mnistExplorer.data.index[0]")
+                tooltip = explorer.hover(index)
+                assert tooltip is not None and tooltip.index == index, name
+                continue
             frame.wait_for_function("() => [...document.images].every(i => i.complete)")
             content = frame.evaluate(FRAME_CONTENT)
             assert all(content["images"]) and (content["images"] or content["rows"] > 0), name
