@@ -13,6 +13,7 @@ from mnistflow.models import build_model
 from mnistflow.animation import save_contact_sheet, save_gif
 from mnistflow import atomic
 from mnistflow.checkpoint import InputPipeline, load_checkpoint
+from mnistflow.predictions import Predictions
 from mnistflow.plots_introspect import (
     HIDDEN_LAYER_FIGURES,
     gradient_flow,
@@ -256,3 +257,32 @@ def test_recorder_state_must_match_the_model():
     other = Recorder(build_model("lenet"), steps_per_epoch=10, per_epoch=5)
     with pytest.raises(ValueError, match="another model"):
         recorder.load_state_dict(other.state_dict())
+
+
+def test_predictions_of_every_test_image_are_saved_and_read_back(recorded, tmp_path, dataset_files):
+    model, state = load_checkpoint(recorded["dir"] / "model.pt")
+    dataset = dataset_files
+    predictions = introspect.test_predictions(model, InputPipeline.from_checkpoint(state), dataset.test_images,
+                                              dataset.test_labels, "recorded")
+    x = recorded["data"].test_x
+    with torch.no_grad():
+        probabilities = F.softmax(model.eval()(x).double(), 1).numpy()
+    assert np.array_equal(predictions.predicted, probabilities.argmax(1))
+    assert predictions.confidence == pytest.approx(probabilities.max(1), abs=1e-5)
+    assert predictions.accuracy == pytest.approx(np.mean(probabilities.argmax(1) == dataset.test_labels))
+    assert np.array_equal(predictions.wrong, np.flatnonzero(probabilities.argmax(1) != dataset.test_labels))
+    predictions.save(tmp_path / "test_predictions.npz")
+    loaded = Predictions.load(tmp_path / "test_predictions.npz")
+    assert loaded.run == "recorded"
+    for name in ("labels", "predicted", "confidence"):
+        assert np.array_equal(getattr(loaded, name), getattr(predictions, name))
+
+
+def test_confidence_of_huge_logits_is_exact():
+    # logits of 1e4: a softmax by exp overflows to inf/inf = nan; exp of the log-softmax does not
+    model = torch.nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1e4, 0.0], [0.0, 1e4], [0.0, 0.0]]))
+    predicted, confidence = introspect.predict(model, torch.tensor([[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]))
+    assert predicted.tolist() == [0, 0, 2]
+    assert confidence.tolist() == pytest.approx([1.0, 0.5, 1.0])

@@ -18,6 +18,7 @@ from tiny_workflow import REPO, jobs, snakemake, write_config
 from mnistflow.embed import Embedding, knn_accuracy
 from mnistflow.neighbours import NeighbourGraph
 from mnistflow.optimizers import pick_learning_rate
+from mnistflow.predictions import Predictions
 from mnistflow.stats import Summary
 
 pytestmark = pytest.mark.workflow
@@ -88,7 +89,7 @@ def test_every_stats_output_is_produced(tiny_run):
 
 EMBED_OUTPUTS = (
     ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "knn.npz", "tsne-opentsne.npz",
-     "umap.npz"]
+     "umap.npz", "explorer.html"]
     + [f"pca-{f}.png" for f in ("3d", "variance", "components")]
     + [f"{m}-{f}.png" for m in ("pca", "tsne-opentsne", "umap") for f in ("scatter", "classes", "axes", "values")]
 )
@@ -139,7 +140,15 @@ def test_a_new_tsne_setting_reruns_tsne_and_not_the_graph(tiny_run):
 def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
     train = tiny_run["workdir"] / "results/tiny/train"
     for run in ("quick", "blowup", "first", "second", "best"):
-        assert {p.name for p in (train / run).iterdir()} == {"model.pt", "metrics.csv", "curves.png"}
+        # train.best_run's predictions feed the embedding explorer
+        predictions = {"test_predictions.npz"} if run == tiny_run["config"]["train"].get("best_run", "best") else set()
+        assert {p.name for p in (train / run).iterdir()} == {"model.pt", "metrics.csv", "curves.png"} | predictions
+    best = pd.read_csv(train / "best/metrics.csv")
+    predictions = Predictions.load(train / "best/test_predictions.npz")
+    # the checkpoint holds the selected epoch: its predictions score what that epoch's row says
+    assert predictions.accuracy == pytest.approx(best[best.selected].test_accuracy.item(), abs=1e-12)
+    assert len(predictions.labels) == 100 and predictions.run == "best"
+    assert ((predictions.confidence >= 0.1) & (predictions.confidence <= 1)).all()  # the top of 10 classes
     quick = pd.read_csv(train / "quick/metrics.csv")
     assert list(quick.epoch) == [1, 2] and set(quick.status) == {"ok"}
     # selected on the 60 held-out training images; the test set scored for that epoch alone
