@@ -11,7 +11,7 @@ with rule_context(snakemake) as log:
     points = ExplorerPoints.gather([Embedding.load(path) for path in snakemake.input.embeddings], dataset,
                                    predictions)
     page = explorer_page(points, f"{dataset.name}: every image in its embeddings", run=predictions.run,
-                         point_size=snakemake.params.point_size)
+                         point_size=snakemake.params.point_size, backend=snakemake.params.backend)
     atomic.write_text(snakemake.output[0], page)
     log.info("%d points, %d embeddings, %d misclassified test images; %.1f MB", len(points.index),
              len(points.coords), int(points.mistakes.sum()), len(page) / 1e6)

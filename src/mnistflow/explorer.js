@@ -172,6 +172,7 @@
 
     pointAt(sx, sy) {
       const { px, py, frame } = this.scales();
+      if (sx < frame.left || sx > frame.right || sy < frame.top || sy > frame.bottom) return -1; // e.g. the legend
       const x = this.plot.x_range.start + (sx - frame.left) / px;
       const y = this.plot.y_range.end - (sy - frame.top) / py;
       return this.grid(this.method).nearest(x, y, HOVER_RADIUS_PX, px, py,
@@ -261,12 +262,13 @@
       const mistake = this.data.predicted[row] >= 0 && this.data.predicted[row] !== this.data.label[row];
       this.tooltip.classList.toggle("mistake", mistake);
       this.tooltip.dataset.index = String(this.data.index[row]);
-      const { left, top } = this.scales();
-      const frameLeft = left - this.scales().frame.left;
-      const frameTop = top - this.scales().frame.top;
-      this.tooltip.style.left = `${frameLeft + sx + 14}px`;
-      this.tooltip.style.top = `${frameTop + sy + 14}px`;
       this.tooltip.hidden = false;
+      // beside the pointer, on the side where it fits
+      const { left, top, frame } = this.scales();
+      const [x, y] = [left - frame.left + sx, top - frame.top + sy];
+      const { width, height } = this.tooltip.getBoundingClientRect();
+      this.tooltip.style.left = `${x + 14 + width > window.innerWidth ? x - 14 - width : x + 14}px`;
+      this.tooltip.style.top = `${y + 14 + height > window.innerHeight ? y - 14 - height : y + 14}px`;
       const pointerAt = this.pointerAt;
       afterNextPaint().then(() => {
         this.tooltip.dataset.latencyMs = (performance.now() - pointerAt).toFixed(1);

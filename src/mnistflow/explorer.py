@@ -116,9 +116,9 @@ def fitted_ranges(coords: np.ndarray, frame: tuple[int, int], margin: float = 0.
 
 
 def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, point_size: float = 3.0,
-                  backend: str = "webgl") -> str:
-    """The page as HTML text. ``backend``: Bokeh's output_backend, webgl (canvas where the
-    browser has no WebGL) or canvas."""
+                  backend: str = "canvas") -> str:
+    """The page as HTML text. ``run``: the run whose mistakes are ringed. ``backend``: Bokeh's
+    output_backend, canvas or webgl (README, "Measured choices")."""
     from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.events import DocumentReady, MouseLeave, MouseMove, PanStart, Tap

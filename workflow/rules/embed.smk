@@ -215,5 +215,6 @@ rule explorer:
     threads: 1
     params:
         point_size=config["embed"]["explorer"]["point_size"],
+        backend=config["embed"]["explorer"]["backend"],
     script:
         "../../scripts/explorer.py"
