@@ -9,10 +9,11 @@
 - pan and zoom: milliseconds between animation frames (requestAnimationFrame) during a scripted
   drag and a scripted mouse-wheel zoom over the map's centre.
 
-Bokeh's two renderers are compared side by side on the same points: ``canvas`` (the workflow's
-choice) and ``webgl`` (which this machine's Chromium, without a GPU, runs on SwiftShader). The
-real page is rebuilt from the run's artefacts (as rule explorer builds it), and the rule's own
-explorer.html is measured as well. The screenshot of the real page hovering the most confidently
+Variants are compared side by side on the same points (``VARIANTS``): Bokeh's canvas renderer (the
+workflow's choice) against its WebGL one, which this machine's Chromium, without a GPU, runs on
+SwiftShader; and how many points Bokeh skips while a pan or zoom lasts. The real page is rebuilt
+from the run's artefacts as rule explorer builds it, and the rule's own explorer.html is measured
+as well. The screenshot of the real page hovering the most confidently
 misclassified test image goes to bench/results/explorer-<dataset>.png; the numbers to
 bench/results/explorer-<dataset>.json.
 
@@ -45,12 +46,18 @@ from mnistflow.embed import Embedding  # noqa: E402
 from mnistflow.explorer import ExplorerPoints, explorer_page  # noqa: E402
 from mnistflow.predictions import Predictions  # noqa: E402
 
-BACKENDS = ("canvas", "webgl")
+# The workflow's choice first, then what it was chosen against: Bokeh's WebGL renderer (which this
+# machine's Chromium, without a GPU, runs on SwiftShader) and other decimations while moving.
+VARIANTS = ({"backend": "canvas", "decimation": 20}, {"backend": "webgl", "decimation": 20},
+            {"backend": "canvas", "decimation": 10}, {"backend": "canvas", "decimation": 50})
+GESTURES = ("drag", "zoom")
+GESTURE_STEPS = 120
+WEBGL_STEPS = 20  # on SwiftShader a frame takes seconds: fewer steps keep the run within minutes
 
 
 def measure(path: Path, points: ExplorerPoints, opens: int, hovers: int, seed: int = 0,
-            screenshot: Path | None = None) -> dict:
-    result = {"megabytes": round(path.stat().st_size / 1e6, 2), "ready_ms": [], "marks": []}
+            screenshot: Path | None = None, steps: int = GESTURE_STEPS) -> dict:
+    result = {"gesture_steps": steps, "megabytes": round(path.stat().st_size / 1e6, 2), "ready_ms": [], "marks": []}
     for attempt in range(opens):
         with chromium_page() as (page, log):
             explorer = Explorer.open(page, path)
@@ -58,6 +65,15 @@ def measure(path: Path, points: ExplorerPoints, opens: int, hovers: int, seed: i
             result["marks"].append(explorer.marks())
             if attempt < opens - 1:
                 continue
+            if screenshot is not None and points.mistakes.any():
+                # the most confidently misclassified test image, looked up (so centred and ringed)
+                # and hovered
+                worst = int(np.flatnonzero(points.mistakes)[np.nanargmax(points.confidence[points.mistakes])])
+                explorer.look_up(str(points.index[worst]))
+                tooltip = explorer.hover(int(points.index[worst]))
+                page.screenshot(path=screenshot)
+                result["screenshot"] = {"path": str(screenshot.relative_to(ROOT)), "index": int(points.index[worst]),
+                                        "tooltip": tooltip.rows if tooltip else None}
             rng = np.random.default_rng(seed)
             latencies = []
             for row in rng.choice(len(points.index), size=hovers, replace=False):
@@ -65,13 +81,8 @@ def measure(path: Path, points: ExplorerPoints, opens: int, hovers: int, seed: i
                 if tooltip is not None:
                     latencies.append(tooltip.latency_ms)
             result["hover_ms"] = percentiles(latencies)
-            result["drag_frame_ms"] = explorer.frame_times("drag")
-            result["zoom_frame_ms"] = explorer.frame_times("zoom")
-            if screenshot is not None and points.mistakes.any():
-                worst = int(np.flatnonzero(points.mistakes)[np.nanargmax(points.confidence[points.mistakes])])
-                explorer.hover(int(points.index[worst]))
-                page.screenshot(path=screenshot)
-                result["screenshot"] = {"path": str(screenshot.relative_to(ROOT)), "index": int(points.index[worst])}
+            for gesture in GESTURES:
+                result[f"{gesture}_frame_ms"] = explorer.frame_times(gesture, steps=steps)
             result["requests"] = [url for url in log.requests if url != path.resolve().as_uri()]
             result["console_errors"] = log.errors
     result["ready_ms_median"] = float(np.median(result["ready_ms"]))
@@ -79,11 +90,11 @@ def measure(path: Path, points: ExplorerPoints, opens: int, hovers: int, seed: i
     return result
 
 
-def built(points: ExplorerPoints, folder: Path, name: str, title: str, run: str | None, backend: str) -> tuple:
+def built(points: ExplorerPoints, folder: Path, name: str, run: str | None, **options) -> tuple[Path, float]:
     started = time.perf_counter()
-    page = explorer_page(points, title, run=run, backend=backend)
+    page = explorer_page(points, f"{name} explorer", run=run, **options)
     seconds = time.perf_counter() - started
-    path = folder / f"{name}-{backend}.html"
+    path = folder / f"{name}-{'-'.join(f'{k}{v}' for k, v in options.items())}.html"
     path.write_text(page)
     return path, round(seconds, 2)
 
@@ -114,12 +125,14 @@ def main() -> None:
         if rule_page.exists():
             result["pages"]["rule"] = measure(rule_page, real, args.opens, args.hovers,
                                               screenshot=ROOT / f"bench/results/explorer-{args.dataset}.png")
-        for backend in BACKENDS:
-            for name, points, run in ((args.dataset, real, predictions.run), ("synthetic", synthetic, "best")):
-                path, seconds = built(points, scratch, name, f"{name} explorer", run, backend)
-                print(f"{name} {backend}: built in {seconds} s", flush=True)
-                result["pages"][f"{name}-{backend}"] = {"build_seconds": seconds,
-                                                        **measure(path, points, args.opens, args.hovers)}
+        for name, points, run in ((args.dataset, real, predictions.run), ("synthetic", synthetic, "best")):
+            for options in VARIANTS:
+                path, seconds = built(points, scratch, name, run, **options)
+                key = f"{name} " + ", ".join(f"{k} {v}" for k, v in options.items())
+                print(f"{key}: built in {seconds} s", flush=True)
+                result["pages"][key] = {"options": options, "build_seconds": seconds,
+                                        **measure(path, points, args.opens, args.hovers,
+                                                  steps=WEBGL_STEPS if options["backend"] == "webgl" else GESTURE_STEPS)}
     out = ROOT / f"bench/results/explorer-{args.dataset}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

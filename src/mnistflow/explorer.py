@@ -30,6 +30,7 @@ METHOD_ORDER = ("tsne", "umap", "pca")
 MISTAKE_COLOUR = "#d62728"
 FRAME_SIZE = (760, 640)  # the map's pixels, without axes and legend
 
+
 TEMPLATE = """
 {% block postamble %}
 <style>{{ explorer_css }}</style>
@@ -116,9 +117,11 @@ def fitted_ranges(coords: np.ndarray, frame: tuple[int, int], margin: float = 0.
 
 
 def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, point_size: float = 3.0,
-                  backend: str = "canvas") -> str:
+                  backend: str = "canvas", decimation: int = 20) -> str:
     """The page as HTML text. ``run``: the run whose mistakes are ringed. ``backend``: Bokeh's
-    output_backend, canvas or webgl (README, "Measured choices")."""
+    output_backend, canvas or webgl. ``decimation``: while a pan or zoom lasts, Bokeh draws
+    every ``decimation``-th point (its own default: 10), and every point once it ends (README,
+    "Measured choices", for both)."""
     from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.events import DocumentReady, MouseLeave, MouseMove, PanStart, Tap
@@ -142,15 +145,15 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     x_range, y_range = fitted_ranges(points.coords[first], FRAME_SIZE)
     plot = figure(frame_width=FRAME_SIZE[0], frame_height=FRAME_SIZE[1], output_backend=backend,
                   x_range=x_range, y_range=y_range, tools="pan,wheel_zoom,box_zoom,reset,save",
-                  active_scroll="wheel_zoom", toolbar_location="above")
+                  active_scroll="wheel_zoom", toolbar_location="above", lod_factor=decimation)
     plot.axis.visible = False
     plot.grid.visible = False
     palette = Category10_10 if len(points.classes) <= 10 else Turbo256[:: 256 // len(points.classes)]
     class_renderers, items = [], []
     for label, name in enumerate(points.classes):
         view = CDSView(filter=GroupFilter(column_name="label", group=label))
-        renderer = plot.scatter("x", "y", source=source, view=view, size=point_size, color=palette[label],
-                                line_color=None)
+        renderer = plot.scatter("x", "y", source=source, view=view, size=point_size,
+                                color=palette[label], line_color=None)
         class_renderers.append(renderer)
         items.append(LegendItem(label=name, renderers=[renderer]))
     mistakes = np.flatnonzero(points.mistakes)
