@@ -125,6 +125,19 @@ class Explorer:
         point = self.js(f"{EXPLORER}.screenPoint({int(index)})")
         return point["x"] + self.origin[0], point["y"] + self.origin[1]
 
+    def drawn_at(self, index: int) -> tuple[float, float]:
+        """Where Bokeh drew the point: its glyph's own screen coordinates, on the page. Checks
+        ``screen_point`` (the page's code) against Bokeh's drawing."""
+        x, y = self.js("""index => {
+            const e = window.mnistExplorer, row = e.rowOfIndex.get(index);
+            const renderer = e.classRenderers[e.data.label[row]];
+            const glyph = Bokeh.index.find_one(renderer).glyph;
+            const k = [...renderer.view.indices].indexOf(row);  // the glyph holds its class's rows alone
+            const canvas = e.plotView.canvas_view.el.getBoundingClientRect();
+            return [canvas.left + glyph.sx[k], canvas.top + glyph.sy[k]];
+        }""", int(index))
+        return x + self.origin[0], y + self.origin[1]
+
     def hover(self, index: int) -> Tooltip | None:
         """Move the pointer onto the point with dataset ``index``: the tooltip shown, if any."""
         self.page.mouse.move(2, 2)  # off the map: the next move starts a new hover

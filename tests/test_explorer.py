@@ -48,8 +48,18 @@ def test_points_refuse_embeddings_of_other_points_and_predictions_of_another_tes
     with pytest.raises(ValueError, match="embeddings 'pca' and 'umap' hold different points"):
         ExplorerPoints.gather([embeddings[0], other], dataset, predictions)
     short = Predictions("best", predictions.labels[:30], predictions.predicted[:30], predictions.confidence[:30])
-    with pytest.raises(ValueError, match="predictions of run 'best' cover 30 test images, the dataset has 40"):
+    with pytest.raises(ValueError, match="the predictions of run 'best' are for 30 test images whose labels are not "
+                                         "those of dataset 'synthetic': rebuild them"):
         ExplorerPoints.gather(embeddings, dataset, short)
+    # as many test images, other labels: predictions of another test set
+    other_set = Predictions("best", np.roll(predictions.labels, 1), predictions.predicted, predictions.confidence)
+    with pytest.raises(ValueError, match="are for 40 test images whose labels are not those of dataset"):
+        ExplorerPoints.gather(embeddings, dataset, other_set)
+    beyond = Embedding("pca", embeddings[0].coords, embeddings[0].labels, embeddings[0].is_test,
+                       embeddings[0].index + 1, 1.0)
+    with pytest.raises(ValueError, match="embedding 'pca' holds image index 100, but dataset 'synthetic' has 100 "
+                                         "images: rebuild the embeddings"):
+        ExplorerPoints.gather([beyond], dataset, predictions)
 
 
 def test_images_inflate_back_to_their_bytes():
@@ -97,6 +107,7 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
 
     # the pointer on a point: its own pixels, class, split and index
     for row in [train_row, test_row] + ([int(mistakes[0])] if len(mistakes) else []):
+        assert explorer.screen_point(points.index[row]) == pytest.approx(explorer.drawn_at(points.index[row]), abs=0.5)
         tooltip = explorer.hover(int(points.index[row]))
         assert tooltip is not None, f"no tooltip on index {points.index[row]}"
         assert tooltip.index == points.index[row]
@@ -106,18 +117,24 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
         assert tooltip.rows["index"] == str(points.index[row])
         if points.mistakes[row]:  # the true and the predicted label, and the confidence
             assert tooltip.rows["predicted"] == points.classes[points.predicted[row]]
-            assert tooltip.rows["confidence"] == f"{100 * points.confidence[row]:.1f}%"
+            assert tooltip.rows["confidence"] == f"{100 * float(points.confidence[row]):.1f}%"
         else:
             assert "predicted" not in tooltip.rows
         latencies.append(tooltip.latency_ms)
 
-    # a class hidden from the legend: none of its points is drawn or hovered, the others are
+    # a class hidden from the legend: none of its points is drawn, ringed or hovered, the others
+    # are (its colour counted with the mistakes' rings hidden: their antialiased edges are grey)
     hidden = int(points.labels[train_row])
     colours = explorer.js("window.mnistExplorer.classRenderers.map(r => r.glyph.fill_color.value)")
+    ringed = lambda: set(explorer.js("[...window.mnistExplorer.mistakeRenderer.view.filter.indices]"))  # noqa: E731
+    assert ringed() == set(mistakes.tolist())
+    if len(mistakes):
+        explorer.toggle_class(explorer.js("window.mnistExplorer.legendLabels.at(-1)"))
     before = explorer.screenshot()
     explorer.toggle_class(points.classes[hidden])
     explorer.document.wait_for_function(f"!window.mnistExplorer.classRenderers[{hidden}].visible")
     after = explorer.screenshot()
+    assert ringed() == {row for row in mistakes.tolist() if points.labels[row] != hidden}
     for label, colour in enumerate(colours):
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         count = lambda shot: int((np.abs(shot.astype(int) - rgb).max(axis=-1) <= 2).sum())  # noqa: E731
@@ -128,6 +145,9 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
     assert tooltip is None or points.labels[points.index == tooltip.index][0] != hidden
     explorer.toggle_class(points.classes[hidden])
     explorer.document.wait_for_function(f"window.mnistExplorer.classRenderers[{hidden}].visible")
+    assert ringed() == set(mistakes.tolist())
+    if len(mistakes):
+        explorer.toggle_class(explorer.js("window.mnistExplorer.legendLabels.at(-1)"))
 
     # look-up: the point is chosen, ringed and centred; switching keeps it ringed
     chosen = int(points.index[test_row])
@@ -146,8 +166,20 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
         assert (ring["x"][0], ring["y"][0]) == pytest.approx(tuple(points.coords[method][test_row]), rel=1e-6)
         assert explorer.point(chosen) == pytest.approx(tuple(points.coords[method][test_row]), rel=1e-6)
         assert explorer.hover(chosen).index == chosen
+    # what is not an index of the map is said so, and changes nothing
+    status = lambda: re.sub(r"<[^>]+>", "", explorer.js("window.mnistExplorer.status.text"))  # noqa: E731
     explorer.look_up("99999999")
-    assert "No image with index" in explorer.js("window.mnistExplorer.status.text")
+    assert status() == f"Index 99999999 is not among the {len(points.index):,} images of this map."
+    for text in ("1.5", "-1", "1e3", "twelve"):
+        explorer.look_up(text)
+        assert status() == f"{text} is not an index: type a whole number, e.g. {points.index[0]}."
+    explorer.look_up("  ")
+    assert explorer.chosen()["index"] == [chosen]
+    # the same index again, after panning away: centred again
+    explorer.frame_times("drag", steps=5)
+    explorer.look_up(f" {chosen} ")
+    x, y = explorer.screen_point(chosen)
+    assert (x, y) == pytest.approx((frame["left"] + frame["width"] / 2, frame["top"] + frame["height"] / 2), abs=1)
 
     assert log.errors == []
     return {"ready_ms": explorer.ready_ms, "hover_ms": latencies}
@@ -159,6 +191,9 @@ def page_requests(log, path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def large_explorer(tmp_path_factory):
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"no browser: {reason}")
     dataset, embeddings, predictions = explorer_set(60_000, 10_000)
     points = ExplorerPoints.gather(embeddings, dataset, predictions)
     path = tmp_path_factory.mktemp("explorer") / "explorer.html"
@@ -167,9 +202,6 @@ def large_explorer(tmp_path_factory):
 
 
 def test_explorer_of_70000_points_in_a_browser(large_explorer):
-    reason = browser_unavailable()
-    if reason:
-        pytest.skip(f"no browser: {reason}")
     path, points = large_explorer
     assert path.stat().st_size < 40e6
     with chromium_page() as (page, log):

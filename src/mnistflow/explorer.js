@@ -105,8 +105,9 @@
       this.method = this.methods[this.buttons.active];
       this.grid(this.method);
       performance.mark("explorer-shown");
+      this.mistakeRows = Array.from(this.mistakeRenderer.view.filter.indices ?? []);
       for (const renderer of this.classRenderers) {
-        renderer.connect(renderer.properties.visible.change, () => this.hide());
+        renderer.connect(renderer.properties.visible.change, () => this.classesChanged());
       }
       await afterNextPaint();
       this.ready = true;
@@ -170,6 +171,13 @@
 
     classVisible(label) { return this.classRenderers[label].visible; }
 
+    // A hidden class takes its mistakes' rings, its chosen point's ring and its tooltip along.
+    classesChanged() {
+      this.hide();
+      this.mistakeRenderer.view.filter.indices = this.mistakeRows.filter((row) => this.classVisible(this.data.label[row]));
+      this.highlight();
+    }
+
     pointAt(sx, sy) {
       const { px, py, frame } = this.scales();
       if (sx < frame.left || sx > frame.right || sy < frame.top || sy > frame.bottom) return -1; // e.g. the legend
@@ -195,11 +203,13 @@
 
     // The look-up box: an index of the dataset (train images first, then test images).
     lookUp(text) {
-      const index = Number(text.trim());
-      const row = Number.isInteger(index) ? this.rowOfIndex.get(index) : undefined;
+      const typed = text.trim();
+      if (typed === "") return;
+      const row = /^\d+$/.test(typed) ? this.rowOfIndex.get(Number(typed)) : undefined;
       if (row === undefined) {
-        this.status.text = `No image with index <b>${escape(text.trim())}</b> in this map ` +
-          `(indices run from 0 to ${this.data.index.length - 1} over train then test images).`;
+        this.status.text = /^\d+$/.test(typed)
+          ? `Index <b>${escape(typed)}</b> is not among the ${this.data.index.length.toLocaleString("en")} images of this map.`
+          : `<b>${escape(typed)}</b> is not an index: type a whole number, e.g. ${this.data.index[0]}.`;
         return;
       }
       this.choose(row);
@@ -213,7 +223,7 @@
     }
 
     highlight() {
-      const rows = this.chosen < 0 ? [] : [this.chosen];
+      const rows = this.chosen < 0 || !this.classVisible(this.data.label[this.chosen]) ? [] : [this.chosen];
       this.highlightSource.data = { x: rows.map((r) => this.data.x[r]), y: rows.map((r) => this.data.y[r]),
         index: rows.map((r) => this.data.index[r]) };
     }
@@ -222,7 +232,7 @@
       const d = this.data;
       const lines = [["index", String(d.index[row])], ["class", this.classes[d.label[row]]],
         ["split", d.is_test[row] ? "test" : "train"]];
-      if (d.predicted[row] >= 0 && d.predicted[row] !== d.label[row]) {
+      if (d.mistake[row]) {
         lines.push(["predicted", this.classes[d.predicted[row]]],
           ["confidence", `${(100 * d.confidence[row]).toFixed(1)}%`]);
       }
@@ -259,8 +269,7 @@
         for (const text of [key, value]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
         return tr;
       }));
-      const mistake = this.data.predicted[row] >= 0 && this.data.predicted[row] !== this.data.label[row];
-      this.tooltip.classList.toggle("mistake", mistake);
+      this.tooltip.classList.toggle("mistake", Boolean(this.data.mistake[row]));
       this.tooltip.dataset.index = String(this.data.index[row]);
       this.tooltip.hidden = false;
       // beside the pointer, on the side where it fits

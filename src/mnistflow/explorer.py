@@ -1,11 +1,11 @@
 """An interactive map of every embedded image: one self-contained HTML page per dataset.
 
-Bokeh draws the points (WebGL where the browser has it), pans, zooms, and hides a class from its
-legend; ``explorer.js`` adds one tooltip with the image itself for the point nearest the pointer,
-the switch between embeddings, the look-up of an index and the chosen point's highlight. Every
-script, style and byte of data is inline: the page makes no request, so it works opened from disk,
-inside the Snakemake report and offline. The images travel zlib-compressed (real MNIST: 55 MB of
-pixels in about 12 MB) and the browser inflates them itself.
+Bokeh draws the points, pans, zooms, and hides a class from its legend; ``explorer.js`` adds one
+tooltip with the image itself for the point nearest the pointer, the switch between embeddings,
+the look-up of an index and the chosen point's ring. Every script, style and byte of data is
+inline: the page makes no request, so it works opened from disk, inside the Snakemake report and
+offline. The images travel zlib-compressed, and the browser inflates them itself (sizes and
+times: README, "The embedding explorer").
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne-opentsne": "t-SNE (openTSNE)
                 "tsne-multicore": "t-SNE (MulticoreTSNE)", "tsne-sklearn": "t-SNE (scikit-learn)"}
 # t-SNE and UMAP separate the classes best, so the page opens on them
 METHOD_ORDER = ("tsne", "umap", "pca")
-MISTAKE_COLOUR = "#d62728"
+# outside the class palette (Category10, matplotlib's tab10 in the static figures)
+MISTAKE_COLOUR = "black"
+CHOSEN_COLOUR = "#ff00ff"
 FRAME_SIZE = (760, 640)  # the map's pixels, without axes and legend
 
 
@@ -46,6 +48,7 @@ body { font-family: system-ui, sans-serif; margin: 8px; }
   box-shadow: 0 2px 6px rgba(0, 0, 0, .3); font-size: 13px; }
 #explorer-tooltip[hidden] { display: none; }
 #explorer-tooltip.mistake { border: 2px solid """ + MISTAKE_COLOUR + """; }
+#explorer-tooltip.mistake tr:nth-child(n+4) td:last-child { font-weight: bold; }
 #explorer-tooltip canvas { image-rendering: pixelated; background: #000; }
 #explorer-tooltip td:first-child { color: #555; padding-right: 6px; }
 """
@@ -63,6 +66,7 @@ class ExplorerPoints:
     index: np.ndarray  # (n,) position in train followed by test
     predicted: np.ndarray  # (n,) predicted class of a test image, -1 for none
     confidence: np.ndarray  # (n,) its probability, NaN for none
+    mistakes: np.ndarray  # (n,) bool: a test image the run classifies wrongly
     classes: tuple[str, ...]
 
     @classmethod
@@ -75,26 +79,27 @@ class ExplorerPoints:
             if not np.array_equal(other.index, first.index):
                 raise ValueError(f"embeddings {first.method!r} and {other.method!r} hold different points: "
                                  "rebuild them from the same PCA projection")
-        n_train = len(dataset.train_images)
+        n_train, n_test = len(dataset.train_images), len(dataset.test_images)
         index = np.asarray(first.index)
+        if len(index) and (index.min() < 0 or index.max() >= n_train + n_test):
+            raise ValueError(f"embedding {first.method!r} holds image index {index.max()}, but dataset "
+                             f"{dataset.name!r} has {n_train + n_test} images: rebuild the embeddings")
         images = np.concatenate([dataset.train_images, dataset.test_images])[index]
         labels = np.concatenate([dataset.train_labels, dataset.test_labels])[index]
+        is_test = index >= n_train
         predicted = np.full(len(index), -1, dtype=np.int16)
         confidence = np.full(len(index), np.nan, dtype=np.float32)
+        mistakes = np.zeros(len(index), dtype=bool)
         if predictions is not None:
-            if len(predictions.predicted) != len(dataset.test_labels):
-                raise ValueError(f"predictions of run {predictions.run!r} cover {len(predictions.predicted)} test "
-                                 f"images, the dataset has {len(dataset.test_labels)}")
-            test = index >= n_train
-            predicted[test] = predictions.predicted[index[test] - n_train]
-            confidence[test] = predictions.confidence[index[test] - n_train]
+            if not np.array_equal(predictions.labels, dataset.test_labels):
+                raise ValueError(f"the predictions of run {predictions.run!r} are for {len(predictions.labels)} test "
+                                 f"images whose labels are not those of dataset {dataset.name!r}: rebuild them")
+            predicted[is_test] = predictions.predicted[index[is_test] - n_train]
+            confidence[is_test] = predictions.confidence[index[is_test] - n_train]
+            mistakes[is_test] = np.isin(index[is_test] - n_train, predictions.wrong)
         return cls(coords={e.method: np.asarray(e.coords, dtype=np.float32) for e in embeddings},
-                   images=images, labels=labels.astype(np.int8), is_test=index >= n_train, index=index,
-                   predicted=predicted, confidence=confidence, classes=tuple(dataset.classes))
-
-    @property
-    def mistakes(self) -> np.ndarray:
-        return (self.predicted >= 0) & (self.predicted != self.labels)
+                   images=images, labels=labels.astype(np.int16), is_test=is_test, index=index,
+                   predicted=predicted, confidence=confidence, mistakes=mistakes, classes=tuple(dataset.classes))
 
     def methods(self) -> list[str]:
         """The embeddings in the switch's order."""
@@ -124,11 +129,11 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     "Measured choices", for both)."""
     from bokeh.document import Document
     from bokeh.embed import file_html
-    from bokeh.events import DocumentReady, MouseLeave, MouseMove, PanStart, Tap
+    from bokeh.events import DocumentReady, MouseLeave, MouseMove, RangesUpdate, Tap, ValueSubmit
     from bokeh.layouts import column, row
     from bokeh.models import (ColumnDataSource, CustomJS, Div, GroupFilter, CDSView, IndexFilter, Legend,
                               LegendItem, RadioButtonGroup, TextInput)
-    from bokeh.palettes import Category10_10, Turbo256
+    from bokeh.palettes import Category10_10
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
@@ -136,6 +141,7 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     first = methods[0]
     columns = {"label": points.labels, "is_test": points.is_test.astype(np.int8),
                "index": points.index.astype(np.int32), "predicted": points.predicted,
+               "mistake": points.mistakes.astype(np.int8),
                "confidence": points.confidence,
                "x": points.coords[first][:, 0], "y": points.coords[first][:, 1]}
     for method in methods:
@@ -148,15 +154,14 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                   active_scroll="wheel_zoom", toolbar_location="above", lod_factor=decimation)
     plot.axis.visible = False
     plot.grid.visible = False
-    palette = Category10_10 if len(points.classes) <= 10 else Turbo256[:: 256 // len(points.classes)]
     class_renderers, items = [], []
     for label, name in enumerate(points.classes):
         view = CDSView(filter=GroupFilter(column_name="label", group=label))
         renderer = plot.scatter("x", "y", source=source, view=view, size=point_size,
-                                color=palette[label], line_color=None)
+                                color=Category10_10[label % 10], line_color=None)
         class_renderers.append(renderer)
         items.append(LegendItem(label=name, renderers=[renderer]))
-    mistakes = np.flatnonzero(points.mistakes)
+    mistakes = np.flatnonzero(points.mistakes)  # explorer.js drops a hidden class's
     mistake_renderer = plot.scatter("x", "y", source=source, view=CDSView(filter=IndexFilter(mistakes.tolist())),
                                     marker="circle", size=point_size + 5, fill_color=None,
                                     line_color=MISTAKE_COLOUR, line_width=1.5)
@@ -165,21 +170,24 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     else:
         mistake_renderer.visible = False
     highlight_source = ColumnDataSource({"x": [], "y": [], "index": []})
-    plot.scatter("x", "y", source=highlight_source, size=point_size + 16, fill_color=None, line_color="black",
+    plot.scatter("x", "y", source=highlight_source, size=point_size + 16, fill_color=None, line_color=CHOSEN_COLOUR,
                  line_width=3)
     plot.add_layout(Legend(items=items, click_policy="hide", title="click to hide"), "right")
 
     buttons = RadioButtonGroup(labels=[METHOD_NAMES.get(m, m) for m in methods], active=0)
-    look_up = TextInput(title="Find an image by index (Enter)", placeholder=f"0 to {int(points.index.max())}",
-                        width=240)
+    every_image = np.array_equal(points.index, np.arange(len(points.index)))
+    look_up = TextInput(title="Find an image by its index (Enter)", width=240,
+                        placeholder=f"0 to {len(points.index) - 1}" if every_image else f"e.g. {points.index[0]}")
     status = Div(text="Point at a dot to see its image; click one to choose it.", width=860)
     explorer = "window.mnistExplorer"
     buttons.js_on_change("active", CustomJS(args={"methods": methods},
                                             code=f"{explorer}.show(methods[cb_obj.active])"))
-    look_up.js_on_change("value", CustomJS(code=f"{explorer}.lookUp(cb_obj.value)"))
+    # on Enter, even with the same text again (the value only changes once)
+    look_up.js_on_event(ValueSubmit, CustomJS(code=f"{explorer}.lookUp(cb_obj.value)"))
     plot.js_on_event(MouseMove, CustomJS(code=f"{explorer}.hover(cb_obj)"))
     plot.js_on_event(MouseLeave, CustomJS(code=f"{explorer}.hide()"))
-    plot.js_on_event(PanStart, CustomJS(code=f"{explorer}.hide()"))
+    # a pan, zoom, reset or look-up moves the points from under the tooltip
+    plot.js_on_event(RangesUpdate, CustomJS(code=f"{explorer}.hide()"))
     plot.js_on_event(Tap, CustomJS(code=f"{explorer}.tap(cb_obj)"))
 
     layout = column(row(buttons, look_up), plot, status)
@@ -190,6 +198,7 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                    "mistakeRenderer": mistake_renderer, "highlightSource": highlight_source, "buttons": buttons,
                    "lookUpBox": look_up,
                    "status": status, "methods": methods, "classes": list(points.classes),
+                   "legendLabels": [item.label.value for item in items],
                    "imageShape": list(points.images.shape[1:])}},
         code=f"{explorer}.attach(models)"))
     return file_html(document, resources=INLINE, title=title, template=TEMPLATE, template_variables={
