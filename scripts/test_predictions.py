@@ -4,7 +4,7 @@ from mnistflow.introspect import test_predictions
 from mnistflow.jobs import rule_context
 
 with rule_context(snakemake) as log:
-    model, state = load_checkpoint(snakemake.input.model)
+    model, state = load_checkpoint(snakemake.input.model, purpose="mark the test images it misclassifies")
     dataset = load_dataset(snakemake.input.dataset)
     predictions = test_predictions(model, InputPipeline.from_checkpoint(state), dataset.test_images,
                                    dataset.test_labels, snakemake.wildcards.run)

@@ -286,3 +286,13 @@ def test_confidence_of_huge_logits_is_exact():
     predicted, confidence = introspect.predict(model, torch.tensor([[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]))
     assert predicted.tolist() == [0, 0, 2]
     assert confidence.tolist() == pytest.approx([1.0, 0.5, 1.0])
+
+
+def test_predictions_of_a_model_with_non_finite_output_are_refused():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"run 'broken': its model's output is not finite for 2 of 2 test images; "
+                                         r"retrain it, or choose another run \(train.best_run\)"):
+        introspect.test_predictions(model, lambda images: images.float(), np.zeros((2, 2, 2), dtype=np.uint8),
+                                    np.array([0, 1]), "broken")

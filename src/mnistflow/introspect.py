@@ -208,6 +208,10 @@ def test_predictions(model: torch.nn.Module, pipeline, test_images: np.ndarray, 
                      run: str) -> Predictions:
     """``pipeline``: the checkpoint's InputPipeline (uint8 images -> the model's input)."""
     predicted, confidence = predict(model, pipeline(torch.from_numpy(test_images)))
+    broken = int((~torch.isfinite(confidence)).sum())
+    if broken:
+        raise ValueError(f"run {run!r}: its model's output is not finite for {broken} of {len(confidence)} test "
+                         "images; retrain it, or choose another run (train.best_run)")
     return Predictions(run=run, labels=np.asarray(test_labels, dtype=np.int64),
                        predicted=predicted.cpu().numpy().astype(np.int64),
                        confidence=confidence.cpu().numpy().astype(np.float32))
