@@ -75,6 +75,7 @@ def measure(path: Path, points: ExplorerPoints, opens: int, hovers: int, seed: i
                 page.screenshot(path=screenshot)
                 result["screenshot"] = {"path": str(screenshot.relative_to(ROOT)), "index": int(points.index[worst]),
                                         "tooltip": tooltip.rows if tooltip else None}
+                explorer.fit()
             rng = np.random.default_rng(seed)
             latencies = []
             for row in rng.choice(len(points.index), size=hovers, replace=False):
@@ -115,7 +116,8 @@ def main() -> None:
     predictions = Predictions.load(folder / f"train/{args.best_run}/test_predictions.npz")
     real = ExplorerPoints.gather([Embedding.load(folder / f"embed/{m}.npz") for m in args.methods], dataset,
                                  predictions)
-    synthetic = ExplorerPoints.gather(*explorer_set(60_000, 10_000))
+    synthetic_dataset, synthetic_embeddings, synthetic_predictions = explorer_set(60_000, 10_000)
+    synthetic = ExplorerPoints.gather(synthetic_embeddings, synthetic_dataset, synthetic_predictions)
     result = {"date": datetime.date.today().isoformat(), "machine": platform.node(),
               "cpus": len(os.sched_getaffinity(0)), "dataset": args.dataset,
               "points": len(real.index), "embeddings": len(real.coords),

@@ -172,6 +172,10 @@ class Explorer:
         names = self.js(f"{EXPLORER}.buttons.labels")
         return self.js(f"{EXPLORER}.methods")[names.index(button)]
 
+    def fit(self) -> None:
+        """The whole embedding in view again, as the page opened."""
+        self.js(f"{EXPLORER}.show({EXPLORER}.method)")
+
     def look_up(self, text: str) -> None:
         box = self.document.get_by_placeholder(self.js(f"{EXPLORER}.lookUpBox.placeholder"))
         box.fill(text)
