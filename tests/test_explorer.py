@@ -90,6 +90,11 @@ def test_page_is_one_file_that_requests_nothing():
     blob = re.search(r'<script type="application/octet-stream" id="explorer-pixels">([^<]+)</script>', page)
     assert zlib.decompress(base64.b64decode(blob.group(1))) == points.images.tobytes()
     assert "misclassified by best (1)" in page  # test image 0 of 40
+    # the same points, the same bytes (Bokeh's own ids are random UUIDs)
+    again = explorer_page(points, "synthetic <map>", run="best")
+    model_ids = r'"p\d+"'  # Bokeh numbers its models on through a process: the second page's go on
+    assert len(re.findall(model_ids, page)) > 50
+    assert re.sub(model_ids, "", again) == re.sub(model_ids, "", page)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,10 +11,13 @@ times: README, "The embedding explorer").
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
+import uuid
 import zlib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -121,6 +124,35 @@ def fitted_ranges(coords: np.ndarray, frame: tuple[int, int], margin: float = 0.
     return (centre[0] - half[0], centre[0] + half[0]), (centre[1] - half[1], centre[1] + half[1])
 
 
+@contextlib.contextmanager
+def repeatable_ids() -> Iterator[None]:
+    """Bokeh names a page's document and elements with random UUIDs; these name them in order,
+    so that the same points write the same bytes (a rerun, or a SLURM run beside a local one,
+    is then seen to give the same page)."""
+    import bokeh.embed.elements
+    import bokeh.embed.util
+
+    count = itertools.count()
+
+    def unique_id() -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mnistflow-explorer/{next(count)}"))
+
+    def css_safe_id() -> str:
+        return f"bk-{unique_id()}"
+
+    patched = [(bokeh.embed.util, "make_globally_unique_id", unique_id),
+               (bokeh.embed.util, "make_globally_unique_css_safe_id", css_safe_id),
+               (bokeh.embed.elements, "make_globally_unique_css_safe_id", css_safe_id)]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patched]
+    try:
+        for module, name, function in patched:
+            setattr(module, name, function)
+        yield
+    finally:
+        for module, name, function in saved:
+            setattr(module, name, function)
+
+
 def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, point_size: float = 3.0,
                   backend: str = "canvas", decimation: int = 20) -> str:
     """The page as HTML text. ``run``: the run whose mistakes are ringed. ``backend``: Bokeh's
@@ -201,6 +233,7 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                    "legendLabels": [item.label.value for item in items],
                    "imageShape": list(points.images.shape[1:])}},
         code=f"{explorer}.attach(models)"))
-    return file_html(document, resources=INLINE, title=title, template=TEMPLATE, template_variables={
-        "explorer_css": CSS, "explorer_js": resources.files(__package__).joinpath("explorer.js").read_text(),
-        "pixels": compressed_images(points.images)})
+    with repeatable_ids():
+        return file_html(document, resources=INLINE, title=title, template=TEMPLATE, template_variables={
+            "explorer_css": CSS, "explorer_js": resources.files(__package__).joinpath("explorer.js").read_text(),
+            "pixels": compressed_images(points.images)})
