@@ -205,9 +205,10 @@
     lookUp(text) {
       const typed = text.trim();
       if (typed === "") return;
-      const row = /^\d+$/.test(typed) ? this.rowOfIndex.get(Number(typed)) : undefined;
+      const isIndex = /^\d+$/.test(typed);
+      const row = isIndex ? this.rowOfIndex.get(Number(typed)) : undefined;
       if (row === undefined) {
-        this.status.text = /^\d+$/.test(typed)
+        this.status.text = isIndex
           ? `Index <b>${escape(typed)}</b> is not among the ${this.data.index.length.toLocaleString("en")} images of this map.`
           : `<b>${escape(typed)}</b> is not an index: type a whole number, e.g. ${this.data.index[0]}.`;
         return;
@@ -259,7 +260,8 @@
       const offset = row * h * w;
       for (let p = 0; p < h * w; p++) {
         const v = this.images[offset + p];
-        image.data.set([v, v, v, 255], 4 * p);
+        image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = v;
+        image.data[4 * p + 3] = 255;
       }
       const canvas = this.tooltip.querySelector("canvas");
       canvas.getContext("2d").putImageData(image, 0, 0);

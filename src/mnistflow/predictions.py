@@ -1,5 +1,5 @@
 """A trained classifier's prediction for every test image, readable without torch
-(``train.predict`` computes it)."""
+(``introspect.test_predictions`` computes it)."""
 
 from __future__ import annotations
 
