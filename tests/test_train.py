@@ -1,6 +1,7 @@
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -16,6 +17,7 @@ from mnistflow.train import (
     evaluate,
     make_optimizer,
     near_chance,
+    warp_draws,
 )
 
 TIMING = ["seconds", "images_per_second"]
@@ -122,10 +124,11 @@ def test_huge_learning_rate_is_marked_diverged(data, tmp_path):
 
 def test_augmentation_keeps_shape_and_background(data):
     x = data.train_x[:8]
-    out = augment_batch(x, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape and torch.isfinite(out).all()
+    draws = warp_draws(8, torch.Generator().manual_seed(0))
+    out = augment_batch(x, draws)
+    assert out.shape == x.shape and torch.isfinite(out).all() and not torch.equal(out, x)
     assert out.amin().item() == pytest.approx(x.amin().item(), abs=1e-5)
-    identity = augment_batch(x, torch.Generator().manual_seed(0), max_shift=0, max_degrees=0)
+    identity = augment_batch(x, draws, max_shift=0, max_degrees=0)
     torch.testing.assert_close(identity, x, atol=1e-5, rtol=0)
 
 
@@ -286,6 +289,26 @@ def test_a_finite_blow_up_is_marked_diverged_and_stops_the_run(split_data, tmp_p
     assert re.match(r"the smoothed training loss rose to [\d.e+]+, more than ln\(classes\) = 2.303 above its lowest "
                     r"[\d.]+ at step \d+$", metrics.note.iloc[-1])
     assert metrics.selected.tolist() == [True, False]  # epoch 1 kept, and tested
+
+
+@pytest.mark.parametrize("case", ["ok", "finite blow-up", "not finite"])
+def test_reading_the_losses_in_blocks_as_on_a_gpu_gives_the_metrics_of_a_check_every_batch(split_data, tmp_path, case):
+    settings = {"ok": dict(epochs=2, augment=True),
+                "finite blow-up": dict(batch_size=4, epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 30}),
+                "not finite": dict(optimizer_kwargs={"lr": 1e12}, epochs=2)}[case]
+    runs = []
+    for check_every in (1, 7):  # 7 divides neither 200 / 32 = 7 batches nor the blow-up's step
+        trainer = Trainer(quick(**settings), split_data, tmp_path / f"{check_every}.pt", log=lambda s: None,
+                          recording={"per_epoch": 3})
+        trainer.check_every = check_every
+        runs.append((trainer.run(), trainer.recorder.weight_arrays()))
+    (every_batch, recorded), (blocks, recorded_in_blocks) = runs
+    pd.testing.assert_frame_equal(every_batch.drop(columns=TIMING), blocks.drop(columns=TIMING))
+    for key in recorded:
+        np.testing.assert_array_equal(recorded[key], recorded_in_blocks[key])
+    assert every_batch.status.iloc[-1] == ("ok" if case == "ok" else "diverged")
+    if case == "not finite":
+        assert re.match(r"the training loss is (nan|inf) at step \d+$", blocks.note.iloc[-1])
 
 
 def test_the_loss_watch_ignores_noise_and_a_first_overshoot_and_catches_a_rise_above_its_lowest():

@@ -258,36 +258,43 @@ class GanTrainer:
         noise = rng.generator(config.seed, "noise", epoch)
         rng.seed_global(config.seed, "dropout", epoch)
         shuffle = rng.generator(config.seed, "order", epoch)
-        order = torch.randperm(len(self.labels), generator=shuffle).to(self.device)
-        steps = math.ceil(len(order) / config.batch_size)
+        order = torch.randperm(len(self.labels), generator=shuffle)
+        batches = order.split(config.batch_size)
+        # drawn batch by batch as the loop would, and moved to the device in one copy
+        noises = torch.cat([torch.randn(len(b), config.noise_dim, generator=noise) for b in batches])
+        noises = noises.to(self.device).split(config.batch_size)
+        order = order.to(self.device).split(config.batch_size)
         self.generator.train()
         self.discriminator.train()
-        sums = np.zeros(6)
+        # summed on the device and read once, at the end: a GPU never waits for the host mid-epoch
+        sums = torch.zeros(6, dtype=torch.float64, device=self.device)
         started = time.perf_counter()
-        for step in tqdm(range(steps), desc=f"epoch {epoch}", file=self.progress_file,
+        for step in tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
                          disable=self.progress_file is None, mininterval=5, ascii=True):
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index, z = order[step], noises[step]
             real, labels = self.real[index], self.labels[index]
-            z = torch.randn(len(index), config.noise_dim, generator=noise).to(self.device)
             fake = self.generator(z, labels)
             real_logit, real_class = self.discriminator(real, labels)
             fake_logit, _ = self.discriminator(fake.detach(), labels)
             d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
                              + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-            d_class = F.cross_entropy(real_class, labels) if real_class is not None else torch.zeros(())
+            d_class = F.cross_entropy(real_class, labels) if real_class is not None else real_logit.new_zeros(())
             self.d_optimizer.zero_grad()
             (d_adversarial + config.class_loss_weight * d_class).backward()
             self.d_optimizer.step()
             g_logit, g_class_logits = self.discriminator(fake, labels)
             g_adversarial = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-            g_class = F.cross_entropy(g_class_logits, labels) if g_class_logits is not None else torch.zeros(())
+            g_class = (F.cross_entropy(g_class_logits, labels) if g_class_logits is not None
+                       else g_logit.new_zeros(()))
             self.g_optimizer.zero_grad()
             (g_adversarial + config.class_loss_weight * g_class).backward()
             self.g_optimizer.step()
             self.update_sampler()
-            sums += [t.item() * len(index) for t in (d_adversarial, g_adversarial, d_class, g_class)] + [
-                torch.sigmoid(real_logit).sum().item(), torch.sigmoid(fake_logit).sum().item()]
-        means = sums / len(order)
+            with torch.no_grad():
+                losses = torch.stack([d_adversarial, g_adversarial, d_class, g_class]).double() * len(index)
+                scores = torch.stack([torch.sigmoid(real_logit).sum(), torch.sigmoid(fake_logit).sum()]).double()
+                sums += torch.cat([losses, scores])
+        means = (sums / len(self.labels)).tolist()
         return {"epoch": epoch, "discriminator_loss": means[0], "generator_loss": means[1],
                 "discriminator_class_loss": means[2], "generator_class_loss": means[3],
                 "real_score": means[4], "fake_score": means[5], "seconds": time.perf_counter() - started}

@@ -103,12 +103,21 @@ def weights_copy(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
+def warp_draws(n: int, generator: torch.Generator) -> torch.Tensor:
+    """The random numbers of one batch's warp (``augment_batch``): (n, 3) uniforms in [0, 1), the
+    rotation's then the shift's."""
+    angle = torch.rand(n, generator=generator)
+    shift = torch.rand(n, 2, generator=generator)
+    return torch.cat([angle[:, None], shift], dim=1)
+
+
+def augment_batch(x: torch.Tensor, draws: torch.Tensor, max_shift: float = 2.0,
                   max_degrees: float = 10.0) -> torch.Tensor:
-    """Random shifts (pixels) and small rotations, one affine warp for the whole batch."""
+    """Random shifts (pixels) and small rotations, one affine warp for the whole batch; ``draws``
+    are ``warp_draws`` for it, on x's device."""
     n, _, h, w = x.shape
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift
+    angle = (draws[:, 0] * 2 - 1) * math.radians(max_degrees)
+    shift = (draws[:, 1:] * 2 - 1) * max_shift
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([
         torch.stack([cos, -sin, shift[:, 0] * 2 / w], dim=1),
@@ -119,21 +128,30 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: float 
     return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
 
 
+def evaluation_batch(device: torch.device) -> int:
+    """Batches of 250 stay in the CPU's cache, which batches of 1,000 do not (README, "Measured
+    choices"); a GPU wants batches large enough to fill it."""
+    return 250 if device.type == "cpu" else 4096
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 250,
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
              prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over exactly the ``len(y)`` given examples; ``prepare``
-    turns each batch of x into the model's input. Batches of 250 stay in the CPU's cache, which
-    batches of 1,000 do not (README, "Measured choices")."""
+    turns each batch of x into the model's input (then batches stay at 250: a backbone's input at
+    224 px is 64 times larger). The sums stay on the device until the end: one wait for a GPU, not
+    two per batch."""
     model.eval()
-    loss_sum, correct = 0.0, 0
+    batch_size = batch_size or (evaluation_batch(y.device) if prepare is None else 250)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
     for start in range(0, len(y), batch_size):
         batch = x[start:start + batch_size]
         logits = model(batch if prepare is None else prepare(batch))
         target = y[start:start + batch_size]
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == target).sum().item()
-    return loss_sum / len(y), correct / len(y)
+        loss_sum += F.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(dim=1) == target).sum()
+    return loss_sum.item() / len(y), correct.item() / len(y)
 
 
 def make_optimizer(name: str, parameters, kwargs: dict) -> torch.optim.Optimizer:
@@ -212,6 +230,47 @@ class LossWatch:
         self.batches, self.smoothed, self.lowest = state["batches"], state["smoothed"], state["lowest"]
 
 
+class EpochWatch:
+    """An epoch's batch losses and hits, kept on the device and read back in blocks: a GPU then
+    waits for the host once per block, not twice per batch. ``check`` feeds the losses read so far
+    to the run's ``LossWatch`` in order and stops at the first bad batch, so the epoch's means and
+    the problem named are those a batch-by-batch check gives; on a GPU the batches between a
+    blow-up and the end of its block are trained too, in a run that is then stopped anyway."""
+
+    def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device):
+        self.loss_watch, self.batch_sizes = loss_watch, batch_sizes
+        self.losses = torch.zeros(len(batch_sizes), device=device)
+        self.hits = torch.zeros(len(batch_sizes), dtype=torch.long, device=device)
+        self.checked, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
+        self.problem: str | None = None
+
+    def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.losses[step] = loss.detach()
+        self.hits[step] = (logits.argmax(dim=1) == y).sum()
+
+    def check(self, upto: int) -> bool:
+        """Reads the losses of the batches before ``upto``; whether the run has blown up."""
+        values = zip(self.losses[self.checked:upto].tolist(), self.hits[self.checked:upto].tolist())
+        for step, (value, hits) in enumerate(values, start=self.checked):
+            if not math.isfinite(value):
+                self.problem = f"the training loss is {value} at step {step}"
+                return True
+            self.loss_sum += value * self.batch_sizes[step]
+            self.correct += hits
+            self.seen += self.batch_sizes[step]
+            problem = self.loss_watch.update(value)
+            if problem is not None:
+                self.problem = f"{problem} at step {step}"
+                return True
+        self.checked = max(self.checked, upto)
+        return False
+
+    def result(self) -> tuple[float, float, str | None]:
+        if self.problem is not None and self.problem.startswith("the training loss is"):
+            return float("nan"), float("nan"), self.problem
+        return self.loss_sum / self.seen, self.correct / self.seen, self.problem
+
+
 class Trainer:
     """One training run. ``run()`` trains epoch by epoch, writing a resume file after each,
     scores every epoch on the validation split, and at the end keeps the epoch that scored best
@@ -230,6 +289,8 @@ class Trainer:
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
         self.device = data.train_x.device
+        # how many batches' losses a GPU computes before the host reads them (a CPU: every one)
+        self.check_every = 1 if self.device.type == "cpu" else 100
         rng.seed_global(config.seed, "init")
         self.model = build_model(config.model, len(data.classes)).to(self.device)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
@@ -281,42 +342,47 @@ class Trainer:
         # each epoch's streams depend only on (seed, epoch): a resumed run sees the same batches
         generator = rng.generator(config.seed, "order", epoch)  # shuffling and augmentation
         rng.seed_global(config.seed, "dropout", epoch)
-        order = torch.randperm(len(data.train_y), generator=generator).to(self.device)
+        order = torch.randperm(len(data.train_y), generator=generator)
+        batches = list(order.split(config.batch_size))
+        # drawn here, batch by batch as the loop would, and moved to the device in one copy
+        warps = (torch.cat([warp_draws(len(b), generator) for b in batches]).to(self.device).split(config.batch_size)
+                 if config.augment else None)
+        order = order.to(self.device)
+        watch = EpochWatch(self.loss_watch, [len(b) for b in batches], self.device)
         self.model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        batches = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}", file=self.progress_file,
-                       disable=self.progress_file is None, mininterval=5, ascii=True)
-        for step in batches:
+        steps = tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
+                     disable=self.progress_file is None, mininterval=5, ascii=True)
+        for step in steps:
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             x, y = data.train_x[index], data.train_y[index]
             if config.augment:
-                x = augment_batch(x, generator)
+                x = augment_batch(x, warps[step])
             self.optimizer.zero_grad()
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
                 logits = self.model(x)
                 loss = F.cross_entropy(logits, y)
-            value = loss.item()
-            if not math.isfinite(value):
-                return float("nan"), float("nan"), f"the training loss is {value} at step {step}"
-            loss_sum += value * len(y)
-            correct += (logits.argmax(dim=1) == y).sum().item()
-            seen += len(y)
-            problem = self.loss_watch.update(value)
-            if problem is not None:
-                return loss_sum / seen, correct / seen, f"{problem} at step {step}"
+            watch.add(step, loss, logits, y)
+            # before the update: on a CPU, where every step is checked, a bad batch never updates
+            if (step + 1) % self.check_every == 0 and watch.check(step + 1):
+                return watch.result()
             loss.backward()
             if self.recorder is not None and self.recorder.due(step):
+                if watch.check(step + 1):  # no record of weights past a blow-up
+                    return watch.result()
                 self.recorder.record(self.model, epoch, step)
             self.optimizer.step()
             if self.per_batch:
                 self.scheduler.step()
+        if watch.check(len(batches)):
+            return watch.result()
         if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
+        train_loss, train_accuracy, _ = watch.result()
         # the first of several epochs starts untrained (and may warm up): judged only when it is the last
-        if loss_sum / seen >= self.loss_watch.limit and (epoch > 1 or config.epochs == 1):
-            return loss_sum / seen, correct / seen, (f"the epoch's mean training loss {loss_sum / seen:.3f} is not "
-                                                     f"below ln(classes) = {self.loss_watch.limit:.3f}")
-        return loss_sum / seen, correct / seen, None
+        if train_loss >= self.loss_watch.limit and (epoch > 1 or config.epochs == 1):
+            return train_loss, train_accuracy, (f"the epoch's mean training loss {train_loss:.3f} is not "
+                                                f"below ln(classes) = {self.loss_watch.limit:.3f}")
+        return train_loss, train_accuracy, None
 
     def run(self) -> pd.DataFrame:
         has_validation = self.data.has_validation
