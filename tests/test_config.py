@@ -74,7 +74,7 @@ def test_nested_command_line_strings_are_coerced(config):
 
 def test_unknown_tsne_backend_is_rejected_by_the_schema(config):
     config["embed"]["tsne"]["backends"] = ["opentsne", "bhtsne"]
-    with pytest.raises(ConfigError, match=r"config key embed.tsne.backends.1: 'bhtsne' is not one of \['opentsne', 'multicore', 'sklearn'\]"):
+    with pytest.raises(ConfigError, match=r"config key embed.tsne.backends.1: 'bhtsne' is not one of \['auto', 'opentsne', 'multicore', 'sklearn', 'torch'\]"):
         validate_config(config, SCHEMA)
 
 
@@ -154,7 +154,7 @@ def test_the_schemas_names_are_the_librarys_registries():
     assert schema["$defs"]["model_name"]["enum"] == list(MODELS)
     assert schema["$defs"]["strategy"]["enum"] == list(STRATEGIES)
     properties = schema["properties"]
-    assert properties["embed"]["properties"]["tsne"]["properties"]["backends"]["items"]["enum"] == list(TSNE_BACKENDS)
+    assert properties["embed"]["properties"]["tsne"]["properties"]["backends"]["items"]["enum"] == ["auto", *TSNE_BACKENDS]
     assert properties["gan"]["properties"]["models"]["items"]["enum"] == list(GAN_MODELS)
     assert properties["optimizers"]["properties"]["tuned"]["items"]["enum"] == list(OPTIMIZERS)
     imagenet = properties["transfer"]["properties"]["imagenet"]["properties"]

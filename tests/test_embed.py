@@ -24,6 +24,7 @@ BACKEND_OPTIONS = {
     "opentsne": {"early_exaggeration_iterations": 125, "iterations": 100},
     "multicore": {"early_exaggeration_iterations": 250, "iterations": 250, "learning_rate": 200},
     "sklearn": {"iterations": 250},
+    "torch": {"early_exaggeration_iterations": 125, "iterations": 100},
 }
 
 
@@ -159,7 +160,7 @@ def test_opentsne_takes_its_affinities_from_the_graph_it_is_given(projection, gr
 
 
 def test_unknown_backend_is_rejected(projection):
-    with pytest.raises(ValueError, match="unknown t-SNE backend 'bhtsne'; choose one of opentsne, multicore, sklearn"):
+    with pytest.raises(ValueError, match="unknown t-SNE backend 'bhtsne'; choose one of opentsne, multicore, sklearn, torch"):
         tsne(projection, "bhtsne", **SMALL, seed=0)
 
 

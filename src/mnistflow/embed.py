@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
     from .neighbours import NeighbourGraph
 
-TSNE_BACKENDS = ("opentsne", "multicore", "sklearn")
+TSNE_BACKENDS = ("opentsne", "multicore", "sklearn", "torch")
+# what config's ``embed.tsne.backends: [auto]`` stands for on a machine with a GPU, and without
+AUTO_TSNE_BACKEND = {True: "torch", False: "opentsne"}
+
+
+def chosen_tsne_backends(backends: list[str], has_gpu: bool) -> list[str]:
+    """The config's t-SNE backends with ``auto`` resolved for this machine, each once, in order."""
+    resolved = [AUTO_TSNE_BACKEND[has_gpu] if name == "auto" else name for name in backends]
+    return list(dict.fromkeys(resolved))
 
 
 @dataclass(frozen=True)
@@ -244,7 +252,22 @@ def tsne_sklearn(x: np.ndarray, perplexity: float, early_exaggeration: float, it
     return np.asarray(coords, dtype=np.float64), {"kl_divergence": float(model.kl_divergence_)}
 
 
-TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklearn": tsne_sklearn}
+def tsne_torch(x: np.ndarray, perplexity: float, early_exaggeration: float, early_exaggeration_iterations: int,
+               iterations: int, seed: int, threads: int, intervals: int = 50) -> tuple[np.ndarray, dict]:
+    """openTSNE's algorithm in PyTorch (``tsne_torch.TorchTSNE``), on the GPU where CUDA is, with
+    its own exact neighbour search there; on a CPU it runs, but slower than openTSNE."""
+    import torch
+
+    from .tsne_torch import TorchTSNE
+
+    torch.set_num_threads(threads)
+    return TorchTSNE(perplexity=perplexity, early_exaggeration=early_exaggeration,
+                     early_exaggeration_iterations=early_exaggeration_iterations, iterations=iterations,
+                     intervals=intervals).fit(x, seed)
+
+
+TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklearn": tsne_sklearn,
+                  "torch": tsne_torch}
 
 
 # the backends that take their neighbours from the shared graph (the others search their own)

@@ -9,7 +9,7 @@ import re
 
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
-from mnistflow.embed import GRAPH_BACKENDS, TSNE_BACKENDS
+from mnistflow.embed import GRAPH_BACKENDS, TSNE_BACKENDS, chosen_tsne_backends
 from mnistflow.gpu import machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.registry import (
@@ -153,7 +153,8 @@ def stats_targets(dataset):
 
 def compared_methods():
     embed = config["embed"]
-    methods = ["pca"] + [f"tsne-{b}" for b in embed["tsne"]["backends"]]
+    backends = chosen_tsne_backends(embed["tsne"]["backends"], gpus_on_this_machine() > 0)
+    methods = ["pca"] + [f"tsne-{b}" for b in backends]
     return methods + (["umap"] if embed["umap"]["enabled"] else [])
 
 
@@ -197,6 +198,11 @@ def tsne_graph(wildcards):
     if wildcards.backend in GRAPH_BACKENDS:
         return f"results/{wildcards.dataset}/embed/knn.npz"
     return []
+
+
+def tsne_gpus(wildcards):
+    """The torch backend's ``gpu`` resource (the others never use a GPU)."""
+    return gpus_per_job(wildcards) if wildcards.backend == "torch" else 0
 
 
 def tsne_options(wildcards):

@@ -59,6 +59,8 @@ rule tsne:
     conda:
         "../../envs/embed.yaml"
     threads: config["embed"]["threads"]
+    resources:
+        gpu=tsne_gpus,
     params:
         options=tsne_options,
     script:

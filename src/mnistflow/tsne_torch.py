@@ -1,0 +1,262 @@
+"""t-SNE in PyTorch, on whichever device torch has: the ``torch`` backend of the t-SNE rule, the
+one chosen where CUDA is (``embed.tsne.backends: [auto]``).
+
+The algorithm is openTSNE's, step for step, so that its results read the same:
+- exact neighbours (``3 * perplexity`` a point) and Gaussian affinities calibrated to the
+  perplexity by bisection, symmetrised and normalised to sum 1;
+- gradients without the factor 4, the attractive part over the neighbour edges, the repulsive
+  part by FFT-accelerated interpolation (Linderman et al. 2019, "FIt-SNE"): charges spread by
+  Lagrange polynomials onto 3 equispaced nodes per interval of the embedding's box (intervals of
+  width 1 or less, at least ``intervals`` a side), convolved with the Cauchy kernel by FFT, and
+  read back the same way;
+- gradient descent with momentum and gains, the learning rate ``n / exaggeration`` of each phase,
+  the embedding re-centred after each step.
+
+Nothing waits for the host inside the loop: the number of intervals comes from the box of the
+previous iteration, read once in ``box_every`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# Lagrange nodes inside an interval of width 1: 3 a side, as openTSNE's n_interpolation_points
+NODES = torch.tensor([1 / 6, 1 / 2, 5 / 6], dtype=torch.float64)
+
+
+def fft_friendly(n: int) -> int:
+    """The smallest number >= n whose prime factors are 2, 3 and 5: FFTs of such sizes are fast."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def exact_neighbours(x: torch.Tensor, k: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest other points of every point: squared distances and indices, nearest first."""
+    squared = (x * x).sum(1)
+    distances, indices = [], []
+    for start in range(0, len(x), chunk):
+        block = x[start:start + chunk]
+        d = squared[start:start + chunk, None] - 2 * block @ x.T + squared[None, :]
+        rows = torch.arange(len(block), device=x.device)
+        d[rows, rows + start] = math.inf  # not its own neighbour
+        values, nearest = d.topk(k, dim=1, largest=False)
+        distances.append(values.clamp_(min=0))
+        indices.append(nearest)
+    return torch.cat(distances), torch.cat(indices)
+
+
+def conditional_affinities(distances: torch.Tensor, perplexity: float, steps: int = 64) -> torch.Tensor:
+    """p(j | i) over each row's neighbours, the Gaussian's precision found by bisection so that the
+    row's entropy is log(perplexity). Every row takes ``steps`` steps (no host wait to stop early):
+    64 halvings of the bracket leave it at float precision."""
+    d = distances - distances[:, :1]  # rows are sorted: the nearest at 0, for exp's range
+    target = math.log(perplexity)
+    low = torch.zeros(len(d), dtype=d.dtype, device=d.device)
+    high = torch.full_like(low, math.inf)
+    beta = torch.ones_like(low) / d[:, -1].clamp(min=1e-12)  # exp(-1) at the farthest neighbour
+    for _ in range(steps):
+        p = torch.exp(-d * beta[:, None])
+        total = p.sum(1)
+        entropy = torch.log(total) + beta * (d * p).sum(1) / total
+        flat = entropy > target  # too many effective neighbours: a narrower Gaussian
+        low = torch.where(flat, beta, low)
+        high = torch.where(flat, high, beta)
+        beta = torch.where(torch.isinf(high), beta * 2, (low + high) / 2)
+    p = torch.exp(-d * beta[:, None])
+    return p / p.sum(1, keepdim=True)
+
+
+def joint_affinities(conditional: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(p(j|i) + p(i|j)) / 2n over every pair that is a neighbour either way: the edges (2, m),
+    each pair in both directions, and their values (which sum to 1)."""
+    n, k = conditional.shape
+    rows = torch.arange(n, device=indices.device).repeat_interleave(k)
+    cols = indices.reshape(-1)
+    keys, where = torch.unique(torch.cat([rows * n + cols, cols * n + rows]), return_inverse=True)
+    values = conditional.reshape(-1) / (2 * n)
+    summed = torch.zeros(len(keys), dtype=values.dtype, device=values.device)
+    summed.index_add_(0, where, torch.cat([values, values]))
+    return torch.stack([keys // n, keys % n]), summed
+
+
+class Interpolation:
+    """The FFT grid of one iteration: ``intervals`` a side over the square box [low, low + span]."""
+
+    def __init__(self, y: torch.Tensor, low: torch.Tensor, span: torch.Tensor, intervals: int):
+        self.intervals, self.nodes = intervals, 3 * intervals
+        width = span / intervals
+        scaled = (y - low) / width
+        box = scaled.floor().clamp_(0, intervals - 1)
+        t = scaled - box  # within the box, in [0, 1]
+        nodes = NODES.to(y)
+        # Lagrange weights of the 3 nodes, per coordinate: (n, 2, 3)
+        weights = []
+        for j in range(3):
+            w = torch.ones_like(t)
+            for m in range(3):
+                if m != j:
+                    w = w * (t - nodes[m]) / (nodes[j] - nodes[m])
+            weights.append(w)
+        weights = torch.stack(weights, dim=2)
+        first = (3 * box).long()  # each point's first node, per coordinate
+        # the 9 nodes around each point, as flat grid indices, and their weights: (n, 9)
+        gx, gy = first[:, 0, None] + torch.arange(3, device=y.device), first[:, 1, None] + torch.arange(3, device=y.device)
+        self.index = (gx[:, :, None] * self.nodes + gy[:, None, :]).reshape(len(y), 9)
+        self.weight = (weights[:, 0, :, None] * weights[:, 1, None, :]).reshape(len(y), 9)
+        # the kernels at every node offset, in a circulant of twice the grid's size
+        offsets = torch.arange(2 * self.nodes, device=y.device, dtype=y.dtype)
+        offsets = torch.where(offsets < self.nodes, offsets, offsets - 2 * self.nodes) * (width / 3)
+        cauchy = 1 / (1 + offsets[:, None] ** 2 + offsets[None, :] ** 2)
+        self.kernels = torch.fft.rfft2(torch.stack([cauchy, cauchy * cauchy]))
+
+    def potentials(self, charges: torch.Tensor, kernel: int) -> torch.Tensor:
+        """sum_j K(y_i, y_j) charges_j at every point, for each column of ``charges`` (n, c);
+        kernel 0: 1 / (1 + r^2), 1: its square."""
+        n, c = charges.shape
+        grid = torch.zeros(c, self.nodes * self.nodes, dtype=charges.dtype, device=charges.device)
+        spread = (self.weight[:, None, :] * charges[:, :, None]).permute(1, 0, 2).reshape(c, -1)
+        grid.scatter_add_(1, self.index.reshape(1, -1).expand(c, -1), spread)
+        padded = torch.zeros(c, 2 * self.nodes, 2 * self.nodes, dtype=charges.dtype, device=charges.device)
+        padded[:, :self.nodes, :self.nodes] = grid.view(c, self.nodes, self.nodes)
+        size = padded.shape[1:]
+        field = torch.fft.irfft2(torch.fft.rfft2(padded) * self.kernels[kernel], s=size)
+        field = field[:, :self.nodes, :self.nodes].reshape(c, -1)
+        return (field[:, self.index] * self.weight).sum(2).T
+
+
+@dataclass(frozen=True)
+class TorchTSNE:
+    """t-SNE of ``x`` (n, d) into 2-D. The defaults are openTSNE's."""
+
+    perplexity: float = 30
+    early_exaggeration: float = 12
+    early_exaggeration_iterations: int = 250
+    iterations: int = 500
+    intervals: int = 50  # openTSNE's min_num_intervals
+    box_every: int = 10  # iterations between two reads of the embedding's box
+    min_gain: float = 0.01
+    device: str | None = None  # None: CUDA where there is one
+
+    def fit(self, x: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict]:
+        """The 2-D coordinates and what the run measured (its phases' seconds, the final KL divergence)."""
+        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        n = len(x)
+        if n < 2:
+            raise ValueError(f"t-SNE needs at least 2 points, got {n}")
+        clock = Clock(device)
+        points = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
+        k = min(n - 1, int(3 * self.perplexity))
+        distances, indices = exact_neighbours(points, k)
+        seconds_neighbours = clock.lap()
+        edges, weights = joint_affinities(conditional_affinities(distances, min(self.perplexity, k)), indices)
+        seconds_affinities = clock.lap()
+        # openTSNE's PCA start: the first two PCA coordinates (x is a PCA projection), the first
+        # scaled to standard deviation 1e-4, and a jitter far below that spacing
+        y = points[:, :2].double()
+        y = y / y[:, 0].std().clamp(min=1e-12) * 1e-4
+        noise = torch.Generator().manual_seed(seed)
+        y = (y + torch.randn(n, 2, generator=noise, dtype=torch.float64).to(device) * 1e-8).float()
+        optimiser = GainsDescent(y, self.min_gain)
+        self._descend(y, edges, weights, optimiser, self.early_exaggeration, self.early_exaggeration_iterations, 0.5)
+        seconds_exaggeration = clock.lap()
+        self._descend(y, edges, weights, optimiser, 1.0, self.iterations, 0.8)
+        kl = kl_divergence(y, edges, weights, self.intervals)
+        seconds_optimisation = clock.lap()
+        return y.double().cpu().numpy(), {
+            "device": str(device), "neighbours": k, "neighbour_search": "exact",
+            "seconds_neighbour_graph": seconds_neighbours, "seconds_affinities": seconds_affinities,
+            "seconds_early_exaggeration": seconds_exaggeration, "seconds_optimisation": seconds_optimisation,
+            "kl_divergence": kl,
+        }
+
+    def _descend(self, y, edges, weights, optimiser, exaggeration: float, iterations: int, momentum: float) -> None:
+        rate = max(len(y) / exaggeration, 50.0)
+        box = None
+        for iteration in range(iterations):
+            if iteration % self.box_every == 0:
+                box = interval_count(y, self.intervals, margin=self.box_every)
+            gradient = tsne_gradient(y, edges, weights, exaggeration, *box)
+            optimiser.step(gradient, rate, momentum)
+
+
+def interval_count(y: torch.Tensor, minimum: int, margin: int) -> tuple[int, float]:
+    """How many intervals a side the grid takes for the next ``margin`` iterations, and the
+    slack to leave around the box: the box grows a little each iteration, and its intervals must
+    stay at most 1 wide (openTSNE's ints_in_interval)."""
+    span = float((y.max() - y.min()).item())
+    slack = 0.05 * span + 1e-3
+    return fft_friendly(max(minimum, math.ceil(span + 2 * slack))), slack
+
+
+def tsne_gradient(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, exaggeration: float,
+                  intervals: int, slack: float) -> torch.Tensor:
+    """openTSNE's gradient (without the factor 4): exaggeration * attraction - repulsion / Z."""
+    rows, cols = edges
+    difference = y[rows] - y[cols]
+    cauchy = 1 / (1 + (difference * difference).sum(1))
+    attraction = torch.zeros_like(y).index_add_(0, rows, difference * (weights * cauchy)[:, None])
+    low = y.min() - slack
+    span = y.max() + slack - low
+    grid = Interpolation(y, low, span, intervals)
+    ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
+    z = (grid.potentials(ones, 0).sum() - len(y)).clamp(min=1e-12)  # sum over pairs i != j
+    squared = grid.potentials(torch.cat([ones, y], dim=1), 1)  # sum_j w_ij^2 * (1, y_j)
+    repulsion = y * squared[:, :1] - squared[:, 1:]
+    return exaggeration * attraction - repulsion / z
+
+
+def kl_divergence(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, intervals: int) -> float:
+    """KL(P || Q) with Q_ij = w_ij / Z: sum p log p - sum p log w + log Z (P sums to 1)."""
+    rows, cols = edges
+    difference = y[rows] - y[cols]
+    cauchy = 1 / (1 + (difference * difference).sum(1))
+    count, slack = interval_count(y, intervals, 0)
+    low = y.min() - slack
+    grid = Interpolation(y, low, y.max() + slack - low, count)
+    ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
+    z = grid.potentials(ones, 0).sum() - len(y)
+    w = weights.double()
+    # xlogy: a neighbour whose affinity underflowed to 0 adds 0, not 0 * log 0
+    return float(torch.xlogy(w, w).sum() - (w * torch.log(cauchy.double())).sum() + torch.log(z.double()))
+
+
+class GainsDescent:
+    """openTSNE's gradient descent: momentum, per-coordinate gains (up by 0.2 where the gradient
+    turned against the last update, else times 0.8 plus ``min_gain``), re-centring."""
+
+    def __init__(self, y: torch.Tensor, min_gain: float):
+        self.y, self.min_gain = y, min_gain
+        self.update = torch.zeros_like(y)
+        self.gains = torch.ones_like(y)
+
+    def step(self, gradient: torch.Tensor, rate: float, momentum: float) -> None:
+        flipped = torch.sign(self.update) != torch.sign(gradient)
+        self.gains = torch.where(flipped, self.gains + 0.2, self.gains * 0.8 + self.min_gain)
+        self.update = momentum * self.update - rate * self.gains * gradient
+        self.y += self.update
+        self.y -= self.y.mean(0)
+
+
+class Clock:
+    """Seconds between laps, waiting for the device's queued work at each."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.last = device, time.perf_counter()
+
+    def lap(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        return seconds
