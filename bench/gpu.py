@@ -1,17 +1,29 @@
-"""On a CUDA machine: the GPU lease and each torch analysis's CUDA path, timed; writes JSON.
+"""Every GPU target of the article's scale, measured in one run of a few minutes; writes JSON.
 
-    python bench/gpu.py --dataset-file results/mnist/data/dataset.npz [--out bench/results/gpu.json]
+    python bench/gpu.py --raw-dir DIR | --dataset-file NPZ [--out bench/results/gpu-<device>.json] [--quick]
 
-1. The lease: two jobs asking for one GPU each on a one-GPU machine, started together: the
-   first gets device 0 and CUDA, the second waits until the first has ended.
-2. One epoch of each training run of config-article.yaml (first, second, best) on the dataset,
-   with its test accuracy; an optimizer of the comparison (fused Adam, one epoch); a GAN epoch of
-   each model; ImageNet transfer (resnet18 at 224 px, random weights written into a temporary
-   torch hub cache: nothing is downloaded): feature extraction of the test set and 50 fine-tuning
-   steps. From these, the article config's GPU hours can be estimated.
+DIR holds MNIST's four IDX files (bench/gpu_device.sh prepares them, with the wheels the GPU
+machine lacks, and runs this script there). Each target of config-article.yaml's scale:
 
-``--quick`` runs the same code on 2,000 training and 500 test images at 64 px (a CPU smoke test
-of this script).
+1. the GPU lease: two one-GPU jobs started together on a one-GPU machine; the second waits;
+2. the ``best`` recipe, all its epochs: the time to its selected test accuracy (target: 99.5%
+   within 15 s), with ``first`` and ``second`` for one epoch each;
+3. an epoch of each GAN at the article's batch of 100 on the 60,000 training images (targets:
+   1 s for the MLP cGAN, 2 s for the DCGAN), and what its per-epoch frame and scoring add;
+4. t-SNE of all 70,000 images by the torch backend, which ``auto`` picks where CUDA is (target:
+   10 s with a kNN accuracy of 97% or more), beside the CPU default (openTSNE, the config's
+   schedule, every core) in the same run;
+5. ImageNet transfer (vgg16 and resnet18 at 224 px, random weights of the right shapes written
+   into a temporary torch hub cache: nothing is downloaded): features of every image and
+   fine-tuning steps.
+
+A target missed gets a profile: the operators its time went to (``torch.profiler``). From the
+measured times the script projects the whole ``--configfile config-article.yaml`` run, which
+takes longer than a device session can hold (README, "On a GPU").
+
+``--quick`` runs the same code on at most 2,000 training and 500 test images (transfer: resnet18 at 32
+px, 2 steps): the CPU smoke test
+of this script (tests/test_bench.py).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -27,13 +40,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
-from mnistflow.datasets import load_dataset, save_dataset
-from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from mnistflow.config import training_runs  # noqa: E402
+from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
+from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noqa: E402
+
+TARGETS = {"best_seconds": 15.0, "best_accuracy": 0.995, "cgan_mlp_epoch_seconds": 1.0,
+           "dcgan_epoch_seconds": 2.0, "tsne_seconds": 10.0, "tsne_knn_accuracy": 0.97,
+           "article_run_minutes": 15.0}
 HOLD_SECONDS = 3
 LEASE_JOB = f"""
 import time, torch
@@ -42,134 +62,241 @@ started = time.time()
 with gpus_for_job(1, lambda message: print(message, flush=True)) as devices:
     leased = time.time()
     cuda = torch.cuda.is_available()
-    name = torch.cuda.get_device_name(0) if cuda else None
     torch.ones(1, device="cuda" if cuda else "cpu").sum().item()
     time.sleep({HOLD_SECONDS})
-print({{"devices": devices, "cuda": cuda, "name": name, "waited_s": round(leased - started, 2),
-       "visible_devices_in_job": __import__("os").environ.get("CUDA_VISIBLE_DEVICES")}}, flush=True)
+print({{"devices": devices, "cuda": cuda, "waited_s": round(leased - started, 2)}}, flush=True)
 """
 
 
 def merged(base: dict, override: dict) -> dict:
     """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml
-    (done here without the schema: the GPU machines' Python has no jsonschema)."""
+    (here without the schema's defaults: the GPU machine has no jsonschema)."""
     for key, value in override.items():
         base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return base
 
 
-def lease_check(workdir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
-    jobs = [subprocess.Popen([sys.executable, "-c", LEASE_JOB], cwd=workdir, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
-    outputs = [job.communicate(timeout=120)[0] for job in jobs]
-    gpus_dir = Path("/proc/driver/nvidia/gpus")
-    return {"driver_gpu_folders": len(list(gpus_dir.iterdir())) if gpus_dir.is_dir() else None,
-            "jobs": [out.strip().splitlines() for out in outputs]}
+def article_config() -> dict:
+    return merged(yaml.safe_load((REPO / "config.yaml").read_text()),
+                  yaml.safe_load((REPO / "config-article.yaml").read_text()))
 
 
-def synchronize(device) -> None:
-    if torch.device(device).type == "cuda":
+def synchronize() -> None:
+    if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
-def timed(function, device):
-    synchronize(device)
+def timed(function):
+    synchronize()
     started = time.perf_counter()
     result = function()
-    synchronize(device)
-    return result, round(time.perf_counter() - started, 2)
+    synchronize()
+    return result, round(time.perf_counter() - started, 3)
+
+
+def profile(function, rows: int = 12) -> list[dict]:
+    """The operators ``function``'s time went to, the costliest first (device time on a GPU)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch_profile(activities=activities) as prof:
+        function()
+        synchronize()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0), reverse=True)[:rows]
+    return [{"op": e.key, "calls": e.count, "self_cpu_ms": round(e.self_cpu_time_total / 1000, 2),
+             "self_device_ms": round(getattr(e, "self_device_time_total", 0) / 1000, 2)} for e in events]
+
+
+def lease_check(workdir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    jobs = [subprocess.Popen([sys.executable, "-c", LEASE_JOB], cwd=workdir, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    outputs = [job.communicate(timeout=120)[0].strip().splitlines() for job in jobs]
+    return {"jobs": outputs, "second_waited": any("waiting" in line for out in outputs for line in out)}
+
+
+def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> dict:
+    """The ``best`` recipe whole, ``first`` and ``second`` for one epoch; returns the report's rows."""
+    runs = training_runs(config)
+    report = {}
+    for run in ("best", "first", "second"):
+        settings = dict(runs[run], train_subset=None, epochs=1 if run != "best" or quick else runs[run]["epochs"])
+        trainer = Trainer(TrainConfig(**settings), data, scratch / f"{run}-resume.pt", log=lambda s: None)
+        metrics, seconds = timed(trainer.run)
+        trainer.save(scratch / f"{run}.pt", metrics)
+        selected = metrics[metrics.selected]
+        report[run] = {"seconds": seconds, "epochs": len(metrics), "batch_size": settings["batch_size"],
+                       "steps_per_epoch": trainer.steps_per_epoch,
+                       "epoch_seconds": [round(s, 3) for s in metrics.seconds],
+                       "status": metrics.status.iloc[-1], "note": metrics.note.iloc[-1],
+                       "selected_epoch": int(selected.epoch.iloc[0]) if len(selected) else None,
+                       "test_accuracy": float(selected.test_accuracy.iloc[0]) if len(selected) else float("nan"),
+                       "article_epochs": runs[run]["epochs"]}
+        print(run, report[run], flush=True)
+    best = report["best"]
+    best["target_met"] = best["seconds"] <= TARGETS["best_seconds"] and best["test_accuracy"] >= TARGETS["best_accuracy"]
+    if not best["target_met"]:
+        trainer = Trainer(TrainConfig(**dict(runs["best"], epochs=1)), data, scratch / "profile-resume.pt",
+                          log=lambda s: None)
+        best["profile_one_epoch"] = profile(lambda: trainer.train_epoch(1))
+    return report
+
+
+def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
+    """Two epochs of each GAN (the first warms up); the second's training time and its wall time
+    with the frame and the scoring of its samples."""
+    from mnistflow.gan import GanConfig, GanTrainer
+    from mnistflow.gan_quality import Scorer, reference_statistics
+
+    scorer = Scorer(scratch / "best.pt", device)
+    reference = reference_statistics(scorer, dataset.test_images)
+    report = {}
+    for model in config["gan"]["models"]:
+        settings = {k: config["gan"][k] for k in ("batch_size", "noise_dim", "seed", "train_subset", "quality_samples")}
+        settings.update(config["gan"].get(model, {}), model=model, epochs=2)
+        trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels,
+                             scratch / f"gan-{model}.pt", scorer, reference, device, len(dataset.classes),
+                             lambda s: None)
+        walls = []
+        for epoch in (1, 2):
+            _, wall = timed(lambda: trainer.run_epoch(epoch))
+            walls.append(wall)
+        training = round(trainer.losses[-1]["seconds"], 3)
+        target = TARGETS[f"{model}_epoch_seconds"]
+        report[model] = {"epoch_seconds": training, "epoch_wall_seconds_with_frame_and_scoring": walls[-1],
+                         "first_epoch_wall_seconds": walls[0], "batch_size": settings["batch_size"],
+                         "images": len(trainer.labels), "target_seconds": target, "target_met": training <= target,
+                         "quality_after_2_epochs": trainer.quality[-1]}
+        if training > target:
+            report[model]["profile_one_epoch"] = profile(lambda: trainer.train_epoch(3))
+        print("gan", model, {k: v for k, v in report[model].items() if k != "profile_one_epoch"}, flush=True)
+    return report
+
+
+def tsne_backends(config: dict, dataset, quick: bool) -> dict:
+    """The torch backend (on the GPU where there is one) and openTSNE (on every CPU core), the
+    config's settings for each, on the PCA projection of every image."""
+    from mnistflow.embed import Points, knn_accuracy, pca, tsne
+    from mnistflow.neighbours import neighbour_graph
+
+    embed = config["embed"]
+    tsne_config = embed["tsne"]
+    projection = pca(Points.from_dataset(dataset, subset=2000 if quick else None), embed["pca_components"])
+    shared = {"perplexity": tsne_config["perplexity"], "early_exaggeration": tsne_config["early_exaggeration"],
+              "seed": embed["seed"]}
+    threads = os.cpu_count()
+    report = {"points": len(projection.labels), "cpu_threads": threads}
+    result = tsne(projection, "torch", threads=threads, **shared, **tsne_config["torch"])
+    report["torch"] = {"seconds": round(result.seconds, 3), "knn_accuracy": knn_accuracy(result),
+                       **{k: v for k, v in result.params.items() if k.startswith("seconds") or k in (
+                           "device", "kl_divergence", "early_exaggeration_iterations", "iterations")}}
+    report["torch"]["target_met"] = (result.seconds <= TARGETS["tsne_seconds"]
+                                     and report["torch"]["knn_accuracy"] >= TARGETS["tsne_knn_accuracy"])
+    if not report["torch"]["target_met"]:
+        from mnistflow.tsne_torch import TorchTSNE
+
+        short = TorchTSNE(perplexity=tsne_config["perplexity"], early_exaggeration_iterations=25, iterations=25)
+        report["torch"]["profile_50_iterations"] = profile(lambda: short.fit(projection.projection))
+    print("tsne torch", {k: v for k, v in report["torch"].items() if not k.startswith("profile")}, flush=True)
+    try:
+        import openTSNE  # noqa: F401
+    except ImportError:
+        report["opentsne"] = "not installed here: carry its wheel (bench/gpu_device.sh)"
+        return report
+    k = int(3 * tsne_config["perplexity"])
+    graph = neighbour_graph(projection.projection, k, threads=threads)
+    cpu = tsne(projection, "opentsne", threads=threads, graph=graph, **shared, **tsne_config["opentsne"])
+    report["opentsne"] = {"seconds": round(cpu.seconds, 3), "knn_accuracy": knn_accuracy(cpu),
+                          "kl_divergence": cpu.params["kl_divergence"], **tsne_config["opentsne"]}
+    print("tsne opentsne", report["opentsne"], flush=True)
+    return report
+
+
+def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool) -> dict:
+    """Features of every image and fine-tuning steps, per ImageNet backbone of the config."""
+    os.environ["TORCH_HOME"] = str(scratch / "torch-home")
+    import torchvision
+
+    from mnistflow.transfer import FitConfig, backbone_features, imagenet_weights_file, load_source, run_strategy
+
+    report = {}
+    size, steps, per_class = (32, 2, 10) if quick else (224, 50, 100)
+    for architecture in config["transfer"]["imagenet"]["backbones"]:
+        weights = scratch / "torch-home/hub/checkpoints" / imagenet_weights_file(architecture).name
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(getattr(torchvision.models, architecture)().state_dict(), weights)
+        source = load_source(f"imagenet_{architecture}", None, image_size=size, download=False)
+        _, features = timed(lambda: backbone_features(source, dataset, device, lambda s: None))
+        results, finetune = timed(lambda: run_strategy(
+            "finetune", source, dataset, [per_class], [0], 0,
+            FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=steps, eval_every=steps),
+            validation=200, device=device, log=lambda s: None))
+        report[architecture] = {"image_size": size, "features_seconds_all_images": features,
+                                "finetune_steps": steps, "finetune_labels_per_class": per_class, "finetune_train_seconds": round(float(results.seconds.iloc[0]), 3),
+                                "finetune_with_validation_and_test_seconds": finetune}
+        print("imagenet", architecture, report[architecture], flush=True)
+    return report
+
+
+def projected_article_run(config: dict, report: dict) -> dict:
+    """The whole config-article run, projected from the measured times: what each part's jobs
+    would take, one GPU job at a time. Parts not measured here are named, not guessed."""
+    train = report["train"]
+    # seconds a training step, by model (lenet, not measured, is taken as second)
+    per_step = {run: float(np.median(train[run]["epoch_seconds"])) / train[run]["steps_per_epoch"]
+                for run in ("first", "second", "best")}
+    images = 60000 - config["train"]["defaults"]["validation"]
+    parts = {"training_runs_and_search": sum(
+        settings["epochs"] * math.ceil(images / settings["batch_size"]) * per_step.get(settings["model"], per_step["second"])
+        for settings in training_runs(config).values())}
+    parts["gans"] = sum(report["gan"][m]["epoch_wall_seconds_with_frame_and_scoring"] * config["gan"]["epochs"]
+                        for m in report["gan"])
+    return {"seconds_by_part": {k: round(v, 1) for k, v in parts.items()},
+            "minutes_of_these_parts": round(sum(parts.values()) / 60, 1),
+            "not_projected": ["optimizer comparison", "weights and gradients", "hidden layers", "transfer runs",
+                              "embeddings", "figures and report"],
+            "target_minutes": TARGETS["article_run_minutes"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset-file", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=REPO / "bench/results/gpu.json")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--raw-dir", type=Path, help="MNIST's four IDX files")
+    source.add_argument("--dataset-file", type=Path, help="a dataset.npz (the workflow's, or a test's)")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    config = merged(yaml.safe_load((REPO / "config.yaml").read_text()),
-                    yaml.safe_load((REPO / "config-article.yaml").read_text()))
-    report: dict = {"machine": platform.node(), "torch": torch.__version__,
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    scratch = Path(tempfile.mkdtemp())
-    report["lease"] = lease_check(scratch)
-    print(json.dumps(report["lease"], indent=1), flush=True)
-
+    config = article_config()
     device = pick_device()
-    dataset = load_dataset(args.dataset_file)
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+    out = args.out or REPO / f"bench/results/gpu-{name.split()[-1].lower()}.json"
+    report: dict = {"machine": platform.node(), "device": name, "torch": torch.__version__,
+                    "cpus": os.cpu_count(), "quick": args.quick, "targets": TARGETS}
+    scratch = Path(tempfile.mkdtemp())
+    dataset = read_raw(get_spec("mnist"), args.raw_dir) if args.raw_dir else load_dataset(args.dataset_file)
     if args.quick:
         dataset = dataclasses.replace(dataset, train_images=dataset.train_images[:2000],
                                       train_labels=dataset.train_labels[:2000],
                                       test_images=dataset.test_images[:500], test_labels=dataset.test_labels[:500])
-        args.dataset_file = scratch / "dataset.npz"
-        save_dataset(args.dataset_file, dataset)
-    data = TensorData.from_dataset(dataset, device)
-    report["train_epoch"] = {}
-    for run in ("first", "second", "best"):
-        settings = dict(config["train"]["runs"][run], epochs=1)
-        trainer = Trainer(TrainConfig(**settings), data, scratch / f"{run}-resume.pt", log=lambda s: None)
-        metrics, seconds = timed(trainer.run, device)
-        trainer.save(scratch / f"{run}.pt", metrics)
-        report["train_epoch"][run] = {"seconds": seconds, "test_accuracy": float(metrics.test_accuracy.iloc[-1]),
-                                      "article_epochs": config["train"]["runs"][run]["epochs"]}
-        print(run, report["train_epoch"][run], flush=True)
-
-    from mnistflow.optimizers import run_seeds
-
-    settings = dict(config["optimizers"], epochs=1, seeds=[0], train_subset=min(config["optimizers"]["train_subset"] or 60000, len(dataset.train_labels)))
-    runs, seconds = timed(lambda: run_seeds(dataset, "adam", "article", settings, None, device, lambda s: None), device)
-    report["optimizer_epoch"] = {"adam_seconds": seconds, "test_accuracy": float(runs.test_accuracy.iloc[-1]),
-                                 "settings": {k: settings[k] for k in ("model", "batch_size", "train_subset")}}
-    print("optimizer", report["optimizer_epoch"], flush=True)
-
-    from mnistflow.gan import GanConfig, GanTrainer
-    from mnistflow.gan_quality import Scorer, reference_statistics
-
-    def train_and_score_gan(settings, out):
-        """What rule gan_train does, its files aside: train, then score the final samples."""
-        scorer = Scorer(scratch / "best.pt", device)
-        trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels, out / "resume.pt",
-                             scorer, reference_statistics(scorer, dataset.test_images), device,
-                             len(dataset.classes), lambda s: None)
-        trainer.run()
-        return trainer.quality_table(1000)
-
-    report["gan_epoch"] = {}
-    for model in config["gan"]["models"]:
-        settings = {k: config["gan"][k] for k in ("epochs", "batch_size", "noise_dim", "seed", "train_subset",
-                                                   "quality_samples")}
-        settings.update(config["gan"][model], model=model, epochs=1)
-        out = scratch / f"gan-{model}"
-        out.mkdir()
-        table, seconds = timed(lambda: train_and_score_gan(settings, out), device)
-        quality = table.iloc[-1].to_dict()
-        report["gan_epoch"][model] = {"seconds": seconds, "quality": quality}
-        print("gan", model, report["gan_epoch"][model], flush=True)
-
-    os.environ["TORCH_HOME"] = str(scratch / "torch-home")
-    import torchvision
-
-    from mnistflow.transfer import FitConfig, imagenet_weights_file, load_source, run_strategy, backbone_features
-
-    weights = scratch / "torch-home/hub/checkpoints" / imagenet_weights_file("resnet18").name
-    weights.parent.mkdir(parents=True)
-    torch.save(torchvision.models.resnet18().state_dict(), weights)
-    size = 64 if args.quick else 224
-    source = load_source("imagenet_resnet18", None, image_size=size, download=False)
-    _, seconds = timed(lambda: backbone_features(source, dataset, device, lambda s: None), device)
-    steps = 50
-    results, finetune_seconds = timed(lambda: run_strategy(
-        "finetune", source, dataset, [100], [0], 0,
-        FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=steps, eval_every=steps), validation=200,
-        device=device, log=lambda s: None), device)
-    report["imagenet_resnet18"] = {"image_size": size, "features_seconds_all_images": seconds,
-                                   "finetune_50_steps_validation_and_test_seconds": finetune_seconds,
-                                   "finetune_train_seconds": round(float(results.seconds.iloc[0]), 2),
-                                   "images": len(dataset.train_labels) + len(dataset.test_labels)}
-    print("imagenet", report["imagenet_resnet18"], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+        config["train"]["defaults"]["validation"] = 200
+        config["gan"]["quality_samples"] = 200
+        config["transfer"]["imagenet"]["backbones"] = ["resnet18"]
+    started = time.perf_counter()
+    report["lease"] = lease_check(scratch)
+    data = TensorData.from_dataset(dataset, device, validation=config["train"]["defaults"]["validation"])
+    report["train"] = train_runs(config, data, scratch, args.quick)
+    report["gan"] = gan_epochs(config, dataset, scratch, device)
+    report["tsne"] = tsne_backends(config, dataset, args.quick)
+    report["imagenet"] = imagenet_transfer(config, dataset, scratch, device, args.quick)
+    report["article_run_projection"] = projected_article_run(config, report)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out}", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from . import atomic, rng
 from .checkpoint import load_state, read_resume_file
 from .datasets import array_digest
 from .gan_quality import QUALITY_COLUMNS, Scorer
+from .train import make_optimizer
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
@@ -231,9 +232,9 @@ class GanTrainer:
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
         self.sampler = copy.deepcopy(self.generator) if config.generator_ema else self.generator
-        betas = tuple(config.betas)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        settings = {"lr": config.lr, "betas": tuple(config.betas)}
+        self.g_optimizer = make_optimizer("Adam", self.generator.parameters(), settings)
+        self.d_optimizer = make_optimizer("Adam", self.discriminator.parameters(), settings)
         fixed = rng.generator(config.seed, "fixed_noise")
         self.fixed_noise = torch.randn(10 * classes, config.noise_dim, generator=fixed).to(self.device)
         self.fixed_labels = torch.arange(classes).repeat_interleave(10).to(self.device)
@@ -350,20 +351,24 @@ class GanTrainer:
 
     def run(self) -> None:
         for epoch in range(self._resume(), self.config.epochs + 1):
-            row = self.train_epoch(epoch)
-            self.losses.append(row)
-            self.sampler.eval()
-            with torch.no_grad():
-                self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), self.classes))
-            quality = self.score(epoch, self.config.quality_samples)
-            if quality is not None:
-                self.quality.append(quality)
-            self.log(f"epoch {epoch}: D loss {row['discriminator_loss']:.3f}, G loss {row['generator_loss']:.3f}, "
-                     f"{row['seconds']:.1f} s" + ("" if quality is None else
-                                                   f", FD {quality['frechet_distance']:.2f}, "
-                                                   f"conditional accuracy {quality['conditional_accuracy']:.3f}"))
-            with atomic.atomic_path(self.resume_path) as tmp:
-                torch.save(self.state(epoch), tmp)
+            self.run_epoch(epoch)
+
+    def run_epoch(self, epoch: int) -> None:
+        """One epoch's training, then its sample grid and scores, its log line and resume file."""
+        row = self.train_epoch(epoch)
+        self.losses.append(row)
+        self.sampler.eval()
+        with torch.no_grad():
+            self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), self.classes))
+        quality = self.score(epoch, self.config.quality_samples)
+        if quality is not None:
+            self.quality.append(quality)
+        self.log(f"epoch {epoch}: D loss {row['discriminator_loss']:.3f}, G loss {row['generator_loss']:.3f}, "
+                 f"{row['seconds']:.1f} s" + ("" if quality is None else
+                                               f", FD {quality['frechet_distance']:.2f}, "
+                                               f"conditional accuracy {quality['conditional_accuracy']:.3f}"))
+        with atomic.atomic_path(self.resume_path) as tmp:
+            torch.save(self.state(epoch), tmp)
 
     def losses_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.losses, columns=LOSS_COLUMNS)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench/gpu.py on the GPU machine, which has Python 3.12 with torch but neither MNIST nor openTSNE
+# and no network.
+#
+#   bench/gpu_device.sh prepare   here: MNIST's raw files (gzip) and openTSNE's wheel into bench/device/
+#   bench/gpu_device.sh run OUT   there (the device tool, carrying bench/device): writes OUT/gpu-<device>.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICE_DIR=bench/device
+RAW_NAMES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
+
+case "${1:-}" in
+prepare)
+    mkdir -p "$DEVICE_DIR/mnist" "$DEVICE_DIR/wheels"
+    targets=""
+    for name in $RAW_NAMES; do targets="$targets resources/mnist/raw/$name"; done
+    .venv/bin/snakemake --cores 1 --quiet $targets
+    for name in $RAW_NAMES; do gzip -c "resources/mnist/raw/$name" >"$DEVICE_DIR/mnist/$name.gz"; done
+    opentsne=$(grep -i '^openTSNE==' requirements.txt)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d "$DEVICE_DIR/wheels" "$opentsne"
+    du -sh "$DEVICE_DIR"
+    ;;
+run)
+    out=${2:?"the folder to write the JSON to"}
+    python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$DEVICE_DIR"/wheels/*.whl
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+    mkdir -p /tmp/mnist-raw
+    for name in $RAW_NAMES; do gunzip -c "$DEVICE_DIR/mnist/$name.gz" >"/tmp/mnist-raw/$name"; done
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    python3 bench/gpu.py --raw-dir /tmp/mnist-raw --out "$out/gpu-$(python3 -c 'import torch; print(torch.cuda.get_device_name(0).split()[-1].lower())').json"
+    ;;
+*)
+    echo "usage: $0 prepare | run OUT" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,41 @@
+"""bench/gpu.py, the GPU machine's one prepared script, runs through on the CPU (--quick), so
+that a device session does not spend its minutes on a broken script."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_path):
+    from synthetic import write_dataset
+
+    written = write_dataset(tmp_path / "idx", n_train=1200, n_test=100)
+    save_dataset(tmp_path / "dataset.npz", read_raw(DatasetSpec.from_config("mnist", written["entry"]), tmp_path / "idx"))
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench/gpu.py"), "--dataset-file", str(tmp_path / "dataset.npz"),
+                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and report["quick"] is True
+    best = report["train"]["best"]
+    assert best["epochs"] == 1 and best["status"] == "ok" and best["article_epochs"] == 15
+    assert 0.5 < best["test_accuracy"] <= 1  # the synthetic classes are bars at their own rows
+    assert isinstance(best["target_met"], bool) and (best["target_met"] or best["profile_one_epoch"][0]["op"])
+    for model, target in (("cgan_mlp", 1.0), ("dcgan", 2.0)):
+        gan = report["gan"][model]
+        assert gan["batch_size"] == 100 and gan["images"] == 1200 and gan["target_seconds"] == target
+        assert gan["epoch_wall_seconds_with_frame_and_scoring"] >= gan["epoch_seconds"] > 0
+    tsne = report["tsne"]
+    assert tsne["points"] == 1300 and tsne["torch"]["device"] == "cpu" and tsne["torch"]["iterations"] == 500
+    assert 0.5 < tsne["torch"]["knn_accuracy"] <= 1 and tsne["opentsne"]["iterations"] == 125
+    assert set(report["imagenet"]) == {"resnet18"} and report["imagenet"]["resnet18"]["features_seconds_all_images"] > 0
+    projection = report["article_run_projection"]
+    # config-article: 3 runs + the 32-run search grid, and 201 epochs of two GANs
+    assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}
+    assert projection["seconds_by_part"]["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
+    assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
