@@ -47,7 +47,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from mnistflow.config import training_runs  # noqa: E402
+from mnistflow.config import fill_defaults, training_runs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noqa: E402
 
@@ -69,16 +69,19 @@ print({{"devices": devices, "cuda": cuda, "waited_s": round(leased - started, 2)
 
 
 def merged(base: dict, override: dict) -> dict:
-    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml
-    (here without the schema's defaults: the GPU machine has no jsonschema)."""
+    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml."""
     for key, value in override.items():
         base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return base
 
 
 def article_config() -> dict:
-    return merged(yaml.safe_load((REPO / "config.yaml").read_text()),
-                  yaml.safe_load((REPO / "config-article.yaml").read_text()))
+    """config-article.yaml over config.yaml, the schema's defaults filled in (not validated: the
+    GPU machine has no jsonschema; the workflow's tests validate both files)."""
+    config = merged(yaml.safe_load((REPO / "config.yaml").read_text()),
+                    yaml.safe_load((REPO / "config-article.yaml").read_text()))
+    fill_defaults(config, yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text()))
+    return config
 
 
 def synchronize() -> None:

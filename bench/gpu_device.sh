@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/gpu.py on the GPU machine, which has Python 3.12 with torch but neither MNIST nor openTSNE
-# and no network.
+# and faiss, and no network. The device tool's call (carry: [bench/device]):
+#   bench/gpu_device.sh run $OUT
 #
-#   bench/gpu_device.sh prepare   here: MNIST's raw files (gzip) and openTSNE's wheel into bench/device/
+#   bench/gpu_device.sh prepare   here: MNIST's raw files (gzip) and the wheels of DEVICE_WHEELS into bench/device/
 #   bench/gpu_device.sh run OUT   there (the device tool, carrying bench/device): writes OUT/gpu-<device>.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE_DIR=bench/device
+DEVICE_WHEELS="openTSNE faiss-cpu"
 RAW_NAMES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 
 case "${1:-}" in
@@ -14,12 +16,14 @@ prepare)
     mkdir -p "$DEVICE_DIR/mnist" "$DEVICE_DIR/wheels"
     targets=""
     for name in $RAW_NAMES; do targets="$targets resources/mnist/raw/$name"; done
-    .venv/bin/snakemake --cores 1 --quiet $targets
+    .venv/bin/snakemake --cores 1 $targets
     for name in $RAW_NAMES; do gzip -c "resources/mnist/raw/$name" >"$DEVICE_DIR/mnist/$name.gz"; done
-    opentsne=$(grep -i '^openTSNE==' requirements.txt)
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d "$DEVICE_DIR/wheels" "$opentsne"
+    # what the t-SNE comparison needs that the GPU machine lacks (tests/test_bench.py keeps this list)
+    for name in $DEVICE_WHEELS; do
+        python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+            -d "$DEVICE_DIR/wheels" "$(grep -i "^$name==" requirements.txt)"
+    done
     du -sh "$DEVICE_DIR"
     ;;
 run)

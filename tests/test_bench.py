@@ -2,6 +2,8 @@
 that a device session does not spend its minutes on a broken script."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,18 @@ from pathlib import Path
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
 
 REPO = Path(__file__).resolve().parents[1]
+# Packages of requirements.txt that the GPU machine lacks (/work/.library/device/KINDS.md, read
+# 2026-11-17), by import name; bench/gpu_device.sh carries the others its bench needs (openTSNE, faiss).
+MISSING_ON_THE_GPU_MACHINE = ["jsonschema", "snakemake", "bokeh", "umap", "pynndescent", "MulticoreTSNE",
+                              "playwright", "pydantic", "referencing", "tornado", "xyzservices", "yte"]
+BLOCKER = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {missing!r}:
+            raise ImportError(f"No module named {{name!r}} (not on the GPU machine)")
+sys.meta_path.insert(0, Missing())
+"""
 
 
 def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_path):
@@ -17,8 +31,12 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     written = write_dataset(tmp_path / "idx", n_train=1200, n_test=100)
     save_dataset(tmp_path / "dataset.npz", read_raw(DatasetSpec.from_config("mnist", written["entry"]), tmp_path / "idx"))
     out = tmp_path / "gpu.json"
+    # what the GPU machine has: no package beyond its own and the wheels carried there
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/sitecustomize.py").write_text(BLOCKER.format(missing=set(MISSING_ON_THE_GPU_MACHINE)))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
     done = subprocess.run([sys.executable, str(REPO / "bench/gpu.py"), "--dataset-file", str(tmp_path / "dataset.npz"),
-                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["quick"] is True
@@ -39,3 +57,12 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}
     assert projection["seconds_by_part"]["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
     assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
+
+
+def test_the_device_script_carries_the_wheels_the_gpu_bench_needs_and_the_machine_lacks():
+    script = (REPO / "bench/gpu_device.sh").read_text()
+    carried = re.search(r'DEVICE_WHEELS="([^"]+)"', script).group(1).split()
+    assert carried == ["openTSNE", "faiss-cpu"]
+    pinned = {line.split("==")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
+    assert {name.lower() for name in carried} <= pinned
+    assert not {"opentsne", "faiss"} & set(MISSING_ON_THE_GPU_MACHINE)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 class ConfigError(ValueError):
@@ -113,7 +115,7 @@ def _coerce_string(text: str, schema: dict, root: dict):
     return text  # left as is: validation names the key
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def _describe(error: "jsonschema.ValidationError") -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
@@ -128,6 +130,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Fill defaults into ``config`` and validate it; raise ``ConfigError`` naming every bad key."""
+    import jsonschema  # here: bench/gpu.py reads the config on a GPU machine that lacks it
+
     schema = yaml.safe_load(Path(schema_path).read_text())
     fill_defaults(config, schema)
     coerce_strings(config, schema)
