@@ -153,7 +153,9 @@ def stats_targets(dataset):
 
 def compared_methods():
     embed = config["embed"]
-    backends = chosen_tsne_backends(embed["tsne"]["backends"], gpus_on_this_machine() > 0)
+    backends = chosen_tsne_backends(
+        embed["tsne"]["backends"], gpus_on_this_machine() > 0
+    )
     methods = ["pca"] + [f"tsne-{b}" for b in backends]
     return methods + (["umap"] if embed["umap"]["enabled"] else [])
 
