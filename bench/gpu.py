@@ -1,6 +1,6 @@
 """Every GPU target of the article's scale, measured in one run of a few minutes; writes JSON.
 
-    python bench/gpu.py --raw-dir DIR | --dataset-file NPZ [--out bench/results/gpu-<device>.json] [--quick]
+    python bench/gpu.py --raw-dir DIR | --dataset-file NPZ [--out-dir bench/results] [--quick]
 
 DIR holds MNIST's four IDX files (bench/gpu_device.sh prepares them, with the wheels the GPU
 machine lacks, and runs this script there). Each target of config-article.yaml's scale:
@@ -17,7 +17,8 @@ machine lacks, and runs this script there). Each target of config-article.yaml's
    into a temporary torch hub cache: nothing is downloaded): features of every image and
    fine-tuning steps.
 
-A target missed gets a profile: the operators its time went to (``torch.profiler``). From the
+Each target's job runs once more to count the host's waits for the GPU, and a target missed
+gets a profile: the operators its time went to (``torch.profiler``). From the
 measured times the script projects the whole ``--configfile config-article.yaml`` run, which
 takes longer than a device session can hold (README, "On a GPU").
 
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,20 +99,35 @@ def timed(function):
     return result, round(time.perf_counter() - started, 3)
 
 
-def profile(function, rows: int = 12) -> list[dict]:
-    """The operators ``function``'s time went to, the costliest first (device time on a GPU)."""
+def diagnosis(function, missed: bool, rows: int = 12) -> dict:
+    """Where ``function``'s time goes, from one more run of it: how often the host waited for
+    the GPU (``torch.cuda.set_sync_debug_mode``), and, when its target was ``missed``, the
+    operators its time went to, the costliest first (``torch.profiler``; device time on a GPU)."""
+    report = {}
+    if torch.cuda.is_available():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                function()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        report["host_waits"] = sum("synchroniz" in str(w.message) for w in caught)
+    if not missed:
+        return report
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     cuda = torch.cuda.is_available()
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with torch_profile(activities=activities) as prof:
+    with torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         function()
         synchronize()
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
     events = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0), reverse=True)[:rows]
-    return [{"op": e.key, "calls": e.count, "self_cpu_ms": round(e.self_cpu_time_total / 1000, 2),
-             "self_device_ms": round(getattr(e, "self_device_time_total", 0) / 1000, 2)} for e in events]
+    report["profile"] = [{"op": e.key, "calls": e.count, "self_cpu_ms": round(e.self_cpu_time_total / 1000, 2),
+                          "self_device_ms": round(getattr(e, "self_device_time_total", 0) / 1000, 2)}
+                         for e in events]
+    return report
 
 
 def lease_check(workdir: Path) -> dict:
@@ -142,10 +159,9 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
         print(run, report[run], flush=True)
     best = report["best"]
     best["target_met"] = best["seconds"] <= TARGETS["best_seconds"] and best["test_accuracy"] >= TARGETS["best_accuracy"]
-    if not best["target_met"]:
-        trainer = Trainer(TrainConfig(**dict(runs["best"], epochs=1)), data, scratch / "profile-resume.pt",
-                          log=lambda s: None)
-        best["profile_one_epoch"] = profile(lambda: trainer.train_epoch(1))
+    trainer = Trainer(TrainConfig(**dict(runs["best"], epochs=1)), data, scratch / "profile-resume.pt",
+                      log=lambda s: None)
+    best["one_epoch"] = diagnosis(lambda: trainer.train_epoch(1), missed=not best["target_met"])
     return report
 
 
@@ -174,9 +190,8 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
                          "first_epoch_wall_seconds": walls[0], "batch_size": settings["batch_size"],
                          "images": len(trainer.labels), "target_seconds": target, "target_met": training <= target,
                          "quality_after_2_epochs": trainer.quality[-1]}
-        if training > target:
-            report[model]["profile_one_epoch"] = profile(lambda: trainer.train_epoch(3))
-        print("gan", model, {k: v for k, v in report[model].items() if k != "profile_one_epoch"}, flush=True)
+        report[model]["one_epoch"] = diagnosis(lambda: trainer.train_epoch(3), missed=training > target)
+        print("gan", model, {k: v for k, v in report[model].items() if k != "one_epoch"}, flush=True)
     return report
 
 
@@ -196,15 +211,15 @@ def tsne_backends(config: dict, dataset, quick: bool) -> dict:
     result = tsne(projection, "torch", threads=threads, **shared, **tsne_config["torch"])
     report["torch"] = {"seconds": round(result.seconds, 3), "knn_accuracy": knn_accuracy(result),
                        **{k: v for k, v in result.params.items() if k.startswith("seconds") or k in (
-                           "device", "kl_divergence", "early_exaggeration_iterations", "iterations")}}
+                           "device", "kl_divergence", "widest_interval", "early_exaggeration_iterations", "iterations")}}
     report["torch"]["target_met"] = (result.seconds <= TARGETS["tsne_seconds"]
                                      and report["torch"]["knn_accuracy"] >= TARGETS["tsne_knn_accuracy"])
-    if not report["torch"]["target_met"]:
-        from mnistflow.tsne_torch import TorchTSNE
+    from mnistflow.tsne_torch import TorchTSNE
 
-        short = TorchTSNE(perplexity=tsne_config["perplexity"], early_exaggeration_iterations=25, iterations=25)
-        report["torch"]["profile_50_iterations"] = profile(lambda: short.fit(projection.projection))
-    print("tsne torch", {k: v for k, v in report["torch"].items() if not k.startswith("profile")}, flush=True)
+    short = TorchTSNE(perplexity=tsne_config["perplexity"], early_exaggeration_iterations=25, iterations=25)
+    report["torch"]["50_iterations"] = diagnosis(lambda: short.fit(projection.projection),
+                                                 missed=not report["torch"]["target_met"])
+    print("tsne torch", {k: v for k, v in report["torch"].items() if k != "50_iterations"}, flush=True)
     try:
         import openTSNE  # noqa: F401
     except ImportError:
@@ -270,13 +285,14 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--raw-dir", type=Path, help="MNIST's four IDX files")
     source.add_argument("--dataset-file", type=Path, help="a dataset.npz (the workflow's, or a test's)")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out-dir", type=Path, default=REPO / "bench/results",
+                        help="where gpu-<device>.json goes (<device>: the GPU's model, e.g. h200; cpu without one)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     config = article_config()
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
-    out = args.out or REPO / f"bench/results/gpu-{name.split()[-1].lower()}.json"
+    out = args.out_dir / f"gpu-{name.split()[-1].lower()}.json"
     report: dict = {"machine": platform.node(), "device": name, "torch": torch.__version__,
                     "cpus": os.cpu_count(), "quick": args.quick, "targets": TARGETS}
     scratch = Path(tempfile.mkdtemp())

@@ -33,7 +33,7 @@ run)
     mkdir -p /tmp/mnist-raw
     for name in $RAW_NAMES; do gunzip -c "$DEVICE_DIR/mnist/$name.gz" >"/tmp/mnist-raw/$name"; done
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    python3 bench/gpu.py --raw-dir /tmp/mnist-raw --out "$out/gpu-$(python3 -c 'import torch; print(torch.cuda.get_device_name(0).split()[-1].lower())').json"
+    python3 bench/gpu.py --raw-dir /tmp/mnist-raw --out-dir "$out"
     ;;
 *)
     echo "usage: $0 prepare | run OUT" >&2

@@ -291,24 +291,27 @@ def test_a_finite_blow_up_is_marked_diverged_and_stops_the_run(split_data, tmp_p
     assert metrics.selected.tolist() == [True, False]  # epoch 1 kept, and tested
 
 
+@pytest.mark.parametrize("recording", [None, {"per_epoch": 2}])
 @pytest.mark.parametrize("case", ["ok", "finite blow-up", "not finite"])
-def test_reading_the_losses_in_blocks_as_on_a_gpu_gives_the_metrics_of_a_check_every_batch(split_data, tmp_path, case):
+def test_reading_the_losses_in_blocks_as_on_a_gpu_gives_the_metrics_of_a_check_every_batch(split_data, tmp_path, case,
+                                                                                          recording):
     settings = {"ok": dict(epochs=2, augment=True),
                 "finite blow-up": dict(batch_size=4, epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 30}),
                 "not finite": dict(optimizer_kwargs={"lr": 1e12}, epochs=2)}[case]
     runs = []
-    for check_every in (1, 7):  # 7 divides neither 200 / 32 = 7 batches nor the blow-up's step
+    for check_every in (1, 3):  # 3 divides neither 200 / 32 = 7 batches nor 200 / 4 = 50
         trainer = Trainer(quick(**settings), split_data, tmp_path / f"{check_every}.pt", log=lambda s: None,
-                          recording={"per_epoch": 3})
+                          recording=recording)
         trainer.check_every = check_every
-        runs.append((trainer.run(), trainer.recorder.weight_arrays()))
+        runs.append((trainer.run(), None if recording is None else trainer.recorder.weight_arrays()))
     (every_batch, recorded), (blocks, recorded_in_blocks) = runs
     pd.testing.assert_frame_equal(every_batch.drop(columns=TIMING), blocks.drop(columns=TIMING))
-    for key in recorded:
+    for key in recorded or {}:  # recorded every 3rd batch (7 // 2): checked there too, before recording
         np.testing.assert_array_equal(recorded[key], recorded_in_blocks[key])
     assert every_batch.status.iloc[-1] == ("ok" if case == "ok" else "diverged")
     if case == "not finite":
         assert re.match(r"the training loss is (nan|inf) at step \d+$", blocks.note.iloc[-1])
+        assert math.isnan(blocks.train_loss.iloc[-1])
 
 
 def test_the_loss_watch_ignores_noise_and_a_first_overshoot_and_catches_a_rise_above_its_lowest():

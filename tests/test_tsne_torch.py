@@ -12,7 +12,7 @@ from mnistflow.tsne_torch import (
     conditional_affinities,
     exact_neighbours,
     fft_friendly,
-    interval_count,
+    grid_intervals,
     joint_affinities,
     kl_divergence,
     tsne_gradient,
@@ -75,8 +75,8 @@ def test_the_interpolated_gradient_converges_to_the_exact_one_at_third_order(clu
     edges, values = joint_affinities(conditional_affinities(distances, 10), indices)
     y = torch.from_numpy(np.random.default_rng(1).normal(0, scale, size=(300, 2)))
     expected, z = exact_gradient(y, edges, values, 12.0)
-    count, slack = interval_count(y, 50, margin=0)
-    errors = [(torch.linalg.norm(tsne_gradient(y, edges, values, 12.0, count * m, slack) - expected)
+    count = grid_intervals(y, 50)
+    errors = [(torch.linalg.norm(tsne_gradient(y, edges, values, 12.0, count * m)[0] - expected)
                / torch.linalg.norm(expected)).item() for m in (1, 2)]
     # quadratic interpolation on nodes a third of an interval apart: half the width, an eighth the error
     assert errors[1] < errors[0] / 7
@@ -84,7 +84,27 @@ def test_the_interpolated_gradient_converges_to_the_exact_one_at_third_order(clu
     # scheme's worst case: isolated points feel little but their nearest neighbours
     assert errors[0] < (2e-3 if scale == 3.0 else 0.1)
     exact_kl = (values * torch.log(values * z / (1 / (1 + ((y[edges[0]] - y[edges[1]]) ** 2).sum(1))))).sum()
-    assert kl_divergence(y, edges, values, 50) == pytest.approx(exact_kl.item(), rel=1e-3 if scale == 3.0 else 2e-2)
+    assert kl_divergence(y, edges, values, count) == pytest.approx(exact_kl.item(), rel=1e-3 if scale == 3.0 else 2e-2)
+
+
+def test_the_gradient_is_opentsnes_on_the_same_map_and_affinities(clusters):
+    """openTSNE's own FFT gradient (its kl_divergence_fft, without the factor 4) on the same
+    points and P: the same conventions, up to the two grids' interpolation error."""
+    import scipy.sparse
+    from openTSNE.tsne import kl_divergence_fft
+
+    x, _ = clusters
+    distances, indices = exact_neighbours(torch.from_numpy(x).double(), 30)
+    edges, values = joint_affinities(conditional_affinities(distances, 10), indices)
+    y = np.random.default_rng(2).normal(0, 5, size=(300, 2))
+    p = scipy.sparse.csr_matrix((values.numpy(), (edges[0].numpy(), edges[1].numpy())), shape=(300, 300))
+    fft = {"n_interpolation_points": 3, "min_num_intervals": 50, "ints_in_interval": 1}
+    kl, expected = kl_divergence_fft(np.ascontiguousarray(y), p, dof=1, fft_params=fft, should_eval_error=True)
+    mine = torch.from_numpy(y)
+    gradient, width = tsne_gradient(mine, edges, values, 1.0, grid_intervals(mine, 50))
+    assert np.linalg.norm(gradient.numpy() - expected) / np.linalg.norm(expected) < 1e-2
+    assert kl_divergence(mine, edges, values, grid_intervals(mine, 50)) == pytest.approx(kl, rel=1e-3)
+    assert width.item() <= 1
 
 
 def test_it_matches_opentsne_on_the_same_points(clusters):
@@ -126,9 +146,10 @@ def test_auto_is_torch_with_a_gpu_and_opentsne_without():
     assert chosen_tsne_backends(["auto", "opentsne"], has_gpu=True) == ["torch", "opentsne"]
 
 
-def test_interval_count_keeps_intervals_at_most_one_wide():
-    y = torch.tensor([[0.0, 0.0], [123.4, 5.0]])
-    count, slack = interval_count(y, 50, margin=10)
-    assert (123.4 + 2 * slack) / count <= 1 and count == fft_friendly(count)
-    assert interval_count(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), 50, margin=10)[0] == 50
-    assert math.isclose(slack, 0.05 * 123.4 + 1e-3, rel_tol=1e-6)
+def test_the_grid_keeps_intervals_at_most_one_wide_while_the_map_grows(clusters):
+    x, _ = clusters
+    assert grid_intervals(torch.tensor([[0.0, 0.0], [123.4, 5.0]]), 50) == 125
+    assert grid_intervals(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), 50) == 50
+    # the map grows from 1e-4 to tens of units; the grid's size is read once in 10 iterations
+    coords, details = TorchTSNE(perplexity=10, early_exaggeration_iterations=60, iterations=100).fit(x, seed=1)
+    assert np.ptp(coords) > 20 and 0 < details["widest_interval"] <= 1

@@ -235,7 +235,9 @@ class EpochWatch:
     waits for the host once per block, not twice per batch. ``check`` feeds the losses read so far
     to the run's ``LossWatch`` in order and stops at the first bad batch, so the epoch's means and
     the problem named are those a batch-by-batch check gives; on a GPU the batches between a
-    blow-up and the end of its block are trained too, in a run that is then stopped anyway."""
+    blow-up and the end of its block are trained too, in a run that is then stopped anyway (so a
+    run that blows up in its first epoch, which has no epoch to keep, ends with other weights
+    there than on a CPU: a diverged checkpoint, which no later analysis reads)."""
 
     def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device):
         self.loss_watch, self.batch_sizes = loss_watch, batch_sizes
@@ -243,6 +245,7 @@ class EpochWatch:
         self.hits = torch.zeros(len(batch_sizes), dtype=torch.long, device=device)
         self.checked, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
         self.problem: str | None = None
+        self.finite = True  # False: a batch's loss was not finite, and the epoch's means are NaN
 
     def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         self.losses[step] = loss.detach()
@@ -253,6 +256,7 @@ class EpochWatch:
         values = zip(self.losses[self.checked:upto].tolist(), self.hits[self.checked:upto].tolist())
         for step, (value, hits) in enumerate(values, start=self.checked):
             if not math.isfinite(value):
+                self.finite = False
                 self.problem = f"the training loss is {value} at step {step}"
                 return True
             self.loss_sum += value * self.batch_sizes[step]
@@ -266,7 +270,7 @@ class EpochWatch:
         return False
 
     def result(self) -> tuple[float, float, str | None]:
-        if self.problem is not None and self.problem.startswith("the training loss is"):
+        if not self.finite:
             return float("nan"), float("nan"), self.problem
         return self.loss_sum / self.seen, self.correct / self.seen, self.problem
 

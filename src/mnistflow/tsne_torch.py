@@ -1,19 +1,23 @@
 """t-SNE in PyTorch, on whichever device torch has: the ``torch`` backend of the t-SNE rule, the
 one chosen where CUDA is (``embed.tsne.backends: [auto]``).
 
-The algorithm is openTSNE's, step for step, so that its results read the same:
+The algorithm is openTSNE's (1.0.4), step for step, so that its results read the same:
 - exact neighbours (``3 * perplexity`` a point) and Gaussian affinities calibrated to the
   perplexity by bisection, symmetrised and normalised to sum 1;
+- the first two PCA coordinates as the start, scaled to standard deviation 1e-4, with a jitter of
+  1% of that;
 - gradients without the factor 4, the attractive part over the neighbour edges, the repulsive
   part by FFT-accelerated interpolation (Linderman et al. 2019, "FIt-SNE"): charges spread by
   Lagrange polynomials onto 3 equispaced nodes per interval of the embedding's box (intervals of
   width 1 or less, at least ``intervals`` a side), convolved with the Cauchy kernel by FFT, and
   read back the same way;
-- gradient descent with momentum and gains, the learning rate ``n / exaggeration`` of each phase,
-  the embedding re-centred after each step.
+- gradient descent with momentum 0.8 and gains, each point's step at most 5 long, the learning
+  rate ``n / exaggeration`` of each phase, the embedding re-centred after each step.
 
-Nothing waits for the host inside the loop: the number of intervals comes from the box of the
-previous iteration, read once in ``box_every`` iterations.
+Nothing waits for the host inside the loop but the grid's size: it is read once in ``box_every``
+iterations and sized for the growth seen since the last read (at most what steps of at most 5
+can reach), so that intervals stay about 1 wide or less until the next read
+(``widest_interval`` in the details says how wide they got).
 """
 
 from __future__ import annotations
@@ -24,10 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-# Lagrange nodes inside an interval of width 1: 3 a side, as openTSNE's n_interpolation_points
-NODES = torch.tensor([1 / 6, 1 / 2, 5 / 6], dtype=torch.float64)
-
 
 def fft_friendly(n: int) -> int:
     """The smallest number >= n whose prime factors are 2, 3 and 5: FFTs of such sizes are fast."""
@@ -90,33 +90,33 @@ def joint_affinities(conditional: torch.Tensor, indices: torch.Tensor) -> tuple[
     return torch.stack([keys // n, keys % n]), summed
 
 
-class Interpolation:
-    """The FFT grid of one iteration: ``intervals`` a side over the square box [low, low + span]."""
+def lagrange_weights(t: torch.Tensor) -> torch.Tensor:
+    """The weights of an interval's 3 nodes, at 1/6, 1/2 and 5/6 of it (openTSNE's
+    n_interpolation_points: 3), for positions ``t`` in [0, 1] within it: (..., 3). Written out,
+    so that no constant travels to the GPU each iteration."""
+    return torch.stack([4.5 * (t - 1 / 2) * (t - 5 / 6), -9 * (t - 1 / 6) * (t - 5 / 6),
+                        4.5 * (t - 1 / 6) * (t - 1 / 2)], dim=-1)
 
-    def __init__(self, y: torch.Tensor, low: torch.Tensor, span: torch.Tensor, intervals: int):
+
+class Interpolation:
+    """The FFT grid of one iteration: ``intervals`` a side over the embedding's square box."""
+
+    def __init__(self, y: torch.Tensor, intervals: int):
         self.intervals, self.nodes = intervals, 3 * intervals
-        width = span / intervals
-        scaled = (y - low) / width
+        low = y.min()
+        self.width = (y.max() - low).clamp(min=1e-12) / intervals  # a 0-d tensor: no wait for the host
+        scaled = (y - low) / self.width
         box = scaled.floor().clamp_(0, intervals - 1)
-        t = scaled - box  # within the box, in [0, 1]
-        nodes = NODES.to(y)
-        # Lagrange weights of the 3 nodes, per coordinate: (n, 2, 3)
-        weights = []
-        for j in range(3):
-            w = torch.ones_like(t)
-            for m in range(3):
-                if m != j:
-                    w = w * (t - nodes[m]) / (nodes[j] - nodes[m])
-            weights.append(w)
-        weights = torch.stack(weights, dim=2)
+        weights = lagrange_weights(scaled - box)  # (n, 2, 3)
         first = (3 * box).long()  # each point's first node, per coordinate
         # the 9 nodes around each point, as flat grid indices, and their weights: (n, 9)
-        gx, gy = first[:, 0, None] + torch.arange(3, device=y.device), first[:, 1, None] + torch.arange(3, device=y.device)
+        three = torch.arange(3, device=y.device)
+        gx, gy = first[:, 0, None] + three, first[:, 1, None] + three
         self.index = (gx[:, :, None] * self.nodes + gy[:, None, :]).reshape(len(y), 9)
         self.weight = (weights[:, 0, :, None] * weights[:, 1, None, :]).reshape(len(y), 9)
         # the kernels at every node offset, in a circulant of twice the grid's size
         offsets = torch.arange(2 * self.nodes, device=y.device, dtype=y.dtype)
-        offsets = torch.where(offsets < self.nodes, offsets, offsets - 2 * self.nodes) * (width / 3)
+        offsets = torch.where(offsets < self.nodes, offsets, offsets - 2 * self.nodes) * (self.width / 3)
         cauchy = 1 / (1 + offsets[:, None] ** 2 + offsets[None, :] ** 2)
         self.kernels = torch.fft.rfft2(torch.stack([cauchy, cauchy * cauchy]))
 
@@ -129,8 +129,7 @@ class Interpolation:
         grid.scatter_add_(1, self.index.reshape(1, -1).expand(c, -1), spread)
         padded = torch.zeros(c, 2 * self.nodes, 2 * self.nodes, dtype=charges.dtype, device=charges.device)
         padded[:, :self.nodes, :self.nodes] = grid.view(c, self.nodes, self.nodes)
-        size = padded.shape[1:]
-        field = torch.fft.irfft2(torch.fft.rfft2(padded) * self.kernels[kernel], s=size)
+        field = torch.fft.irfft2(torch.fft.rfft2(padded) * self.kernels[kernel], s=padded.shape[1:])
         field = field[:, :self.nodes, :self.nodes].reshape(c, -1)
         return (field[:, self.index] * self.weight).sum(2).T
 
@@ -145,7 +144,6 @@ class TorchTSNE:
     iterations: int = 500
     intervals: int = 50  # openTSNE's min_num_intervals
     box_every: int = 10  # iterations between two reads of the embedding's box
-    min_gain: float = 0.01
     device: str | None = None  # None: CUDA where there is one
 
     def fit(self, x: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict]:
@@ -162,58 +160,67 @@ class TorchTSNE:
         edges, weights = joint_affinities(conditional_affinities(distances, min(self.perplexity, k)), indices)
         seconds_affinities = clock.lap()
         # openTSNE's PCA start: the first two PCA coordinates (x is a PCA projection), the first
-        # scaled to standard deviation 1e-4, and a jitter far below that spacing
+        # scaled to standard deviation 1e-4, then a jitter of 1% of that
         y = points[:, :2].double()
         y = y / y[:, 0].std().clamp(min=1e-12) * 1e-4
         noise = torch.Generator().manual_seed(seed)
-        y = (y + torch.randn(n, 2, generator=noise, dtype=torch.float64).to(device) * 1e-8).float()
-        optimiser = GainsDescent(y, self.min_gain)
-        self._descend(y, edges, weights, optimiser, self.early_exaggeration, self.early_exaggeration_iterations, 0.5)
+        y = (y + torch.randn(n, 2, generator=noise, dtype=torch.float64).to(device) * 1e-6).float()
+        optimiser = GainsDescent(y)
+        widest = self._descend(y, edges, weights, optimiser, self.early_exaggeration,
+                               self.early_exaggeration_iterations)
         seconds_exaggeration = clock.lap()
-        self._descend(y, edges, weights, optimiser, 1.0, self.iterations, 0.8)
-        kl = kl_divergence(y, edges, weights, self.intervals)
+        widest = torch.maximum(widest, self._descend(y, edges, weights, optimiser, 1.0, self.iterations))
+        kl = kl_divergence(y, edges, weights, grid_intervals(y, self.intervals))
         seconds_optimisation = clock.lap()
         return y.double().cpu().numpy(), {
             "device": str(device), "neighbours": k, "neighbour_search": "exact",
             "seconds_neighbour_graph": seconds_neighbours, "seconds_affinities": seconds_affinities,
             "seconds_early_exaggeration": seconds_exaggeration, "seconds_optimisation": seconds_optimisation,
-            "kl_divergence": kl,
+            "kl_divergence": kl, "widest_interval": float(widest),
         }
 
-    def _descend(self, y, edges, weights, optimiser, exaggeration: float, iterations: int, momentum: float) -> None:
-        rate = max(len(y) / exaggeration, 50.0)
-        box = None
+    def _descend(self, y, edges, weights, optimiser, exaggeration: float, iterations: int) -> torch.Tensor:
+        """``iterations`` steps at this exaggeration; the widest interval the grid had (0-d tensor)."""
+        rate = len(y) / exaggeration
+        widest = torch.zeros((), device=y.device)
+        span = intervals = None
         for iteration in range(iterations):
             if iteration % self.box_every == 0:
-                box = interval_count(y, self.intervals, margin=self.box_every)
-            gradient = tsne_gradient(y, edges, weights, exaggeration, *box)
-            optimiser.step(gradient, rate, momentum)
+                # the host's one wait: the box now. The grid is sized for the growth seen since
+                # the last read, but never beyond what steps of at most max_step can reach
+                previous, span = span, float((y.max() - y.min()).item())
+                growth = 0.1 if previous is None else max(0.1, 1.5 * (span / max(previous, 1e-12) - 1))
+                reach = span + 2 * optimiser.max_step * self.box_every
+                intervals = grid_intervals(y, self.intervals, min(reach, span * (1 + growth)))
+            gradient, width = tsne_gradient(y, edges, weights, exaggeration, intervals)
+            widest = torch.maximum(widest, width)
+            optimiser.step(gradient, rate)
+        return widest
 
 
-def interval_count(y: torch.Tensor, minimum: int, margin: int) -> tuple[int, float]:
-    """How many intervals a side the grid takes for the next ``margin`` iterations, and the
-    slack to leave around the box: the box grows a little each iteration, and its intervals must
-    stay at most 1 wide (openTSNE's ints_in_interval)."""
-    span = float((y.max() - y.min()).item())
-    slack = 0.05 * span + 1e-3
-    return fft_friendly(max(minimum, math.ceil(span + 2 * slack))), slack
+def grid_intervals(y: torch.Tensor, minimum: int, span: float | None = None) -> int:
+    """Intervals a side for a box ``span`` wide (the embedding's own by default): at least
+    ``minimum``, at most 1 wide (openTSNE's min_num_intervals and ints_in_interval: 1), and a
+    size FFTs are fast at."""
+    if span is None:
+        span = float((y.max() - y.min()).item())
+    return fft_friendly(max(minimum, math.ceil(span)))
 
 
 def tsne_gradient(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, exaggeration: float,
-                  intervals: int, slack: float) -> torch.Tensor:
-    """openTSNE's gradient (without the factor 4): exaggeration * attraction - repulsion / Z."""
+                  intervals: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """openTSNE's gradient (without the factor 4), exaggeration * attraction - repulsion / Z,
+    and the width of the grid's intervals (a 0-d tensor)."""
     rows, cols = edges
     difference = y[rows] - y[cols]
     cauchy = 1 / (1 + (difference * difference).sum(1))
     attraction = torch.zeros_like(y).index_add_(0, rows, difference * (weights * cauchy)[:, None])
-    low = y.min() - slack
-    span = y.max() + slack - low
-    grid = Interpolation(y, low, span, intervals)
+    grid = Interpolation(y, intervals)
     ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
     z = (grid.potentials(ones, 0).sum() - len(y)).clamp(min=1e-12)  # sum over pairs i != j
     squared = grid.potentials(torch.cat([ones, y], dim=1), 1)  # sum_j w_ij^2 * (1, y_j)
     repulsion = y * squared[:, :1] - squared[:, 1:]
-    return exaggeration * attraction - repulsion / z
+    return exaggeration * attraction - repulsion / z, grid.width
 
 
 def kl_divergence(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, intervals: int) -> float:
@@ -221,11 +228,8 @@ def kl_divergence(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, i
     rows, cols = edges
     difference = y[rows] - y[cols]
     cauchy = 1 / (1 + (difference * difference).sum(1))
-    count, slack = interval_count(y, intervals, 0)
-    low = y.min() - slack
-    grid = Interpolation(y, low, y.max() + slack - low, count)
     ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
-    z = grid.potentials(ones, 0).sum() - len(y)
+    z = Interpolation(y, intervals).potentials(ones, 0).sum() - len(y)
     w = weights.double()
     # xlogy: a neighbour whose affinity underflowed to 0 adds 0, not 0 * log 0
     return float(torch.xlogy(w, w).sum() - (w * torch.log(cauchy.double())).sum() + torch.log(z.double()))
@@ -233,17 +237,20 @@ def kl_divergence(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, i
 
 class GainsDescent:
     """openTSNE's gradient descent: momentum, per-coordinate gains (up by 0.2 where the gradient
-    turned against the last update, else times 0.8 plus ``min_gain``), re-centring."""
+    turned against the last update, else times 0.8 plus ``min_gain``), each point's step cut to
+    ``max_step`` long, re-centring."""
 
-    def __init__(self, y: torch.Tensor, min_gain: float):
-        self.y, self.min_gain = y, min_gain
+    def __init__(self, y: torch.Tensor, momentum: float = 0.8, min_gain: float = 0.01, max_step: float = 5.0):
+        self.y, self.momentum, self.min_gain, self.max_step = y, momentum, min_gain, max_step
         self.update = torch.zeros_like(y)
         self.gains = torch.ones_like(y)
 
-    def step(self, gradient: torch.Tensor, rate: float, momentum: float) -> None:
+    def step(self, gradient: torch.Tensor, rate: float) -> None:
         flipped = torch.sign(self.update) != torch.sign(gradient)
         self.gains = torch.where(flipped, self.gains + 0.2, self.gains * 0.8 + self.min_gain)
-        self.update = momentum * self.update - rate * self.gains * gradient
+        update = self.momentum * self.update - rate * self.gains * gradient
+        length = torch.linalg.vector_norm(update, dim=1, keepdim=True)
+        self.update = update * (self.max_step / length).clamp(max=1.0)  # a zero step: inf, clamped to 1
         self.y += self.update
         self.y -= self.y.mean(0)
 

@@ -151,12 +151,16 @@ def stats_targets(dataset):
     ]
 
 
+# embed.tsne.backends: [auto] resolved once, for this machine, so that every target list and
+# the report's description name the backends this run builds
+config["embed"]["tsne"]["backends"] = chosen_tsne_backends(
+    config["embed"]["tsne"]["backends"], gpus_on_this_machine() > 0
+)
+
+
 def compared_methods():
     embed = config["embed"]
-    backends = chosen_tsne_backends(
-        embed["tsne"]["backends"], gpus_on_this_machine() > 0
-    )
-    methods = ["pca"] + [f"tsne-{b}" for b in backends]
+    methods = ["pca"] + [f"tsne-{b}" for b in embed["tsne"]["backends"]]
     return methods + (["umap"] if embed["umap"]["enabled"] else [])
 
 
