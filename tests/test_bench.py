@@ -39,10 +39,14 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
                            "--quick", "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
+    assert [name for name, part in report.items() if isinstance(part, dict) and "error" in part] == []
     assert report["device"] == "cpu" and report["quick"] is True
+    assert report["train"]["warm_up_seconds"] > 0 and report["tsne"]["warm_up_seconds"] > 0
     best = report["train"]["best"]
     assert best["epochs"] == 1 and best["status"] == "ok" and best["article_epochs"] == 15
     assert 0.5 < best["test_accuracy"] <= 1  # the synthetic classes are bars at their own rows
+    # the epoch run again, from a fresh trainer, to count the host's waits (a GPU's only) and profile it
+    assert best["one_epoch"]["host_waits"] is None
     assert isinstance(best["target_met"], bool) and (best["target_met"] or best["one_epoch"]["profile"][0]["op"])
     for model, target in (("cgan_mlp", 1.0), ("dcgan", 2.0)):
         gan = report["gan"][model]

@@ -189,9 +189,11 @@ class TorchTSNE:
                 # the host's one wait: the box now. The grid is sized for the growth seen since
                 # the last read, but never beyond what steps of at most max_step can reach
                 previous, span = span, float((y.max() - y.min()).item())
-                growth = 0.1 if previous is None else max(0.1, 1.5 * (span / max(previous, 1e-12) - 1))
                 reach = span + 2 * optimiser.max_step * self.box_every
-                intervals = grid_intervals(y, self.intervals, min(reach, span * (1 + growth)))
+                # a phase's first read has no growth to go by (and the map grows fastest as
+                # exaggeration ends): sized for the reach
+                seen = reach if previous is None else span * (1 + max(0.1, 1.5 * (span / max(previous, 1e-12) - 1)))
+                intervals = grid_intervals(y, self.intervals, min(reach, seen))
             gradient, width = tsne_gradient(y, edges, weights, exaggeration, intervals)
             widest = torch.maximum(widest, width)
             optimiser.step(gradient, rate)
