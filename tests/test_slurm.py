@@ -22,6 +22,10 @@ pytestmark = pytest.mark.workflow
 
 # Wall times differ from run to run; every other value must be the same.
 TIMED = re.compile(r"seconds|images_per_second")
+# The tiny run through SLURM takes about 10 minutes here. Under heavy load the executor can lose a
+# finished job: `scontrol show config` answers too late (10 s) for it to read MinJobAge, so it
+# asks `sacct`, which this cluster without accounting cannot answer, and it would wait forever.
+SLURM_RUN_SECONDS = 1800
 # Figures that print wall times: compared by size only.
 FIGURES_SHOWING_TIMES = {"embed_quality.png", "leaderboard.png", "label_efficiency.png"}
 # A wall-time cell of the report's headline tables ("     - 5.6 s").
@@ -122,7 +126,7 @@ def test_slurm_run_submits_every_job_and_matches_the_local_run(cluster, tiny_run
     # then every 10 s by default), which this cluster's MinJobAge of 300 s allows.
     result = snakemake(workdir, "--workflow-profile", str(REPO / "profiles/slurm"), "--configfile", "config.yaml",
                        "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                       env=cluster.env, torch_home=tiny_run["workdir"] / "torch-home")
+                       env=cluster.env, torch_home=tiny_run["workdir"] / "torch-home", timeout=SLURM_RUN_SECONDS)
     assert f"workflow specific profile {REPO / 'profiles/slurm'}" in result.stderr
 
     # the plugin deletes a successful job's SLURM log, so the ids come from the controller's record

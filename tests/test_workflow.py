@@ -450,3 +450,9 @@ def test_a_named_run_with_a_grid_run_id_but_other_settings_is_refused(tmp_path):
     assert result.returncode != 0
     assert ("train.runs.best-Adam-lr0p001-e1-bs64 and a run of train.search.grid have the same id "
             "'best-Adam-lr0p001-e1-bs64' but other settings") in result.stdout + result.stderr
+
+
+def test_a_run_that_outlasts_its_timeout_is_killed_and_fails_saying_so(tmp_path):
+    """The SLURM test's guard against an executor that would wait forever (tests/test_slurm.py)."""
+    with pytest.raises(AssertionError, match=r"snakemake --version was still running after 0 s and was killed"):
+        snakemake(tmp_path, "--version", timeout=0.01)

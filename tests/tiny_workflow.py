@@ -21,17 +21,24 @@ NOT_COMPARED = ("logs", "benchmarks")
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, torch_home: Path | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own."""
+              env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own.
+    ``timeout``: seconds after which the run is killed and the test fails, saying so."""
     env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "TORCH_HOME": str(torch_home or workdir / "torch-home")}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        tail = (expired.stderr or b"")[-3000:]
+        raise AssertionError(f"snakemake {' '.join(args)} was still running after {timeout:.0f} s and was killed; "
+                             f"its output ended:\n{tail.decode(errors='replace') if isinstance(tail, bytes) else tail}")
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
