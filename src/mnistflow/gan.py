@@ -8,7 +8,6 @@ are scored by ``gan_quality``.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -259,12 +258,9 @@ class GanTrainer:
         noise = rng.generator(config.seed, "noise", epoch)
         rng.seed_global(config.seed, "dropout", epoch)
         shuffle = rng.generator(config.seed, "order", epoch)
-        order = torch.randperm(len(self.labels), generator=shuffle)
-        batches = order.split(config.batch_size)
-        # drawn batch by batch as the loop would, and moved to the device in one copy
-        noises = torch.cat([torch.randn(len(b), config.noise_dim, generator=noise) for b in batches])
-        noises = noises.to(self.device).split(config.batch_size)
-        order = order.to(self.device).split(config.batch_size)
+        batches = torch.randperm(len(self.labels), generator=shuffle).to(self.device).split(config.batch_size)
+        noises = rng.per_batch(lambda n, g: torch.randn(n, config.noise_dim, generator=g), [len(b) for b in batches],
+                               noise, self.device)
         self.generator.train()
         self.discriminator.train()
         # summed on the device and read once, at the end: a GPU never waits for the host mid-epoch
@@ -272,7 +268,7 @@ class GanTrainer:
         started = time.perf_counter()
         for step in tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
                          disable=self.progress_file is None, mininterval=5, ascii=True):
-            index, z = order[step], noises[step]
+            index, z = batches[step], noises[step]
             real, labels = self.real[index], self.labels[index]
             fake = self.generator(z, labels)
             real_logit, real_class = self.discriminator(real, labels)

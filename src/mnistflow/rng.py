@@ -33,3 +33,10 @@ def generator(seed: int, stream: str, *index: int) -> torch.Generator:
 def seed_global(seed: int, stream: str, *index: int) -> None:
     """torch's global generator (what dropout and weight initialisation draw from) on that stream."""
     torch.manual_seed(stream_seed(seed, stream, *index))
+
+
+def per_batch(draw, batch_sizes: list[int], generator: torch.Generator, device) -> tuple[torch.Tensor, ...]:
+    """``draw(n, generator)`` for each batch in turn, as a loop over the batches would draw them,
+    moved to ``device`` in one copy (a GPU then waits once an epoch, not once a batch): one
+    tensor per batch."""
+    return torch.cat([draw(n, generator) for n in batch_sizes]).to(device).split(batch_sizes)

@@ -266,7 +266,7 @@ class EpochWatch:
             if problem is not None:
                 self.problem = f"{problem} at step {step}"
                 return True
-        self.checked = max(self.checked, upto)
+        self.checked = upto
         return False
 
     def result(self) -> tuple[float, float, str | None]:
@@ -346,18 +346,16 @@ class Trainer:
         # each epoch's streams depend only on (seed, epoch): a resumed run sees the same batches
         generator = rng.generator(config.seed, "order", epoch)  # shuffling and augmentation
         rng.seed_global(config.seed, "dropout", epoch)
-        order = torch.randperm(len(data.train_y), generator=generator)
-        batches = list(order.split(config.batch_size))
-        # drawn here, batch by batch as the loop would, and moved to the device in one copy
-        warps = (torch.cat([warp_draws(len(b), generator) for b in batches]).to(self.device).split(config.batch_size)
-                 if config.augment else None)
-        order = order.to(self.device)
-        watch = EpochWatch(self.loss_watch, [len(b) for b in batches], self.device)
+        order = torch.randperm(len(data.train_y), generator=generator).to(self.device)
+        batches = order.split(config.batch_size)
+        sizes = [len(b) for b in batches]
+        warps = rng.per_batch(warp_draws, sizes, generator, self.device) if config.augment else None
+        watch = EpochWatch(self.loss_watch, sizes, self.device)
         self.model.train()
         steps = tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
                      disable=self.progress_file is None, mininterval=5, ascii=True)
         for step in steps:
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index = batches[step]
             x, y = data.train_x[index], data.train_y[index]
             if config.augment:
                 x = augment_batch(x, warps[step])
