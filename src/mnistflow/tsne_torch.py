@@ -120,6 +120,12 @@ class Interpolation:
         cauchy = 1 / (1 + offsets[:, None] ** 2 + offsets[None, :] ** 2)
         self.kernels = torch.fft.rfft2(torch.stack([cauchy, cauchy * cauchy]))
 
+    def cauchy_sum(self) -> torch.Tensor:
+        """Z: the Cauchy kernel summed over every pair i != j (a 0-d tensor)."""
+        n = len(self.index)
+        ones = torch.ones(n, 1, dtype=self.weight.dtype, device=self.weight.device)
+        return (self.potentials(ones, 0).sum() - n).clamp(min=1e-12)
+
     def potentials(self, charges: torch.Tensor, kernel: int) -> torch.Tensor:
         """sum_j K(y_i, y_j) charges_j at every point, for each column of ``charges`` (n, c);
         kernel 0: 1 / (1 + r^2), 1: its square."""
@@ -192,8 +198,10 @@ class TorchTSNE:
                 reach = span + 2 * optimiser.max_step * self.box_every
                 # a phase's first read has no growth to go by (and the map grows fastest as
                 # exaggeration ends): sized for the reach
-                seen = reach if previous is None else span * (1 + max(0.1, 1.5 * (span / max(previous, 1e-12) - 1)))
-                intervals = grid_intervals(y, self.intervals, min(reach, seen))
+                expected = reach
+                if previous is not None:
+                    expected = span * (1 + max(0.1, 1.5 * (span / max(previous, 1e-12) - 1)))
+                intervals = grid_intervals(y, self.intervals, min(reach, expected))
             gradient, width = tsne_gradient(y, edges, weights, exaggeration, intervals)
             widest = torch.maximum(widest, width)
             optimiser.step(gradient, rate)
@@ -209,29 +217,30 @@ def grid_intervals(y: torch.Tensor, minimum: int, span: float | None = None) -> 
     return fft_friendly(max(minimum, math.ceil(span)))
 
 
+def edge_cauchy(y: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Along each edge (i, j): y_i - y_j and the Cauchy kernel 1 / (1 + |y_i - y_j|^2)."""
+    rows, cols = edges
+    difference = y[rows] - y[cols]
+    return difference, 1 / (1 + (difference * difference).sum(1))
+
+
 def tsne_gradient(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, exaggeration: float,
                   intervals: int) -> tuple[torch.Tensor, torch.Tensor]:
     """openTSNE's gradient (without the factor 4), exaggeration * attraction - repulsion / Z,
     and the width of the grid's intervals (a 0-d tensor)."""
-    rows, cols = edges
-    difference = y[rows] - y[cols]
-    cauchy = 1 / (1 + (difference * difference).sum(1))
-    attraction = torch.zeros_like(y).index_add_(0, rows, difference * (weights * cauchy)[:, None])
+    difference, cauchy = edge_cauchy(y, edges)
+    attraction = torch.zeros_like(y).index_add_(0, edges[0], difference * (weights * cauchy)[:, None])
     grid = Interpolation(y, intervals)
     ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
-    z = (grid.potentials(ones, 0).sum() - len(y)).clamp(min=1e-12)  # sum over pairs i != j
     squared = grid.potentials(torch.cat([ones, y], dim=1), 1)  # sum_j w_ij^2 * (1, y_j)
     repulsion = y * squared[:, :1] - squared[:, 1:]
-    return exaggeration * attraction - repulsion / z, grid.width
+    return exaggeration * attraction - repulsion / grid.cauchy_sum(), grid.width
 
 
 def kl_divergence(y: torch.Tensor, edges: torch.Tensor, weights: torch.Tensor, intervals: int) -> float:
     """KL(P || Q) with Q_ij = w_ij / Z: sum p log p - sum p log w + log Z (P sums to 1)."""
-    rows, cols = edges
-    difference = y[rows] - y[cols]
-    cauchy = 1 / (1 + (difference * difference).sum(1))
-    ones = torch.ones(len(y), 1, dtype=y.dtype, device=y.device)
-    z = Interpolation(y, intervals).potentials(ones, 0).sum() - len(y)
+    _, cauchy = edge_cauchy(y, edges)
+    z = Interpolation(y, intervals).cauchy_sum()
     w = weights.double()
     # xlogy: a neighbour whose affinity underflowed to 0 adds 0, not 0 * log 0
     return float(torch.xlogy(w, w).sum() - (w * torch.log(cauchy.double())).sum() + torch.log(z.double()))
