@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,15 +54,26 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
         gan = report["gan"][model]
         assert gan["batch_size"] == 100 and gan["images"] == 1200 and gan["target_seconds"] == target
         assert gan["epoch_wall_seconds_with_frame_and_scoring"] >= gan["epoch_seconds"] > 0
+        # a CPU records no CUDA graph: every step eager, the comparison measured all the same
+        assert (gan["graph_replays"], gan["eager_steps"], gan["graph_failure"]) == (0, 2 * 12, None)
+        assert gan["epoch_seconds_without_graphs"] > 0
+    search = report["train"]["search_sample"]
+    assert (search["batch_size"], search["steps_per_epoch"], search["graph_replays"]) == (32, 32, 0)
+    assert search["epoch_seconds_without_graphs"] > 0 and search["status"] == "ok"
     tsne = report["tsne"]
     assert tsne["points"] == 1300 and tsne["torch"]["device"] == "cpu" and tsne["torch"]["iterations"] == 500
     assert 0.5 < tsne["torch"]["knn_accuracy"] <= 1 and tsne["opentsne"]["iterations"] == 125
     assert 0 < tsne["torch"]["widest_interval"] <= 1
-    assert set(report["imagenet"]) == {"resnet18"} and report["imagenet"]["resnet18"]["features_seconds_all_images"] > 0
+    resnet = report["imagenet"]["resnet18"]
+    assert set(report["imagenet"]) == {"resnet18"} and resnet["features_seconds_all_images"] > 0
+    assert resnet["finetune_train_seconds"] > 0 and resnet["finetune_train_seconds_bf16_autocast"] > 0
     projection = report["article_run_projection"]
     # config-article: 3 runs + the 32-run search grid, and 201 epochs of two GANs
     assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}
     assert projection["seconds_by_part"]["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
+    # resnet18 fine-tuned to the cap of 4,690 steps, 4 budgets x 3 seeds on one target
+    bound = projection["upper_bounds_seconds"]["imagenet_resnet18_finetune_steps_at_most"]
+    assert bound == pytest.approx(resnet["finetune_train_seconds"] / 2 * 4690 * 12, rel=1e-3, abs=0.1)
     assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
 
 

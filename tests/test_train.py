@@ -314,6 +314,35 @@ def test_reading_the_losses_in_blocks_as_on_a_gpu_gives_the_metrics_of_a_check_e
         assert math.isnan(blocks.train_loss.iloc[-1])
 
 
+@pytest.mark.parametrize("case", ["ok", "finite blow-up", "not finite"])
+def test_whole_steps_as_a_cuda_graph_replays_them_give_the_metrics_of_the_step_by_step_loop(split_data, tmp_path,
+                                                                                          case):
+    # on a CPU the whole step runs as a plain call: the same forward, backward and update, with
+    # the loss checked after the update and in blocks, as on a GPU
+    settings = {"ok": dict(epochs=2, augment=True, model="best", optimizer="Adam", optimizer_kwargs={"lr": 1e-3}),
+                "finite blow-up": dict(batch_size=4, epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 30}),
+                "not finite": dict(optimizer_kwargs={"lr": 1e12}, epochs=2)}[case]
+    step_by_step = Trainer(quick(**settings), split_data, tmp_path / "a.pt", log=lambda s: None)
+    whole = Trainer(quick(**settings), split_data, tmp_path / "b.pt", log=lambda s: None)
+    assert not step_by_step.step_at_once and not whole.whole_step.enabled  # a CPU records no graph
+    whole.step_at_once, whole.check_every = True, 3
+    expected, metrics = step_by_step.run(), whole.run()
+    pd.testing.assert_frame_equal(expected.drop(columns=TIMING), metrics.drop(columns=TIMING))
+    assert whole.whole_step.eager_calls > 0 and whole.whole_step.replays == 0
+    if case == "ok":  # every weight, too
+        for name, value in step_by_step.model.state_dict().items():
+            torch.testing.assert_close(whole.model.state_dict()[name], value, rtol=0, atol=0)
+    else:
+        assert metrics.status.iloc[-1] == "diverged" and metrics.note.iloc[-1] == expected.note.iloc[-1]
+
+
+def test_a_capturable_optimizer_is_asked_for_only_where_torch_has_the_option():
+    weight = [torch.nn.Parameter(torch.zeros(2))]
+    assert make_optimizer("Adam", weight, {"lr": 0.1}, capturable=True).param_groups[0]["capturable"] is True
+    assert make_optimizer("Adam", weight, {"lr": 0.1}).param_groups[0]["capturable"] is False
+    assert "capturable" not in make_optimizer("SGD", weight, {"lr": 0.1}, capturable=True).param_groups[0]
+
+
 def test_the_loss_watch_ignores_noise_and_a_first_overshoot_and_catches_a_rise_above_its_lowest():
     from mnistflow.train import LossWatch
 

@@ -23,6 +23,7 @@ from . import atomic, rng
 from .checkpoint import load_state, read_resume_file
 from .datasets import array_digest
 from .gan_quality import QUALITY_COLUMNS, Scorer
+from .graphs import GraphedStep
 from .train import make_optimizer
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
@@ -213,7 +214,8 @@ class GanTrainer:
     def __init__(self, config: GanConfig, images: np.ndarray, labels: np.ndarray, resume_path: str | Path,
                  scorer: Scorer | None = None, reference: tuple[np.ndarray, np.ndarray] | None = None,
                  device: torch.device | str = "cpu", classes: int = 10, log: Callable[[str], None] = print,
-                 progress_file=None):
+                 progress_file=None, graphs: bool = True):
+        """``graphs``: on a GPU, replay each step as a CUDA graph (``graphs.GraphedStep``)."""
         self.config, self.log, self.progress_file = config, log, progress_file
         self.device, self.classes = torch.device(device), classes
         self.resume_path = Path(resume_path)
@@ -232,8 +234,13 @@ class GanTrainer:
         # what samples: the moving average of the generator's weights, or the generator itself
         self.sampler = copy.deepcopy(self.generator) if config.generator_ema else self.generator
         settings = {"lr": config.lr, "betas": tuple(config.betas)}
-        self.g_optimizer = make_optimizer("Adam", self.generator.parameters(), settings)
-        self.d_optimizer = make_optimizer("Adam", self.discriminator.parameters(), settings)
+        graphs = graphs and self.device.type == "cuda"
+        self.g_optimizer = make_optimizer("Adam", self.generator.parameters(), settings, capturable=graphs)
+        self.d_optimizer = make_optimizer("Adam", self.discriminator.parameters(), settings, capturable=graphs)
+        self.step = GraphedStep(self._step, enabled=graphs, log=log)
+        # an epoch's summed losses and scores, added to on the device by every step and read once
+        # an epoch (a GPU never waits for the host mid-epoch); one tensor, which a graph adds into
+        self.sums = torch.zeros(6, dtype=torch.float64, device=self.device)
         fixed = rng.generator(config.seed, "fixed_noise")
         self.fixed_noise = torch.randn(10 * classes, config.noise_dim, generator=fixed).to(self.device)
         self.fixed_labels = torch.arange(classes).repeat_interleave(10).to(self.device)
@@ -263,38 +270,42 @@ class GanTrainer:
                                noise, self.device)
         self.generator.train()
         self.discriminator.train()
-        # summed on the device and read once, at the end: a GPU never waits for the host mid-epoch
-        sums = torch.zeros(6, dtype=torch.float64, device=self.device)
+        self.sums.zero_()
         started = time.perf_counter()
         for step in tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
                          disable=self.progress_file is None, mininterval=5, ascii=True):
-            index, z = batches[step], noises[step]
-            real, labels = self.real[index], self.labels[index]
-            fake = self.generator(z, labels)
-            real_logit, real_class = self.discriminator(real, labels)
-            fake_logit, _ = self.discriminator(fake.detach(), labels)
-            d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-            d_class = F.cross_entropy(real_class, labels) if real_class is not None else real_logit.new_zeros(())
-            self.d_optimizer.zero_grad()
-            (d_adversarial + config.class_loss_weight * d_class).backward()
-            self.d_optimizer.step()
-            g_logit, g_class_logits = self.discriminator(fake, labels)
-            g_adversarial = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-            g_class = (F.cross_entropy(g_class_logits, labels) if g_class_logits is not None
-                       else g_logit.new_zeros(()))
-            self.g_optimizer.zero_grad()
-            (g_adversarial + config.class_loss_weight * g_class).backward()
-            self.g_optimizer.step()
-            self.update_sampler()
-            with torch.no_grad():
-                losses = torch.stack([d_adversarial, g_adversarial, d_class, g_class]).double() * len(index)
-                scores = torch.stack([torch.sigmoid(real_logit).sum(), torch.sigmoid(fake_logit).sum()]).double()
-                sums += torch.cat([losses, scores])
-        means = (sums / len(self.labels)).tolist()
+            self.step(batches[step], noises[step])
+        means = (self.sums / len(self.labels)).tolist()
         return {"epoch": epoch, "discriminator_loss": means[0], "generator_loss": means[1],
                 "discriminator_class_loss": means[2], "generator_class_loss": means[3],
                 "real_score": means[4], "fake_score": means[5], "seconds": time.perf_counter() - started}
+
+    def _step(self, index: torch.Tensor, z: torch.Tensor) -> tuple:
+        """One update of both networks on the training images at ``index`` and the noise ``z``;
+        its losses and scores are added to ``self.sums``. What a CUDA graph records."""
+        config = self.config
+        real, labels = self.real[index], self.labels[index]
+        fake = self.generator(z, labels)
+        real_logit, real_class = self.discriminator(real, labels)
+        fake_logit, _ = self.discriminator(fake.detach(), labels)
+        d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                         + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+        d_class = F.cross_entropy(real_class, labels) if real_class is not None else real_logit.new_zeros(())
+        self.d_optimizer.zero_grad()
+        (d_adversarial + config.class_loss_weight * d_class).backward()
+        self.d_optimizer.step()
+        g_logit, g_class_logits = self.discriminator(fake, labels)
+        g_adversarial = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+        g_class = F.cross_entropy(g_class_logits, labels) if g_class_logits is not None else g_logit.new_zeros(())
+        self.g_optimizer.zero_grad()
+        (g_adversarial + config.class_loss_weight * g_class).backward()
+        self.g_optimizer.step()
+        self.update_sampler()
+        with torch.no_grad():
+            losses = torch.stack([d_adversarial, g_adversarial, d_class, g_class]).double() * len(index)
+            scores = torch.stack([torch.sigmoid(real_logit).sum(), torch.sigmoid(fake_logit).sum()]).double()
+            self.sums += torch.cat([losses, scores])
+        return ()
 
     @torch.no_grad()
     def update_sampler(self) -> None:

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from . import atomic, rng
 from .checkpoint import InputPipeline, read_resume_file
 from .datasets import Dataset, array_digest
+from .graphs import GraphedStep
 from .introspect import Recorder
 from .models import build_model
 
@@ -154,14 +155,18 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     return loss_sum.item() / len(y), correct.item() / len(y)
 
 
-def make_optimizer(name: str, parameters, kwargs: dict) -> torch.optim.Optimizer:
+def make_optimizer(name: str, parameters, kwargs: dict, capturable: bool = False) -> torch.optim.Optimizer:
+    """``capturable``: its step can be recorded in a CUDA graph (``graphs.GraphedStep``)."""
     optimizer_class = getattr(torch.optim, name, None)
     if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise ValueError(f"unknown optimizer {name!r}: not a class in torch.optim")
-    if "fused" in inspect.signature(optimizer_class).parameters:
+    options = inspect.signature(optimizer_class).parameters
+    if "fused" in options:
         # The same update in one kernel instead of a chain of foreach ops over temporaries: much
         # faster on CPU for large layers (README, "Measured choices").
         kwargs = {"fused": True, **kwargs}
+    if capturable and "capturable" in options:
+        kwargs = {**kwargs, "capturable": True}
     return optimizer_class(parameters, **kwargs)
 
 
@@ -235,7 +240,8 @@ class EpochWatch:
     waits for the host once per block, not twice per batch. ``check`` feeds the losses read so far
     to the run's ``LossWatch`` in order and stops at the first bad batch, so the epoch's means and
     the problem named are those a batch-by-batch check gives; on a GPU the batches between a
-    blow-up and the end of its block are trained too, in a run that is then stopped anyway (so a
+    blow-up and the end of its block are trained too (the bad batch itself where the steps are a
+    CUDA graph's: ``Trainer.step_at_once``), in a run that is then stopped anyway (so a
     run that blows up in its first epoch, which has no epoch to keep, ends with other weights
     there than on a CPU: a diverged checkpoint, which no later analysis reads)."""
 
@@ -247,9 +253,9 @@ class EpochWatch:
         self.problem: str | None = None
         self.finite = True  # False: a batch's loss was not finite, and the epoch's means are NaN
 
-    def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+    def add(self, step: int, loss: torch.Tensor, hits: torch.Tensor) -> None:
         self.losses[step] = loss.detach()
-        self.hits[step] = (logits.argmax(dim=1) == y).sum()
+        self.hits[step] = hits
 
     def check(self, upto: int) -> bool:
         """Reads the losses of the batches before ``upto``; whether the run has blown up."""
@@ -286,9 +292,11 @@ class Trainer:
     the training images'; never the test set's)."""
 
     def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
-                 log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None):
+                 log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None,
+                 graphs: bool = True):
         """``recording``: Recorder options (``per_epoch``, bin counts) to record weight and gradient
-        statistics during training (``self.recorder``), or None."""
+        statistics during training (``self.recorder``), or None. ``graphs``: on a GPU, replay each
+        step as a CUDA graph where the run allows it (``self.whole_step``)."""
         self.config, self.data, self.log = config, data, log
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
@@ -297,7 +305,17 @@ class Trainer:
         self.check_every = 1 if self.device.type == "cpu" else 100
         rng.seed_global(config.seed, "init")
         self.model = build_model(config.model, len(data.classes)).to(self.device)
-        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
+        # A graph replays the learning rate it recorded, and a recorder reads gradients mid-step.
+        graphs = graphs and self.device.type == "cuda" and config.schedule == "constant" and recording is None
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs,
+                                        capturable=graphs)
+        # An optimizer without the capturable option keeps its step count on the host, except SGD.
+        graphs = graphs and all(group.get("capturable", isinstance(self.optimizer, torch.optim.SGD))
+                                for group in self.optimizer.param_groups)
+        # whether each batch's forward, backward and update run as one call, a CUDA graph's replay:
+        # then a batch's loss is checked after its update
+        self.step_at_once = graphs
+        self.whole_step = GraphedStep(self._whole_step, enabled=graphs, log=log)
         self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
         self.scheduler, self.per_batch = make_schedule(
             config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
@@ -355,15 +373,15 @@ class Trainer:
         steps = tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
                      disable=self.progress_file is None, mininterval=5, ascii=True)
         for step in steps:
-            index = batches[step]
-            x, y = data.train_x[index], data.train_y[index]
-            if config.augment:
-                x = augment_batch(x, warps[step])
+            inputs = (batches[step],) if warps is None else (batches[step], warps[step])
+            if self.step_at_once:
+                watch.add(step, *self.whole_step(*inputs))
+                if (step + 1) % self.check_every == 0 and watch.check(step + 1):
+                    return watch.result()
+                continue
             self.optimizer.zero_grad()
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
-                logits = self.model(x)
-                loss = F.cross_entropy(logits, y)
-            watch.add(step, loss, logits, y)
+            loss, hits = self._forward(*inputs)
+            watch.add(step, loss, hits)
             # before the update: on a CPU, where every step is checked, a bad batch never updates
             if (step + 1) % self.check_every == 0 and watch.check(step + 1):
                 return watch.result()
@@ -385,6 +403,27 @@ class Trainer:
             return train_loss, train_accuracy, (f"the epoch's mean training loss {train_loss:.3f} is not "
                                                 f"below ln(classes) = {self.loss_watch.limit:.3f}")
         return train_loss, train_accuracy, None
+
+    def _forward(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of the batch of training images at ``index`` (warped by ``draws``, when
+        augmenting), and how many of them the model classifies right."""
+        x, y = self.data.train_x[index], self.data.train_y[index]
+        if draws is not None:
+            x = augment_batch(x, draws)
+        # no cache of the weights' bfloat16 copies: a CUDA graph would replay stale ones
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision,
+                            cache_enabled=False):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+        return loss, (logits.argmax(dim=1) == y).sum()
+
+    def _whole_step(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward and update in one: the step a CUDA graph records."""
+        self.optimizer.zero_grad()
+        loss, hits = self._forward(*inputs)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), hits
 
     def run(self) -> pd.DataFrame:
         has_validation = self.data.has_validation
