@@ -15,6 +15,7 @@ from mnistflow.train import (
     Trainer,
     augment_batch,
     evaluate,
+    load_optimizer_state,
     make_optimizer,
     near_chance,
     warp_draws,
@@ -334,6 +335,21 @@ def test_whole_steps_as_a_cuda_graph_replays_them_give_the_metrics_of_the_step_b
             torch.testing.assert_close(whole.model.state_dict()[name], value, rtol=0, atol=0)
     else:
         assert metrics.status.iloc[-1] == "diverged" and metrics.note.iloc[-1] == expected.note.iloc[-1]
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adam"])
+def test_a_resume_file_written_with_cuda_graphs_loads_into_a_cpu_optimizer_which_steps(name):
+    weights = [torch.nn.Parameter(torch.zeros(2))]
+    written = make_optimizer(name, weights, {"lr": 0.1})
+    weights[0].grad = torch.ones(2)
+    written.step()
+    state = written.state_dict()
+    state["param_groups"][0]["capturable"] = True  # as a GPU run with graphs writes it
+    resumed = make_optimizer(name, weights, {"lr": 0.1})
+    load_optimizer_state(resumed, state)
+    assert resumed.param_groups[0]["capturable"] is False
+    resumed.step()  # torch's own load_state_dict leaves RMSprop refusing: capturable on a CPU
+    assert resumed.state[weights[0]]["step"].item() == 2
 
 
 def test_a_capturable_optimizer_is_asked_for_only_where_torch_has_the_option():

@@ -24,7 +24,7 @@ from .checkpoint import load_state, read_resume_file
 from .datasets import array_digest
 from .gan_quality import QUALITY_COLUMNS, Scorer
 from .graphs import GraphedStep
-from .train import make_optimizer
+from .train import load_optimizer_state, make_optimizer
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
@@ -352,8 +352,8 @@ class GanTrainer:
         if state.get("sampler") is not None:
             self.sampler.load_state_dict(state["sampler"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        load_optimizer_state(self.g_optimizer, state["g_optimizer"])
+        load_optimizer_state(self.d_optimizer, state["d_optimizer"])
         self.losses, self.quality, self.frames = state["losses"], state["quality"], state["frames"]
 
     def run(self) -> None:

@@ -19,6 +19,11 @@ from typing import Callable
 
 import torch
 
+# Set when a capture failed inside CUDA: torch then still counts that capture as under way, and
+# its next capture (which empties the allocator's cache first) would fail an internal check, so
+# none is tried again in this process.
+_capture_unfinished = False
+
 
 class GraphedStep:
     """Calls ``step(*inputs)``, a function of tensors returning a tuple of tensors, as a CUDA
@@ -26,23 +31,29 @@ class GraphedStep:
     the optimizer's moments, cuBLAS's workspace). A replay copies the inputs into the recorded
     ones and returns the recorded outputs, which the next call overwrites: read them first.
 
-    A call whose inputs have other shapes than the recorded ones (an epoch's last, smaller batch)
-    runs eagerly, as every call does with ``enabled=False`` (a CPU). A capture that fails is
-    logged, and the step then always runs eagerly: the run goes on, slower (``failure`` says why)."""
+    The capture waits for a call with the shapes of the eager call before it, so that it is not
+    made on an epoch's last, smaller batch. A call whose inputs have other shapes than the
+    recorded ones (such a batch) runs eagerly, as every call does with ``enabled=False`` (a CPU).
+    A capture that fails is logged, and the step then always runs eagerly: the run goes on,
+    slower (``failure`` says why)."""
 
     def __init__(self, step: Callable[..., tuple[torch.Tensor, ...]], enabled: bool, warmup: int = 3,
                  log: Callable[[str], None] = print):
+        if warmup < 1:  # a capture must find the optimizer's lazily made state made already
+            raise ValueError(f"warmup must be at least 1, not {warmup}")
         self.step, self.enabled, self.warmup, self.log = step, enabled, warmup, log
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager_calls = self.replays = 0
         self.failure: str | None = None
         self._inputs: tuple[torch.Tensor, ...] = ()
         self._outputs: tuple[torch.Tensor, ...] = ()
+        self._eager_shapes: list = []
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.graph is None and self.enabled and self.eager_calls >= self.warmup:
+        if (self.graph is None and self.enabled and self.eager_calls >= self.warmup
+                and shapes(inputs) == self._eager_shapes):
             self._capture(inputs)
-        if self.graph is None or not self._fits(inputs):
+        if self.graph is None or shapes(inputs) != shapes(self._inputs):
             return self._eager(inputs)
         for recorded, given in zip(self._inputs, inputs):
             recorded.copy_(given)
@@ -50,11 +61,9 @@ class GraphedStep:
         self.replays += 1
         return self._outputs
 
-    def _fits(self, inputs) -> bool:
-        return all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(self._inputs, inputs))
-
     def _eager(self, inputs):
         self.eager_calls += 1
+        self._eager_shapes = shapes(inputs)
         if not self.enabled:
             return self.step(*inputs)
         # as torch's CUDA graph notes do: eager warm-up on a side stream, so that what it builds
@@ -70,14 +79,33 @@ class GraphedStep:
         return outputs
 
     def _capture(self, inputs) -> None:
-        self._inputs = tuple(t.clone() for t in inputs)
+        global _capture_unfinished
+        if _capture_unfinished:
+            self._give_up("an earlier capture in this process failed inside CUDA")
+            return
+        inputs = tuple(t.clone() for t in inputs)
         graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.current_stream()
         try:
             with torch.cuda.graph(graph):
-                self._outputs = tuple(self.step(*self._inputs))
+                outputs = tuple(self.step(*inputs))
         except Exception as exc:  # noqa: BLE001 - logged; the step runs eagerly from here on
-            self.enabled, self.failure = False, f"{type(exc).__name__}: {exc}"
-            self.log(f"the training step could not be recorded as a CUDA graph, so it runs step by step "
-                     f"(slower): {self.failure}")
+            # When CUDA rejects the capture, torch's context manager leaves its capture stream
+            # current, and the error that names the operation is the one this one was raised from.
+            torch.cuda.set_stream(stream)
+            try:
+                graph.pool()
+            except RuntimeError:  # the capture never ended
+                _capture_unfinished = True
+            self._give_up("; ".join(f"{type(e).__name__}: {e}" for e in (exc.__context__, exc) if e is not None))
             return
-        self.graph = graph
+        self.graph, self._inputs, self._outputs = graph, inputs, outputs
+
+    def _give_up(self, failure: str) -> None:
+        self.enabled, self.failure = False, failure
+        self.log(f"the training step could not be recorded as a CUDA graph, so it runs step by step (slower): "
+                 f"{failure}")
+
+
+def shapes(tensors) -> list:
+    return [(t.shape, t.dtype) for t in tensors]

@@ -170,6 +170,22 @@ def make_optimizer(name: str, parameters, kwargs: dict, capturable: bool = False
     return optimizer_class(parameters, **kwargs)
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """``optimizer.load_state_dict(state)``, keeping the optimizer's own ``capturable``: torch
+    would take the saved one, and a resume file may come from a run with CUDA graphs off (whose
+    replays would then be refused) or from a GPU (whose setting a CPU refuses). Step counts go
+    where the kept setting wants them."""
+    groups = [dict(saved, capturable=own["capturable"]) if "capturable" in own else saved
+              for saved, own in zip(state["param_groups"], optimizer.param_groups)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+    for group in optimizer.param_groups:
+        if not (group.get("capturable") or group.get("fused")):  # torch keeps these counts on the host
+            for parameter in group["params"]:
+                step = optimizer.state.get(parameter, {}).get("step")
+                if isinstance(step, torch.Tensor):
+                    optimizer.state[parameter]["step"] = step.cpu()
+
+
 def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epochs: int):
     """(scheduler or None, whether it steps per batch)."""
     if name == "constant":
@@ -337,7 +353,7 @@ class Trainer:
         if self.recorder is not None:
             self.recorder.load_state_dict(state["recorder"])
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.metrics = state["metrics"]
