@@ -66,7 +66,9 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert 0 < tsne["torch"]["widest_interval"] <= 1
     resnet = report["imagenet"]["resnet18"]
     assert set(report["imagenet"]) == {"resnet18"} and resnet["features_seconds_all_images"] > 0
-    assert resnet["finetune_train_seconds"] > 0 and resnet["finetune_train_seconds_bf16_autocast"] > 0
+    # config-article's bfloat16 forward passes, and float32 beside them
+    assert resnet["mixed_precision"] is True
+    assert resnet["finetune_train_seconds"] > 0 and resnet["finetune_train_seconds_other_precision"] > 0
     projection = report["article_run_projection"]
     # config-article: 3 runs + the 32-run search grid, and 201 epochs of two GANs
     assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}

@@ -231,6 +231,25 @@ def test_fine_tuning_gives_the_pretrained_backbone_its_own_rate():
         assert (moved["backbone.1.weight"] > 1e-3) is backbone_moves, (backbone_lr, moved)
 
 
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_mixed_precision_runs_the_training_and_scoring_forward_passes_in_bfloat16(mixed_precision):
+    from torch import nn
+
+    from mnistflow.transfer import TransferNet, fit
+
+    torch.manual_seed(0)
+    model = TransferNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU()), nn.Linear(8, 3))
+    seen = {"training": set(), "scoring": set()}
+    model.backbone[1].register_forward_hook(
+        lambda module, _, out: seen["training" if module.training else "scoring"].add(out.dtype))
+    x, y = torch.randn(64, 1, 4, 4), torch.arange(64) % 3
+    fit(model, x, y, FitConfig(lr=0.05, max_steps=4, eval_every=2, batch_size=16, mixed_precision=mixed_precision),
+        seed=0, validation=(x, y))
+    expected = {torch.bfloat16 if mixed_precision else torch.float32}
+    assert seen == {"training": expected, "scoring": expected}
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # weights and updates stay float32
+
+
 def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weights():
     from torch import nn
 

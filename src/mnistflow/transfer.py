@@ -205,6 +205,14 @@ class FitConfig:
     # The pretrained backbone's own peak rate when the whole network trains (fine-tuning an
     # ImageNet network at the head's rate wrecks its features); None: one rate for all.
     backbone_lr: float | None = None
+    # bfloat16 autocast of the forward passes, training's and scoring's (the weights and their
+    # updates stay float32): for large networks on GPUs with bfloat16 tensor cores
+    mixed_precision: bool = False
+
+
+def precision(config: FitConfig, device: torch.device | str):
+    """The autocast context of ``config``'s forward passes on ``device``."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=config.mixed_precision)
 
 
 @dataclass(frozen=True)
@@ -247,12 +255,15 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
         index = order[((step - 1) % per_pass) * batch:((step - 1) % per_pass + 1) * batch]
         inputs = x[index] if prepare is None else prepare(x[index])
         optimizer.zero_grad()
-        F.cross_entropy(model(inputs), y[index]).backward()
+        with precision(config, y.device):
+            loss = F.cross_entropy(model(inputs), y[index])
+        loss.backward()
         optimizer.step()
         scheduler.step()
         if step % config.eval_every and step != config.max_steps:
             continue
-        _, accuracy = evaluate(model, *validation, prepare=prepare)  # leaves the model in eval mode
+        with precision(config, y.device):
+            _, accuracy = evaluate(model, *validation, prepare=prepare)  # leaves the model in eval mode
         if accuracy > best:
             best, best_step, stale = accuracy, step, 0
             best_state = weights_copy(model)
@@ -320,10 +331,11 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
             images = train_images[subset] if frozen is None else train_images[:0]
             model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
             seconds = time.perf_counter() - started
-            if backbone is None:
-                test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
-            else:
-                test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
+            with precision(config, device):
+                if backbone is None:
+                    test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
+                else:
+                    test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
             rows.append({"source": source.name, "target": target.name, "strategy": strategy,
                          "budget": budget_name(per_class), "per_class": len(subset) / classes,
                          "labels": len(subset), "seed": seed, "val_accuracy": fitted.val_accuracy,

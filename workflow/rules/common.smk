@@ -422,6 +422,8 @@ def transfer_settings(wildcards):
         and wildcards.strategy == "finetune"
     ):
         settings["fit"]["backbone_lr"] = transfer["imagenet"]["backbone_lr"]
+    if wildcards.source.startswith(IMAGENET_PREFIX):
+        settings["fit"]["mixed_precision"] = transfer["imagenet"]["mixed_precision"]
     return settings
 
 
