@@ -66,16 +66,18 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert 0 < tsne["torch"]["widest_interval"] <= 1
     resnet = report["imagenet"]["resnet18"]
     assert set(report["imagenet"]) == {"resnet18"} and resnet["features_seconds_all_images"] > 0
-    # config-article's bfloat16 forward passes, and float32 beside them
-    assert resnet["mixed_precision"] is True
-    assert resnet["finetune_train_seconds"] > 0 and resnet["finetune_train_seconds_other_precision"] > 0
+    # config-article's bfloat16 forward passes, and float32 beside them: runs of 1 and 3 steps
+    assert resnet["mixed_precision"] is True and resnet["finetune_runs_steps"] == [1, 3]
+    for precision in ("finetune", "finetune_other_precision"):
+        short, long = resnet[precision]["run_seconds"]
+        assert resnet[precision]["step_seconds"] == pytest.approx((long - short) / 2, abs=1e-3)  # rounded
     projection = report["article_run_projection"]
     # config-article: 3 runs + the 32-run search grid, and 201 epochs of two GANs
     assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}
     assert projection["seconds_by_part"]["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
     # resnet18 fine-tuned to the cap of 4,690 steps, 4 budgets x 3 seeds on one target
     bound = projection["upper_bounds_seconds"]["imagenet_resnet18_finetune_steps_at_most"]
-    assert bound == pytest.approx(resnet["finetune_train_seconds"] / 2 * 4690 * 12, rel=1e-3, abs=0.1)
+    assert bound == pytest.approx(resnet["finetune"]["step_seconds"] * 4690 * 12, rel=1e-3, abs=0.1)
     assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
 
 

@@ -247,7 +247,27 @@ def test_mixed_precision_runs_the_training_and_scoring_forward_passes_in_bfloat1
         seed=0, validation=(x, y))
     expected = {torch.bfloat16 if mixed_precision else torch.float32}
     assert seen == {"training": expected, "scoring": expected}
-    assert {p.dtype for p in model.parameters()} == {torch.float32}  # weights and updates stay float32
+    # weights, gradients and so updates stay float32
+    assert {p.dtype for p in model.parameters()} | {p.grad.dtype for p in model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_a_run_scores_validation_and_test_images_in_its_precision(pair, monkeypatch, mixed_precision):
+    import mnistflow.transfer as transfer
+
+    scored_under_autocast = []
+
+    def spy(*args, **kwargs):
+        scored_under_autocast.append(torch.is_autocast_enabled("cpu"))
+        return original(*args, **kwargs)
+
+    original = transfer.evaluate
+    monkeypatch.setattr(transfer, "evaluate", spy)
+    config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, mixed_precision=mixed_precision)
+    results = run_strategy("finetune", pair["source"], pair["target"], [2], [0], 0, config, validation=60,
+                           log=lambda m: None)
+    assert scored_under_autocast == [mixed_precision] * 3  # validation at steps 2 and 4, then the test set
+    assert results.test_accuracy.between(0, 1).all()
 
 
 def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weights():

@@ -305,7 +305,7 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
     convergence on ``validation`` training images held out of every budget, then scored once on
     the test set. ``features``: the cached backbone features (as load_features returns them), for
     ``frozen`` only; its scores are measured on cached features (the same numbers as a forward
-    pass through backbone and head)."""
+    pass through backbone and head, in float32)."""
     classes = len(target.classes)
     held_out = torch.from_numpy(validation_indices(target.train_labels, validation, subset_seed)).to(device)
     train_images = torch.from_numpy(target.train_images).to(device)

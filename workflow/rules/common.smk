@@ -422,7 +422,8 @@ def transfer_settings(wildcards):
         and wildcards.strategy == "finetune"
     ):
         settings["fit"]["backbone_lr"] = transfer["imagenet"]["backbone_lr"]
-    if wildcards.source.startswith(IMAGENET_PREFIX):
+    # not the frozen head, which trains on float32 features: bfloat16 would only round them
+    if wildcards.source.startswith(IMAGENET_PREFIX) and wildcards.strategy != "frozen":
         settings["fit"]["mixed_precision"] = transfer["imagenet"]["mixed_precision"]
     return settings
 
