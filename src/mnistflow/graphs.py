@@ -47,23 +47,27 @@ class GraphedStep:
         self.failure: str | None = None
         self._inputs: tuple[torch.Tensor, ...] = ()
         self._outputs: tuple[torch.Tensor, ...] = ()
+        self._recorded_shapes: list = []
         self._eager_shapes: list = []
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if (self.graph is None and self.enabled and self.eager_calls >= self.warmup
-                and shapes(inputs) == self._eager_shapes):
-            self._capture(inputs)
-        if self.graph is None or shapes(inputs) != shapes(self._inputs):
-            return self._eager(inputs)
-        for recorded, given in zip(self._inputs, inputs):
-            recorded.copy_(given)
+        if not self.enabled:  # a CPU, or a capture given up
+            self.eager_calls += 1
+            return self.step(*inputs)
+        given = shapes(inputs)
+        if self.graph is None and self.eager_calls >= self.warmup and given == self._eager_shapes:
+            self._capture(inputs, given)
+        if self.graph is None or given != self._recorded_shapes:
+            return self._eager(inputs, given)
+        for recorded, value in zip(self._inputs, inputs):
+            recorded.copy_(value)
         self.graph.replay()
         self.replays += 1
         return self._outputs
 
-    def _eager(self, inputs):
+    def _eager(self, inputs, given_shapes):
         self.eager_calls += 1
-        self._eager_shapes = shapes(inputs)
+        self._eager_shapes = given_shapes
         if not self.enabled:
             return self.step(*inputs)
         # as torch's CUDA graph notes do: eager warm-up on a side stream, so that what it builds
@@ -78,7 +82,7 @@ class GraphedStep:
         torch.cuda.current_stream().wait_stream(side)
         return outputs
 
-    def _capture(self, inputs) -> None:
+    def _capture(self, inputs, given_shapes) -> None:
         global _capture_unfinished
         if _capture_unfinished:
             self._give_up("an earlier capture in this process failed inside CUDA")
@@ -99,7 +103,7 @@ class GraphedStep:
                 _capture_unfinished = True
             self._give_up("; ".join(f"{type(e).__name__}: {e}" for e in (exc.__context__, exc) if e is not None))
             return
-        self.graph, self._inputs, self._outputs = graph, inputs, outputs
+        self.graph, self._inputs, self._outputs, self._recorded_shapes = graph, inputs, outputs, given_shapes
 
     def _give_up(self, failure: str) -> None:
         self.enabled, self.failure = False, failure

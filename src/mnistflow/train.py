@@ -129,6 +129,12 @@ def augment_batch(x: torch.Tensor, draws: torch.Tensor, max_shift: float = 2.0,
     return F.grid_sample(x - background, grid, align_corners=False, padding_mode="zeros") + background
 
 
+def bfloat16_autocast(device: torch.device | str, enabled: bool):
+    """bfloat16 autocast of the forward passes on ``device`` (nothing when not ``enabled``),
+    without a cache of the weights' bfloat16 copies: a CUDA graph would replay stale ones."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=False)
+
+
 def evaluation_batch(device: torch.device) -> int:
     """Batches of 250 stay in the CPU's cache, which batches of 1,000 do not (README, "Measured
     choices"); a GPU wants batches large enough to fill it."""
@@ -426,9 +432,7 @@ class Trainer:
         x, y = self.data.train_x[index], self.data.train_y[index]
         if draws is not None:
             x = augment_batch(x, draws)
-        # no cache of the weights' bfloat16 copies: a CUDA graph would replay stale ones
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision,
-                            cache_enabled=False):
+        with bfloat16_autocast(self.device, self.config.mixed_precision):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
         return loss, (logits.argmax(dim=1) == y).sum()

@@ -32,7 +32,7 @@ from .errors import ConfigValueError
 from .registry import IMAGENET_PREFIX, STRATEGIES
 from .models import build_model
 from .checkpoint import InputPipeline, load_checkpoint
-from .train import evaluate, make_optimizer, weights_copy
+from .train import bfloat16_autocast, evaluate, make_optimizer, weights_copy
 
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -210,11 +210,6 @@ class FitConfig:
     mixed_precision: bool = False
 
 
-def precision(config: FitConfig, device: torch.device | str):
-    """The autocast context of ``config``'s forward passes on ``device``."""
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=config.mixed_precision)
-
-
 @dataclass(frozen=True)
 class Fitted:
     """How a fit ended: the steps trained, the step whose weights were kept, their validation
@@ -255,14 +250,14 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig, s
         index = order[((step - 1) % per_pass) * batch:((step - 1) % per_pass + 1) * batch]
         inputs = x[index] if prepare is None else prepare(x[index])
         optimizer.zero_grad()
-        with precision(config, y.device):
+        with bfloat16_autocast(y.device, config.mixed_precision):
             loss = F.cross_entropy(model(inputs), y[index])
         loss.backward()
         optimizer.step()
         scheduler.step()
         if step % config.eval_every and step != config.max_steps:
             continue
-        with precision(config, y.device):
+        with bfloat16_autocast(y.device, config.mixed_precision):
             _, accuracy = evaluate(model, *validation, prepare=prepare)  # leaves the model in eval mode
         if accuracy > best:
             best, best_step, stale = accuracy, step, 0
@@ -331,7 +326,7 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
             images = train_images[subset] if frozen is None else train_images[:0]
             model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
             seconds = time.perf_counter() - started
-            with precision(config, device):
+            with bfloat16_autocast(device, config.mixed_precision):
                 if backbone is None:
                     test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
                 else:
