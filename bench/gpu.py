@@ -8,7 +8,8 @@ machine lacks, and runs this script there). Each target of config-article.yaml's
 1. the GPU lease: two one-GPU jobs started together on a one-GPU machine; the second waits;
 2. the ``best`` recipe, all its epochs: the time to its selected test accuracy (target: 99.5%
    within 15 s), with ``first`` and ``second`` for one epoch each, and one epoch of a model
-   search's run (lenet, Adam, batch 32, augmented) with its steps as CUDA graphs and without;
+   search's run (lenet, Adam, batch 32, augmented); ``best``'s and the search run's epoch with
+   their forward and backward passes as CUDA graphs and without;
 3. an epoch of each GAN at the article's batch of 100 on the 60,000 training images (targets:
    1 s for the MLP cGAN, 2 s for the DCGAN), with its steps as CUDA graphs and without, and what
    its per-epoch frame and scoring add;
@@ -25,6 +26,9 @@ the GPU, and a target missed gets a profile: the operators its time went to
 traceback and the others still run; the JSON is rewritten after each part. From the
 measured times the script projects the whole ``--configfile config-article.yaml`` run, which
 takes longer than a device session can hold (README, "On a GPU").
+
+``--parts`` runs some parts only, over the report of ``--merge`` (a JSON an earlier run wrote),
+whose other parts it keeps: a second, shorter device run after a fix.
 
 ``--quick`` runs the same code on at most 2,000 training and 500 test images (transfer: resnet18 at 32
 px, 2 steps): the CPU smoke test
@@ -62,6 +66,7 @@ from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noq
 TARGETS = {"best_seconds": 15.0, "best_accuracy": 0.995, "cgan_mlp_epoch_seconds": 1.0,
            "dcgan_epoch_seconds": 2.0, "tsne_seconds": 10.0, "tsne_knn_accuracy": 0.97,
            "article_run_minutes": 15.0}
+PARTS = ("lease", "train", "gan", "tsne", "imagenet", "article_run_projection")
 HOLD_SECONDS = 3
 LEASE_JOB = f"""
 import time, torch
@@ -162,10 +167,10 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
     runs = training_runs(config)
     runs["search_sample"] = dict(config["train"]["defaults"], **SEARCH_SAMPLE)
 
-    def best_epoch(images: TensorData):
+    def best_epoch(images: TensorData, graphs: bool = True):
         """One epoch of the ``best`` recipe, from a fresh model (a fresh schedule, too)."""
         return Trainer(TrainConfig(**dict(runs["best"], epochs=1)), images, scratch / "one-epoch-resume.pt",
-                       log=lambda s: None).train_epoch(1)
+                       log=lambda s: None, graphs=graphs).train_epoch(1)
 
     # untimed: the first steps load the kernels (cuDNN, cuBLAS) any later job of the run has loaded
     _, warm_up = timed(lambda: best_epoch(dataclasses.replace(data, train_x=data.train_x[:2560],
@@ -178,7 +183,7 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
         trainer.save(scratch / f"{run}.pt", metrics)
         selected = metrics[metrics.selected]
         report[run] = {"seconds": seconds, "epochs": len(metrics), "batch_size": settings["batch_size"],
-                       **graph_state(trainer.whole_step),
+                       **graph_state(trainer.forward_backward),
                        "steps_per_epoch": trainer.steps_per_epoch,
                        "epoch_seconds": [round(s, 3) for s in metrics.seconds],
                        "status": metrics.status.iloc[-1], "note": metrics.note.iloc[-1],
@@ -189,6 +194,7 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
     eager = Trainer(TrainConfig(**dict(runs["search_sample"], train_subset=None)), data, scratch / "eager-resume.pt",
                     log=lambda s: None, graphs=False)
     _, report["search_sample"]["epoch_seconds_without_graphs"] = timed(lambda: eager.train_epoch(1))
+    _, report["best"]["epoch_seconds_without_graphs"] = timed(lambda: best_epoch(data, graphs=False))
     best = report["best"]
     best["target_met"] = best["seconds"] <= TARGETS["best_seconds"] and best["test_accuracy"] >= TARGETS["best_accuracy"]
     best["one_epoch"] = diagnosis(lambda: best_epoch(data), missed=not best["target_met"])
@@ -349,13 +355,23 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench/results",
                         help="where gpu-<device>.json goes (<device>: the GPU's model, e.g. h200; cpu without one)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"a comma-separated choice of {', '.join(PARTS)}")
+    parser.add_argument("--merge", type=Path, help="an earlier run's JSON, whose parts not run are kept")
     args = parser.parse_args()
+    parts = args.parts.split(",")
+    if set(parts) - set(PARTS):
+        parser.error(f"--parts: {', '.join(sorted(set(parts) - set(PARTS)))} not among {', '.join(PARTS)}")
+    if "gan" in parts and "train" not in parts:
+        parser.error("--parts: gan needs train, whose best classifier scores the GANs' samples")
     config = article_config()
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
     out = args.out_dir / f"gpu-{name.split()[-1].lower()}.json"
-    report: dict = {"machine": platform.node(), "device": name, "torch": torch.__version__,
-                    "cpus": os.cpu_count(), "quick": args.quick, "targets": TARGETS}
+    report: dict = json.loads(args.merge.read_text()) if args.merge else {}
+    report.update({"machine": platform.node(), "device": name, "torch": torch.__version__,
+                   "cpus": os.cpu_count(), "quick": args.quick, "targets": TARGETS})
+    if args.merge:
+        report.setdefault("merged_runs", []).append({"parts": parts, "over": str(args.merge)})
     scratch = Path(tempfile.mkdtemp())
     dataset = read_raw(get_spec("mnist"), args.raw_dir) if args.raw_dir else load_dataset(args.dataset_file)
     if args.quick:
@@ -371,6 +387,8 @@ def main() -> None:
         """One part of the report; a part that fails records its traceback and the others still
         run. The JSON is rewritten after each, so a run stopped at its time limit keeps what it
         measured."""
+        if name not in parts:
+            return
         try:
             report[name] = function()
         except Exception:  # noqa: BLE001 - the report says what failed, and the next part runs

@@ -37,8 +37,12 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     (tmp_path / "site").mkdir()
     (tmp_path / "site/sitecustomize.py").write_text(BLOCKER.format(missing=set(MISSING_ON_THE_GPU_MACHINE)))
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
-    done = subprocess.run([sys.executable, str(REPO / "bench/gpu.py"), "--dataset-file", str(tmp_path / "dataset.npz"),
-                           "--quick", "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env)
+    def bench(*arguments):
+        return subprocess.run([sys.executable, str(REPO / "bench/gpu.py"), "--dataset-file", str(tmp_path / "dataset.npz"),
+                               "--quick", "--out-dir", str(tmp_path), *arguments],
+                              capture_output=True, text=True, timeout=600, env=env)
+
+    done = bench()
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [name for name, part in report.items() if isinstance(part, dict) and "error" in part] == []
@@ -60,6 +64,7 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     search = report["train"]["search_sample"]
     assert (search["batch_size"], search["steps_per_epoch"], search["graph_replays"]) == (32, 32, 0)
     assert search["epoch_seconds_without_graphs"] > 0 and search["status"] == "ok"
+    assert best["epoch_seconds_without_graphs"] > 0 and best["graph_replays"] == 0
     tsne = report["tsne"]
     assert tsne["points"] == 1300 and tsne["torch"]["device"] == "cpu" and tsne["torch"]["iterations"] == 500
     assert 0.5 < tsne["torch"]["knn_accuracy"] <= 1 and tsne["opentsne"]["iterations"] == 125
@@ -79,6 +84,18 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     bound = projection["upper_bounds_seconds"]["imagenet_resnet18_finetune_steps_at_most"]
     assert bound == pytest.approx(resnet["finetune"]["step_seconds"] * 4690 * 12, rel=1e-3, abs=0.1)
     assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
+
+    # a second, shorter run of some parts, over the first's report
+    first = out.with_name("first.json")
+    out.rename(first)
+    done = bench("--parts", "lease", "--merge", str(first))
+    assert done.returncode == 0, done.stderr[-3000:]
+    merged = json.loads(out.read_text())
+    assert {k: v for k, v in merged.items() if k not in ("lease", "seconds", "merged_runs")} == {
+        k: v for k, v in report.items() if k not in ("lease", "seconds")}
+    assert merged["merged_runs"] == [{"parts": ["lease"], "over": str(first)}]
+    refused = bench("--parts", "gan,tsne")
+    assert refused.returncode == 2 and "gan needs train" in refused.stderr
 
 
 def test_the_device_script_carries_the_wheels_the_gpu_bench_needs_and_the_machine_lacks():

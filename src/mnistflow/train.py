@@ -262,8 +262,7 @@ class EpochWatch:
     waits for the host once per block, not twice per batch. ``check`` feeds the losses read so far
     to the run's ``LossWatch`` in order and stops at the first bad batch, so the epoch's means and
     the problem named are those a batch-by-batch check gives; on a GPU the batches between a
-    blow-up and the end of its block are trained too (the bad batch itself where the steps are a
-    CUDA graph's: ``Trainer.step_at_once``), in a run that is then stopped anyway (so a
+    blow-up and the end of its block are trained too, in a run that is then stopped anyway (so a
     run that blows up in its first epoch, which has no epoch to keep, ends with other weights
     there than on a CPU: a diverged checkpoint, which no later analysis reads)."""
 
@@ -318,7 +317,8 @@ class Trainer:
                  graphs: bool = True):
         """``recording``: Recorder options (``per_epoch``, bin counts) to record weight and gradient
         statistics during training (``self.recorder``), or None. ``graphs``: on a GPU, replay each
-        step as a CUDA graph where the run allows it (``self.whole_step``)."""
+        batch's forward and backward pass as a CUDA graph, unless weights are recorded
+        (``self.forward_backward``)."""
         self.config, self.data, self.log = config, data, log
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
@@ -327,17 +327,17 @@ class Trainer:
         self.check_every = 1 if self.device.type == "cpu" else 100
         rng.seed_global(config.seed, "init")
         self.model = build_model(config.model, len(data.classes)).to(self.device)
-        # A graph replays the learning rate it recorded, and a recorder reads gradients mid-step.
-        graphs = graphs and self.device.type == "cuda" and config.schedule == "constant" and recording is None
-        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs,
-                                        capturable=graphs)
-        # An optimizer without the capturable option keeps its step count on the host, except SGD.
-        graphs = graphs and all(group.get("capturable", isinstance(self.optimizer, torch.optim.SGD))
-                                for group in self.optimizer.param_groups)
-        # whether each batch's forward, backward and update run as one call, a CUDA graph's replay:
-        # then a batch's loss is checked after its update
-        self.step_at_once = graphs
-        self.whole_step = GraphedStep(self._whole_step, enabled=graphs, log=log)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
+        # The graph holds the few hundred kernels of the forward and backward pass; the update (a
+        # few fused kernels) and the schedule run after each replay as they do eagerly, so any
+        # optimizer and schedule keep their meaning. A recorder reads weights on the host.
+        self.forward_backward = GraphedStep(self._forward_backward,
+                                            enabled=graphs and self.device.type == "cuda" and recording is None,
+                                            log=log)
+        # a replay writes the gradients into the tensors recorded: they are zeroed in place, never
+        # dropped, so that the update reads the same tensors after an eager call (a warm-up, an
+        # epoch's smaller last batch) as after a replay
+        self.gradients_in_place = self.forward_backward.enabled
         self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
         self.scheduler, self.per_batch = make_schedule(
             config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
@@ -396,18 +396,10 @@ class Trainer:
                      disable=self.progress_file is None, mininterval=5, ascii=True)
         for step in steps:
             inputs = (batches[step],) if warps is None else (batches[step], warps[step])
-            if self.step_at_once:
-                watch.add(step, *self.whole_step(*inputs))
-                if (step + 1) % self.check_every == 0 and watch.check(step + 1):
-                    return watch.result()
-                continue
-            self.optimizer.zero_grad()
-            loss, hits = self._forward(*inputs)
-            watch.add(step, loss, hits)
+            watch.add(step, *self.forward_backward(*inputs))
             # before the update: on a CPU, where every step is checked, a bad batch never updates
             if (step + 1) % self.check_every == 0 and watch.check(step + 1):
                 return watch.result()
-            loss.backward()
             if self.recorder is not None and self.recorder.due(step):
                 if watch.check(step + 1):  # no record of weights past a blow-up
                     return watch.result()
@@ -437,12 +429,11 @@ class Trainer:
             loss = F.cross_entropy(logits, y)
         return loss, (logits.argmax(dim=1) == y).sum()
 
-    def _whole_step(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward, backward and update in one: the step a CUDA graph records."""
-        self.optimizer.zero_grad()
+    def _forward_backward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's gradients (in the weights' ``.grad``), loss and hits: what a CUDA graph records."""
+        self.optimizer.zero_grad(set_to_none=not self.gradients_in_place)
         loss, hits = self._forward(*inputs)
         loss.backward()
-        self.optimizer.step()
         return loss.detach(), hits
 
     def run(self) -> pd.DataFrame:
