@@ -6,26 +6,30 @@ DIR holds MNIST's four IDX files (bench/gpu_device.sh prepares them, with the wh
 machine lacks, and runs this script there). Each target of config-article.yaml's scale:
 
 1. the GPU lease: two one-GPU jobs started together on a one-GPU machine; the second waits;
+   and what a GPU job spends besides its epochs (a fresh process, the device, the dataset file);
 2. the ``best`` recipe, all its epochs: the time to its selected test accuracy (target: 99.5%
    within 15 s), with ``first`` and ``second`` for one epoch each, and one epoch of a model
    search's run (lenet, Adam, batch 32, augmented); ``best``'s and the search run's epoch with
    their forward and backward passes as CUDA graphs and without;
 3. an epoch of each GAN at the article's batch of 100 on the 60,000 training images (targets:
    1 s for the MLP cGAN, 2 s for the DCGAN), with its steps as CUDA graphs and without, and what
-   its per-epoch frame and scoring add;
+   its per-epoch frame, scoring and resume file add; a fine-tuning step of the transfer between
+   the datasets;
 4. t-SNE of all 70,000 images by the torch backend, which ``auto`` picks where CUDA is (target:
    10 s with a kNN accuracy of 97% or more), beside the CPU default (openTSNE, the config's
    schedule, every core) in the same run;
 5. ImageNet transfer (vgg16 and resnet18 at 224 px, random weights of the right shapes written
    into a temporary torch hub cache: nothing is downloaded): features of every image and
-   fine-tuning steps, in the config's precision (bfloat16 forward passes) and the other.
+   fine-tuning steps, in the config's precision and layout, in the other of each, and with
+   cuDNN's benchmark mode.
 
 Each target's unit (an epoch; 50 t-SNE iterations) runs once more to count the host's waits for
 the GPU, and a target missed gets a profile: the operators its time went to
 (``torch.profiler``). Kernels load in an untimed warm-up first. A part that fails records its
 traceback and the others still run; the JSON is rewritten after each part. From the
 measured times the script projects the whole ``--configfile config-article.yaml`` run, which
-takes longer than a device session can hold (README, "On a GPU").
+takes longer than a device session can hold (README, "On a GPU"), counting its GPU jobs from
+``--article-jobs``.
 
 ``--parts`` runs some parts only, over the report of ``--merge`` (a JSON an earlier run wrote),
 whose other parts it keeps: a second, shorter device run after a fix.
@@ -66,7 +70,10 @@ from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noq
 TARGETS = {"best_seconds": 15.0, "best_accuracy": 0.995, "cgan_mlp_epoch_seconds": 1.0,
            "dcgan_epoch_seconds": 2.0, "tsne_seconds": 10.0, "tsne_knn_accuracy": 0.97,
            "article_run_minutes": 15.0}
-PARTS = ("lease", "train", "gan", "tsne", "imagenet", "article_run_projection")
+PARTS = ("lease", "job_start", "train", "gan", "transfer_pairs", "tsne", "imagenet", "article_run_projection")
+# the rules whose jobs hold the GPU (resources: gpu), one at a time under --resources gpu=1
+GPU_RULES = ("train", "train_recorded", "optimizer_sweep", "optimizer_seeds", "transfer_features",
+             "transfer_strategy", "gan_train", "tsne")
 HOLD_SECONDS = 3
 LEASE_JOB = f"""
 import time, torch
@@ -152,6 +159,56 @@ def lease_check(workdir: Path) -> dict:
     return {"jobs": outputs, "second_waited": any("waiting" in line for out in outputs for line in out)}
 
 
+JOB = """
+import json, sys, time
+started = time.perf_counter()
+import torch
+from mnistflow.datasets import load_dataset
+from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
+job = json.loads(sys.argv[1])
+imported = time.perf_counter()
+device = pick_device()
+torch.zeros(1, device=device).sum().item()
+ready = time.perf_counter()
+data = TensorData.from_dataset(load_dataset(job["dataset"]), device, train_subset=job["train_subset"],
+                               validation=job["validation"])
+loaded = time.perf_counter()
+trainer = Trainer(TrainConfig(**job["settings"]), data, job["resume"], log=lambda s: None)
+metrics = trainer.run()
+trainer.save(job["checkpoint"], metrics)
+print(json.dumps({"imports": imported - started, "device": ready - imported, "dataset": loaded - ready,
+                  "run": time.perf_counter() - loaded, "epochs": float(metrics.seconds.sum())}))
+"""
+
+
+def job_start(config: dict, dataset, scratch: Path) -> dict:
+    """What a GPU job of the workflow spends besides its epochs: a fresh process's imports, the
+    device's start, reading the dataset file, building the trainer, scoring, the checkpoint. An
+    optimizer comparison's run (the config's settings), twice; the second is the warm one, as
+    every job after the workflow's first."""
+    from mnistflow.datasets import save_dataset
+
+    save_dataset(scratch / "job-dataset.npz", dataset)
+    optimizers = config["optimizers"]
+    settings = dict(config["train"]["defaults"], model=optimizers["model"], epochs=optimizers["epochs"],
+                    batch_size=optimizers["batch_size"])
+    job = {"dataset": str(scratch / "job-dataset.npz"), "resume": str(scratch / "job-resume.pt"),
+           "checkpoint": str(scratch / "job.pt"), "train_subset": optimizers["train_subset"],
+           "validation": optimizers["validation"],
+           "settings": {k: v for k, v in settings.items() if k not in ("validation", "train_subset")}}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    report = {"settings": job["settings"], "train_subset": job["train_subset"], "runs": []}
+    for _ in range(2):
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", JOB, json.dumps(job)], env=env, capture_output=True, text=True,
+                              timeout=300, check=True)
+        wall = time.perf_counter() - started
+        inside = json.loads(done.stdout.strip().splitlines()[-1])
+        report["runs"].append({"wall_seconds": round(wall, 3), **{k: round(v, 3) for k, v in inside.items()}})
+    report["seconds_besides_epochs"] = round(report["runs"][-1]["wall_seconds"] - report["runs"][-1]["epochs"], 3)
+    return report
+
+
 def graph_state(step) -> dict:
     """Whether a trainer's steps ran as CUDA graph replays (``graphs.GraphedStep``), and why not."""
     return {"graph_replays": step.replays, "eager_steps": step.eager_calls, "graph_failure": step.failure}
@@ -191,10 +248,18 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
                        "test_accuracy": float(selected.test_accuracy.iloc[0]) if len(selected) else float("nan"),
                        "article_epochs": runs[run]["epochs"]}
         print(run, report[run], flush=True)
-    eager = Trainer(TrainConfig(**dict(runs["search_sample"], train_subset=None)), data, scratch / "eager-resume.pt",
-                    log=lambda s: None, graphs=False)
-    _, report["search_sample"]["epoch_seconds_without_graphs"] = timed(lambda: eager.train_epoch(1))
-    _, report["best"]["epoch_seconds_without_graphs"] = timed(lambda: best_epoch(data, graphs=False))
+    # a search run's step, for each model of the grid, at the search_sample's settings
+    report["search_models"] = {}
+    for model in config["train"]["search"]["grid"]["model"]:
+        trainer = Trainer(TrainConfig(**dict(runs["search_sample"], model=model, train_subset=None)), data,
+                          scratch / "search-resume.pt", log=lambda s: None)
+        _, seconds = timed(lambda: trainer.train_epoch(1))
+        report["search_models"][model] = {"epoch_seconds": seconds, "steps_per_epoch": trainer.steps_per_epoch,
+                                          **graph_state(trainer.forward_backward)}
+    for run in ("best", "first", "second", "search_sample"):  # what a run recording its weights steps at
+        eager = Trainer(TrainConfig(**dict(runs[run], train_subset=None, epochs=1)), data, scratch / "eager-resume.pt",
+                        log=lambda s: None, graphs=False)
+        _, report[run]["epoch_seconds_without_graphs"] = timed(lambda: eager.train_epoch(1))
     best = report["best"]
     best["target_met"] = best["seconds"] <= TARGETS["best_seconds"] and best["test_accuracy"] >= TARGETS["best_accuracy"]
     best["one_epoch"] = diagnosis(lambda: best_epoch(data), missed=not best["target_met"])
@@ -203,8 +268,9 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
 
 def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
     """Two epochs of each GAN (the first warms up); the second's training time and its wall time
-    with the frame and the scoring of its samples."""
-    from mnistflow.gan import GanConfig, GanTrainer
+    with the frame, the scoring of its samples and the resume file, and each of those three
+    alone (the resume file as large as at the article's last epoch: it holds every frame so far)."""
+    from mnistflow.gan import GanConfig, GanTrainer, sample_grid
     from mnistflow.gan_quality import Scorer, reference_statistics
 
     scorer = Scorer(scratch / "best.pt", device)
@@ -226,6 +292,16 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
                          "first_epoch_wall_seconds": walls[0], "batch_size": settings["batch_size"],
                          "images": len(trainer.labels), "target_seconds": target, "target_met": training <= target,
                          **graph_state(trainer.step), "quality_after_2_epochs": trainer.quality[-1]}
+        trainer.sampler.eval()
+        with torch.no_grad():
+            _, frame = timed(lambda: sample_grid(trainer.sampler(trainer.fixed_noise, trainer.fixed_labels),
+                                                 trainer.classes))
+        _, scoring = timed(lambda: trainer.score(2, settings["quality_samples"]))
+        state = dict(trainer.state(2), frames=trainer.frames[-1:] * config["gan"]["epochs"])
+        _, resume = timed(lambda: torch.save(state, scratch / "resume-size.pt"))
+        report[model]["after_each_epoch_seconds"] = {
+            "frame": frame, "scoring": scoring, "resume_file_at_last_epoch": resume,
+            "resume_file_mb_at_last_epoch": round((scratch / "resume-size.pt").stat().st_size / 2**20, 1)}
         eager = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels, scratch / "eager.pt",
                            None, None, device, len(dataset.classes), lambda s: None, graphs=False)
         eager.train_epoch(1)  # untimed: a first epoch
@@ -233,6 +309,38 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
         report[model]["one_epoch"] = diagnosis(lambda: trainer.train_epoch(3), missed=training > target)
         print("gan", model, {k: v for k, v in report[model].items() if k != "one_epoch"}, flush=True)
     return report
+
+
+def step_seconds(run_steps, steps: tuple[int, int]) -> dict:
+    """Seconds a step of the runs ``run_steps(n)`` makes (seconds of n steps): the difference of
+    a short and a long run over their difference in steps, so that what a run spends once
+    (building the network, moving it, scoring) is not counted in; a 2-step run first, untimed
+    (its kernels load, its memory is reserved)."""
+    run_steps(2)
+    short, long = steps
+    seconds = [run_steps(n) for n in steps]
+    return {"run_seconds": [round(s, 3) for s in seconds], "step_seconds": round((seconds[1] - seconds[0]) / (long - short), 5)}
+
+
+def transfer_pairs(config: dict, dataset, scratch: Path, device, quick: bool) -> dict:
+    """A fine-tuning step of the transfer between the datasets (``best``'s checkpoint as the
+    source; MNIST stands in as the target, the GPU machine having no Fashion-MNIST: the same
+    shapes), at the config's batch size: its fit loop runs eagerly."""
+    from mnistflow.transfer import FitConfig, checkpoint_source, run_strategy
+
+    transfer = config["transfer"]
+    source = checkpoint_source("mnist", scratch / "best.pt")
+
+    steps, per_class, validation = ((1, 3), 10, 200) if quick else ((10, 210), 100, transfer["validation"])
+
+    def run_steps(n: int) -> float:
+        fit = FitConfig(lr=transfer["lr"]["finetune"], weight_decay=transfer["weight_decay"],
+                        batch_size=transfer["batch_size"], max_steps=n, eval_every=n)
+        return float(run_strategy("finetune", source, dataset, [per_class], [0], 0, fit, validation=validation,
+                                  device=device, log=lambda s: None).seconds.iloc[0])
+
+    return {"batch_size": transfer["batch_size"], "labels_per_class": per_class, "runs_steps": list(steps),
+            "finetune": step_seconds(run_steps, steps)}
 
 
 def tsne_backends(config: dict, dataset, quick: bool) -> dict:
@@ -277,73 +385,109 @@ def tsne_backends(config: dict, dataset, quick: bool) -> dict:
 
 
 def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool) -> dict:
-    """Features of every image and fine-tuning steps, per ImageNet backbone of the config."""
+    """Features of every image and fine-tuning steps, per ImageNet backbone of the config: in the
+    config's precision and layout, in the other precision, in the other layout, and with cuDNN's
+    benchmark mode (each convolution's fastest algorithm timed on the first batch)."""
     os.environ["TORCH_HOME"] = str(scratch / "torch-home")
     import torchvision
 
     from mnistflow.transfer import FitConfig, backbone_features, imagenet_weights_file, load_source, run_strategy
 
     report = {}
-    # a short and a long fine-tuning run: the difference is the steps' own time, without what a
-    # run spends once (building the network, moving it, scoring)
-    size, (short, long), per_class = (32, (1, 3), 10) if quick else (224, (10, 60), 100)
-    for architecture in config["transfer"]["imagenet"]["backbones"]:
+    imagenet = config["transfer"]["imagenet"]
+    size, steps, per_class = (32, (1, 3), 10) if quick else (224, (10, 60), 100)
+    for architecture in imagenet["backbones"]:
         weights = scratch / "torch-home/hub/checkpoints" / imagenet_weights_file(architecture).name
         weights.parent.mkdir(parents=True, exist_ok=True)
         torch.save(getattr(torchvision.models, architecture)().state_dict(), weights)
         source = load_source(f"imagenet_{architecture}", None, image_size=size, download=False)
         _, features = timed(lambda: backbone_features(source, dataset, device, lambda s: None))
+        configured = {"mixed_precision": imagenet["mixed_precision"], "channels_last": imagenet["channels_last"]}
 
-        mixed = config["transfer"]["imagenet"]["mixed_precision"]
+        def finetune(cudnn_benchmark: bool = False, **changes) -> dict:
+            """Fine-tuning steps in the config's precision and layout, but for ``changes``."""
+            settings = dict(configured, **changes)
 
-        def finetune(max_steps: int, mixed_precision: bool = mixed):
-            return run_strategy("finetune", source, dataset, [per_class], [0], 0,
-                                FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=max_steps,
-                                          eval_every=max_steps, mixed_precision=mixed_precision),
-                                validation=200, device=device, log=lambda s: None)
+            def run_steps(n: int) -> float:
+                fit = FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=n, eval_every=n, **settings)
+                return float(run_strategy("finetune", source, dataset, [per_class], [0], 0, fit, validation=200,
+                                          device=device, log=lambda s: None).seconds.iloc[0])
 
-        def step_seconds(mixed_precision: bool) -> dict:
-            finetune(2, mixed_precision)  # untimed: this precision's kernels load, its memory is reserved
-            seconds = [float(finetune(n, mixed_precision).seconds.iloc[0]) for n in (short, long)]
-            return {"run_seconds": [round(s, 3) for s in seconds],
-                    "step_seconds": round((seconds[1] - seconds[0]) / (long - short), 5)}
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+            try:
+                return {**settings, "cudnn_benchmark": cudnn_benchmark, **step_seconds(run_steps, steps)}
+            finally:
+                torch.backends.cudnn.benchmark = False
 
         report[architecture] = {"image_size": size, "features_seconds_all_images": features,
-                                "finetune_labels_per_class": per_class, "finetune_runs_steps": [short, long],
-                                "mixed_precision": mixed, "finetune": step_seconds(mixed),
-                                "finetune_other_precision": step_seconds(not mixed)}
+                                "finetune_labels_per_class": per_class, "finetune_runs_steps": list(steps),
+                                **configured, "finetune": finetune(),
+                                "finetune_other_precision": finetune(mixed_precision=not configured["mixed_precision"]),
+                                "finetune_other_layout": finetune(channels_last=not configured["channels_last"]),
+                                "finetune_cudnn_benchmark": finetune(cudnn_benchmark=True)}
         print("imagenet", architecture, report[architecture], flush=True)
     return report
 
 
-def projected_article_run(config: dict, report: dict) -> dict:
-    """The whole config-article run, projected from the measured times: what each part's jobs
-    would take, one GPU job at a time. Parts not measured here are named, not guessed."""
+def projected_article_run(config: dict, report: dict, jobs: dict | None) -> dict:
+    """The whole config-article run, projected from the measured times, one GPU job at a time
+    (``--resources gpu=1``): each part's steps at their measured cost, and what every GPU job
+    spends besides (``jobs``: the dry run's job count per rule). Parts not measured are named, not
+    guessed; runs that stop when converged are bounded by their cap."""
     train = report["train"]
-    # seconds a training step: the named runs' own; a search's run, whatever its model, that of
-    # the measured search_sample (lenet at batch 32, its steps as graphs)
-    per_step = {run: float(np.median(train[run]["epoch_seconds"])) / train[run]["steps_per_epoch"]
-                for run in ("first", "second", "best", "search_sample")}
+
+    def per_step(run: str, graphs: bool = True, model: str | None = None) -> float:
+        """A step of a measured run; any other run (a search's) as the search_sample's (batch
+        32) with its ``model``, where measured."""
+        measured = train.get(run) or train.get("search_models", {}).get(model) or train["search_sample"]
+        epoch = (float(np.median(measured["epoch_seconds"])) if graphs else measured["epoch_seconds_without_graphs"])
+        return epoch / measured["steps_per_epoch"]
+
     images = 60000 - config["train"]["defaults"]["validation"]
-    parts = {"training_runs_and_search": sum(
-        settings["epochs"] * math.ceil(images / settings["batch_size"]) * per_step.get(run, per_step["search_sample"])
-        for run, settings in training_runs(config).items())}
-    parts["gans"] = sum(report["gan"][m]["epoch_wall_seconds_with_frame_and_scoring"] * config["gan"]["epochs"]
-                        for m in report["gan"])
+    runs = training_runs(config)
+    parts = {"training_runs_and_search": sum(settings["epochs"] * math.ceil(images / settings["batch_size"])
+                                             * per_step(run, model=settings["model"]) for run, settings in runs.items())}
+    # a run recording weights and gradients steps eagerly
+    parts["recorded_runs"] = sum(runs[run]["epochs"] * math.ceil(images / runs[run]["batch_size"])
+                                 * per_step(run, graphs=False) for run in config["introspect"]["runs"])
+    optimizers = config["optimizers"]
+    optimizer_steps = math.ceil((optimizers["train_subset"] - optimizers["validation"]) / optimizers["batch_size"])
+    sweep_runs = len(optimizers["tuned"]) * len(optimizers["lr_factors"]) * len(optimizers["sweep_seeds"])
+    seed_runs = (jobs or {}).get("optimizer_seeds", len(optimizers["tuned"])) * len(optimizers["seeds"])
+    parts["optimizer_runs"] = (sweep_runs + seed_runs) * optimizer_steps * optimizers["epochs"] * per_step(
+        optimizers["model"], model=optimizers["model"])
+    gan_epochs = config["gan"]["epochs"]
+    # the resume file grows by a frame an epoch: on average half its size at the last one
+    parts["gans"] = sum(gan_epochs * (measured["epoch_wall_seconds_with_frame_and_scoring"]
+                                      + measured.get("after_each_epoch_seconds", {}).get("resume_file_at_last_epoch", 0) / 2)
+                        for measured in report["gan"].values())
+    if "tsne" in report and "torch" in report["tsne"]:
+        parts["tsne"] = report["tsne"]["torch"]["seconds"]
     transfer = config["transfer"]
     imagenet = report.get("imagenet", {})
-    # the steps of every fine-tuning run trained to the cap: an upper bound on the steps (runs on
-    # small budgets converge early), not on the runs (their scoring is not in it)
-    runs = len(transfer["budgets"]) * len(transfer["seeds"]) * len(transfer["imagenet"]["targets"])
+    parts["imagenet_features"] = sum(imagenet[arch]["features_seconds_all_images"]
+                                     for arch in transfer["imagenet"]["backbones"] if arch in imagenet)
+    if jobs and "job_start" in report:
+        gpu_jobs = sum(jobs.get(rule, 0) for rule in GPU_RULES)
+        parts["gpu_job_starts"] = gpu_jobs * report["job_start"]["seconds_besides_epochs"]
+    # runs stop when converged: every run trained to the cap bounds their steps, not their scoring
+    runs_each = len(transfer["budgets"]) * len(transfer["seeds"])
     bounds = {f"imagenet_{arch}_finetune_steps_at_most": imagenet[arch]["finetune"]["step_seconds"]
-              * transfer["max_steps"] * runs
+              * transfer["max_steps"] * runs_each * len(transfer["imagenet"]["targets"])
               for arch in transfer["imagenet"]["backbones"] if "finetune" in imagenet.get(arch, {})}
+    if "finetune" in report.get("transfer_pairs", {}):
+        trained = [s for s in transfer["strategies"] if s != "frozen"]  # frozen: a head on cached features
+        bounds["transfer_pairs_steps_at_most"] = (report["transfer_pairs"]["finetune"]["step_seconds"] * transfer["max_steps"]
+                                                  * runs_each * len(trained) * len(transfer["pairs"]))
+    measured_minutes = sum(parts.values()) / 60
     return {"seconds_by_part": {k: round(v, 1) for k, v in parts.items()},
-            "minutes_of_these_parts": round(sum(parts.values()) / 60, 1),
+            "minutes_of_these_parts": round(measured_minutes, 1),
             "upper_bounds_seconds": {k: round(v, 1) for k, v in bounds.items()},
-            "not_projected": ["optimizer comparison", "weights and gradients", "hidden layers",
-                              "transfer between the datasets", "ImageNet features and frozen runs",
-                              "ImageNet fine-tuning's scoring", "embeddings", "figures and report"],
+            "minutes_with_the_upper_bounds": round(measured_minutes + sum(bounds.values()) / 60, 1),
+            "gpu_jobs": None if jobs is None else {rule: jobs.get(rule, 0) for rule in GPU_RULES},
+            "not_projected": ["weights recording's own cost", "hidden layers", "ImageNet and between-dataset frozen runs",
+                              "fine-tuning runs' scoring", "UMAP and the CPU embeddings", "figures and report (CPU, beside the GPU jobs)"]
+            + ([] if jobs else ["GPU job starts (no --article-jobs)"]),
             "target_minutes": TARGETS["article_run_minutes"]}
 
 
@@ -357,12 +501,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"a comma-separated choice of {', '.join(PARTS)}")
     parser.add_argument("--merge", type=Path, help="an earlier run's JSON, whose parts not run are kept")
+    parser.add_argument("--article-jobs", type=Path,
+                        help="the jobs per rule of config-article.yaml's dry run (bench/gpu_device.sh prepare writes it)")
     args = parser.parse_args()
     parts = args.parts.split(",")
     if set(parts) - set(PARTS):
         parser.error(f"--parts: {', '.join(sorted(set(parts) - set(PARTS)))} not among {', '.join(PARTS)}")
-    if "gan" in parts and "train" not in parts:
-        parser.error("--parts: gan needs train, whose best classifier scores the GANs' samples")
+    if {"gan", "transfer_pairs"} & set(parts) and "train" not in parts:
+        parser.error("--parts: gan and transfer_pairs need train, whose best classifier they use")
     config = article_config()
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
@@ -399,12 +545,15 @@ def main() -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     section("lease", lambda: lease_check(scratch))
+    section("job_start", lambda: job_start(config, dataset, scratch))
     data = TensorData.from_dataset(dataset, device, validation=config["train"]["defaults"]["validation"])
     section("train", lambda: train_runs(config, data, scratch, args.quick))
     section("gan", lambda: gan_epochs(config, dataset, scratch, device))
+    section("transfer_pairs", lambda: transfer_pairs(config, dataset, scratch, device, args.quick))
     section("tsne", lambda: tsne_backends(config, dataset, args.quick))
     section("imagenet", lambda: imagenet_transfer(config, dataset, scratch, device, args.quick))
-    section("article_run_projection", lambda: projected_article_run(config, report))
+    jobs = json.loads(args.article_jobs.read_text()) if args.article_jobs else None
+    section("article_run_projection", lambda: projected_article_run(config, report, jobs))
     print(f"wrote {out}", flush=True)
 
 

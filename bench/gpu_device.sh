@@ -3,7 +3,8 @@
 # and faiss, and no network. The device tool's call (carry: [bench/device]):
 #   bench/gpu_device.sh run $OUT
 #
-#   bench/gpu_device.sh prepare   here: MNIST's raw files (gzip) and the wheels of DEVICE_WHEELS into bench/device/
+#   bench/gpu_device.sh prepare   here: MNIST's raw files (gzip), the wheels of DEVICE_WHEELS and the job count per
+#                                 rule of config-article.yaml's dry run into bench/device/
 #   bench/gpu_device.sh run OUT   there (the device tool, carrying bench/device): writes OUT/gpu-<device>.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,17 @@ prepare)
             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
             -d "$DEVICE_DIR/wheels" "$(grep -i "^$name==" requirements.txt)"
     done
+    # what the projection of the whole article run counts GPU jobs by: the "Job stats" table
+    .venv/bin/snakemake --configfile config-article.yaml --dry-run --forceall --quiet rules 2>/dev/null |
+        .venv/bin/python -c '
+import json, sys
+counts = {}
+for line in sys.stdin:
+    cells = line.split()
+    if len(cells) == 2 and cells[1].isdigit() and cells[0] != "total":
+        counts[cells[0]] = int(cells[1])
+json.dump(counts, sys.stdout, indent=1)' >"$DEVICE_DIR/article-jobs.json.tmp"
+    mv "$DEVICE_DIR/article-jobs.json.tmp" "$DEVICE_DIR/article-jobs.json"
     du -sh "$DEVICE_DIR"
     ;;
 run)
@@ -33,7 +45,8 @@ run)
     mkdir -p /tmp/mnist-raw
     for name in $RAW_NAMES; do gunzip -c "$DEVICE_DIR/mnist/$name.gz" >"/tmp/mnist-raw/$name"; done
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    python3 bench/gpu.py --raw-dir /tmp/mnist-raw --out-dir "$out"
+    shift 2
+    python3 bench/gpu.py --raw-dir /tmp/mnist-raw --out-dir "$out" --article-jobs "$DEVICE_DIR/article-jobs.json" "$@"
     ;;
 *)
     echo "usage: $0 prepare | run OUT" >&2

@@ -42,7 +42,9 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
                                "--quick", "--out-dir", str(tmp_path), *arguments],
                               capture_output=True, text=True, timeout=600, env=env)
 
-    done = bench()
+    jobs = tmp_path / "article-jobs.json"  # as bench/gpu_device.sh prepare writes it
+    jobs.write_text(json.dumps({"train": 34, "train_recorded": 2, "gan_train": 2, "plot_curves": 35}))
+    done = bench("--article-jobs", str(jobs))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [name for name, part in report.items() if isinstance(part, dict) and "error" in part] == []
@@ -65,6 +67,9 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert (search["batch_size"], search["steps_per_epoch"], search["graph_replays"]) == (32, 32, 0)
     assert search["epoch_seconds_without_graphs"] > 0 and search["status"] == "ok"
     assert best["epoch_seconds_without_graphs"] > 0 and best["graph_replays"] == 0
+    # a search step per model of config-article's grid
+    assert {m: r["steps_per_epoch"] for m, r in report["train"]["search_models"].items()} == dict.fromkeys(
+        ["first", "second", "lenet", "best"], 32)
     tsne = report["tsne"]
     assert tsne["points"] == 1300 and tsne["torch"]["device"] == "cpu" and tsne["torch"]["iterations"] == 500
     assert 0.5 < tsne["torch"]["knn_accuracy"] <= 1 and tsne["opentsne"]["iterations"] == 125
@@ -72,14 +77,34 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     resnet = report["imagenet"]["resnet18"]
     assert set(report["imagenet"]) == {"resnet18"} and resnet["features_seconds_all_images"] > 0
     # config-article's bfloat16 forward passes, and float32 beside them: runs of 1 and 3 steps
-    assert resnet["mixed_precision"] is True and resnet["finetune_runs_steps"] == [1, 3]
-    for precision in ("finetune", "finetune_other_precision"):
-        short, long = resnet[precision]["run_seconds"]
-        assert resnet[precision]["step_seconds"] == pytest.approx((long - short) / 2, abs=1e-3)  # rounded
+    assert resnet["mixed_precision"] is True and resnet["channels_last"] is True
+    assert resnet["finetune_runs_steps"] == [1, 3]
+    variants = {"finetune": (True, True, False), "finetune_other_precision": (False, True, False),
+                "finetune_other_layout": (True, False, False), "finetune_cudnn_benchmark": (True, True, True)}
+    for variant, settings in variants.items():
+        measured = resnet[variant]
+        assert (measured["mixed_precision"], measured["channels_last"], measured["cudnn_benchmark"]) == settings
+        short, long = measured["run_seconds"]
+        assert measured["step_seconds"] == pytest.approx((long - short) / 2, abs=1e-3)  # rounded
+    pairs = report["transfer_pairs"]
+    assert pairs["runs_steps"] == [1, 3] and pairs["finetune"]["step_seconds"] > 0
+    start = report["job_start"]
+    assert len(start["runs"]) == 2 and start["train_subset"] == 4000 and start["settings"]["model"] == "first"
+    assert 0 < start["seconds_besides_epochs"] < start["runs"][-1]["wall_seconds"]
+    for gan in report["gan"].values():
+        after = gan["after_each_epoch_seconds"]
+        assert after["frame"] > 0 and after["scoring"] > 0 and after["resume_file_mb_at_last_epoch"] > 0
     projection = report["article_run_projection"]
-    # config-article: 3 runs + the 32-run search grid, and 201 epochs of two GANs
-    assert set(projection["seconds_by_part"]) == {"training_runs_and_search", "gans"}
-    assert projection["seconds_by_part"]["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
+    parts = projection["seconds_by_part"]
+    assert set(parts) == {"training_runs_and_search", "recorded_runs", "optimizer_runs", "gans", "tsne",
+                          "imagenet_features", "gpu_job_starts"}
+    # config-article: 201 epochs of two GANs; 38 GPU jobs in the jobs file given
+    assert parts["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
+    assert parts["gpu_job_starts"] == pytest.approx(38 * start["seconds_besides_epochs"], abs=0.1)
+    assert projection["gpu_jobs"]["train"] == 34 and "plot_curves" not in projection["gpu_jobs"]
+    # the transfer between the datasets: 2 pairs x 2 trained strategies x 4 budgets x 3 seeds, to the cap
+    assert projection["upper_bounds_seconds"]["transfer_pairs_steps_at_most"] == pytest.approx(
+        pairs["finetune"]["step_seconds"] * 4690 * 48, rel=1e-3, abs=0.1)
     # resnet18 fine-tuned to the cap of 4,690 steps, 4 budgets x 3 seeds on one target
     bound = projection["upper_bounds_seconds"]["imagenet_resnet18_finetune_steps_at_most"]
     assert bound == pytest.approx(resnet["finetune"]["step_seconds"] * 4690 * 12, rel=1e-3, abs=0.1)
@@ -95,7 +120,7 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
         k: v for k, v in report.items() if k not in ("lease", "seconds")}
     assert merged["merged_runs"] == [{"parts": ["lease"], "over": str(first)}]
     refused = bench("--parts", "gan,tsne")
-    assert refused.returncode == 2 and "gan needs train" in refused.stderr
+    assert refused.returncode == 2 and "gan and transfer_pairs need train" in refused.stderr
 
 
 def test_the_device_script_carries_the_wheels_the_gpu_bench_needs_and_the_machine_lacks():
@@ -105,3 +130,19 @@ def test_the_device_script_carries_the_wheels_the_gpu_bench_needs_and_the_machin
     pinned = {line.split("==")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
     assert {name.lower() for name in carried} <= pinned
     assert not {"opentsne", "faiss"} & set(MISSING_ON_THE_GPU_MACHINE)
+
+
+def test_the_projection_counts_the_jobs_of_every_rule_that_holds_the_gpu():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", REPO / "bench/gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    holding = set()
+    for path in (REPO / "workflow/rules").glob("*.smk"):
+        # a rule's block: from "rule name:" (or "use rule ... as name") to the next rule
+        for block in re.split(r"\n(?=rule |use rule )", path.read_text()):
+            name = re.match(r"(?:rule (\w+)|use rule \w+ as (\w+))", block)
+            if name and ("gpu=" in block or block.startswith("use rule train ")):
+                holding.add(name.group(1) or name.group(2))
+    assert holding == set(bench.GPU_RULES)

@@ -1,5 +1,7 @@
 """Transfer learning on tiny synthetic source and target datasets."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -321,3 +323,40 @@ def test_no_budget_holds_a_validation_image_and_budgets_train_different_lengths(
     assert (results.best_step <= results.steps - 2 * 10).all() and results.val_accuracy.between(0, 1).all()
     with pytest.raises(ValueError, match="transfer.validation: 300 images to hold out of 300 training images"):
         validation_indices(labels, 300, seed=0)
+
+
+def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pair):
+    import mnistflow.transfer as transfer
+
+    layouts = []
+    train_one = transfer.train_one
+
+    def spy(*args, **kwargs):
+        model, fitted = train_one(*args, **kwargs)
+        # where the layouts differ: more than one input channel, kernels wider than a pixel
+        convolutions = [m.weight for m in model.modules()
+                        if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1 and m.kernel_size != (1, 1)]
+        layouts.append({w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                        for w in convolutions})
+        return model, fitted
+
+    from mnistflow.models import build_model
+    from mnistflow.transfer import Source
+
+    # lenet keeps the default layout of its own (the best model is channels-last already)
+    source = Source("lenet", lambda pretrained: build_model("lenet", 10), InputPipeline((0.5,), (0.25,)))
+    results = {}
+    for channels_last in (False, True):
+        config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, channels_last=channels_last)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(transfer, "train_one", spy)
+            results[channels_last] = run_strategy("finetune", source, pair["target"], [2], [0], 0, config,
+                                                  validation=60, log=lambda m: None)
+    assert layouts == [{False}, {True}]
+    assert all(len(r) == 1 and r.test_accuracy.between(0, 1).all() for r in results.values())
+    # the layout changes no function: the same weights give the same outputs, to rounding (Adam's
+    # first steps amplify rounding in near-zero gradients, so trained runs are not compared)
+    model = source.transfer_net(10, pretrained=True, seed=0).eval()
+    x = source.pipeline(torch.from_numpy(pair["target"].test_images[:50]))
+    torch.testing.assert_close(model.to(memory_format=torch.channels_last)(x), copy.deepcopy(model).to(
+        memory_format=torch.contiguous_format)(x), rtol=1e-5, atol=1e-5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -50,10 +51,16 @@ class InputPipeline:
         channels = len(self.mean)
         if channels == 1:  # by numbers, not tensors: on CUDA x / float is x * (1 / float), one bit off x / tensor
             return (x - self.mean[0]) / self.std[0]
-        x = x.expand(-1, channels, -1, -1)
-        mean = torch.tensor(self.mean, device=x.device).view(1, channels, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, channels, 1, 1)
-        return (x - mean) / std
+        mean, std = channel_constants(self.mean, self.std, x.device)
+        return (x.expand(-1, channels, -1, -1) - mean) / std
+
+
+@lru_cache(maxsize=8)
+def channel_constants(mean: tuple[float, ...], std: tuple[float, ...],
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std as (1, c, 1, 1) tensors on ``device``, made once: copying them
+    there for every batch would make the host wait for a GPU at each one."""
+    return tuple(torch.tensor(values, device=device).view(1, len(values), 1, 1) for values in (mean, std))
 
 
 # What a checkpoint may hold besides tensors, numbers, strings and containers: numpy arrays and

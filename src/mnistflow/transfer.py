@@ -208,6 +208,9 @@ class FitConfig:
     # bfloat16 autocast of the forward passes, training's and scoring's (the weights and their
     # updates stay float32): for large networks on GPUs with bfloat16 tensor cores
     mixed_precision: bool = False
+    # the whole network's weights and activations in channels-last layout (NHWC), the one GPU
+    # tensor-core convolutions read without transposing; results as in the default layout
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,8 @@ def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch
         fitted = fit(head, features, labels, config, seed, validation)
         return TransferNet(backbone.eval(), head).eval(), fitted
     model = source.transfer_net(classes, pretrained=strategy == "finetune", seed=seed).to(images.device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     fitted = fit(model, images, labels, config, seed, validation, prepare=source.pipeline)
     return model.eval(), fitted
 

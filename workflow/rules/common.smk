@@ -424,7 +424,8 @@ def transfer_settings(wildcards):
         settings["fit"]["backbone_lr"] = transfer["imagenet"]["backbone_lr"]
     # not the frozen head, which trains on float32 features: bfloat16 would only round them
     if wildcards.source.startswith(IMAGENET_PREFIX) and wildcards.strategy != "frozen":
-        settings["fit"]["mixed_precision"] = transfer["imagenet"]["mixed_precision"]
+        for key in ("mixed_precision", "channels_last"):
+            settings["fit"][key] = transfer["imagenet"][key]
     return settings
 
 
