@@ -360,3 +360,14 @@ def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pai
     x = source.pipeline(torch.from_numpy(pair["target"].test_images[:50]))
     torch.testing.assert_close(model.to(memory_format=torch.channels_last)(x), copy.deepcopy(model).to(
         memory_format=torch.contiguous_format)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_convolutions_are_autotuned_on_a_gpu_only_and_the_setting_is_restored():
+    from mnistflow.transfer import convolutions_autotuned
+
+    assert torch.backends.cudnn.benchmark is False
+    with convolutions_autotuned("cuda:0"):
+        assert torch.backends.cudnn.benchmark is True
+    with convolutions_autotuned("cpu"):
+        assert torch.backends.cudnn.benchmark is False
+    assert torch.backends.cudnn.benchmark is False

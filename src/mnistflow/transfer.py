@@ -17,6 +17,7 @@ import copy
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -180,6 +181,22 @@ def load_source(name: str, checkpoint: str | Path | None = None, image_size: int
     return checkpoint_source(name, checkpoint)
 
 
+@contextmanager
+def convolutions_autotuned(device: torch.device | str):
+    """cuDNN's benchmark mode on a GPU, restored after: a run's batches share one shape, so
+    timing each convolution's algorithms once, on the first, pays (a vgg16 fine-tuning step on an
+    H200: 0.031 s against 0.043 s, bench/results/gpu-h200.json). Nothing on a CPU."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 @torch.no_grad()
 def extract_features(backbone: nn.Module, images: torch.Tensor, pipeline: InputPipeline,
                      batch_size: int = 500) -> torch.Tensor:
@@ -321,30 +338,31 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
         test_images = torch.from_numpy(target.test_images).to(device)
         val = (train_images[held_out], train_y[held_out])
     rows = []
-    for per_class in budgets:
-        subset = budget_indices(target.train_labels, per_class, subset_seed, held_out.cpu().numpy())
-        subset = torch.from_numpy(subset).to(device)
-        for seed in seeds:
-            started = time.perf_counter()
-            # the frozen strategy trains on features: no need to copy the images of the subset
-            frozen = None if backbone is None else (backbone, train_features[subset])
-            images = train_images[subset] if frozen is None else train_images[:0]
-            model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
-            seconds = time.perf_counter() - started
-            with bfloat16_autocast(device, config.mixed_precision):
-                if backbone is None:
-                    test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
-                else:
-                    test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
-            rows.append({"source": source.name, "target": target.name, "strategy": strategy,
-                         "budget": budget_name(per_class), "per_class": len(subset) / classes,
-                         "labels": len(subset), "seed": seed, "val_accuracy": fitted.val_accuracy,
-                         "test_accuracy": test_accuracy, "test_loss": test_loss, "steps": fitted.steps,
-                         "best_step": fitted.best_step, "stopped": fitted.stopped, "seconds": seconds,
-                         "shared_seconds": 0.0 if features is None else features["seconds"]})
-            log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy {test_accuracy:.4f} "
-                f"({len(subset)} labels; {fitted.steps} steps, {fitted.stopped}, kept step {fitted.best_step} "
-                f"at validation {fitted.val_accuracy:.4f}; {seconds:.1f} s)")
+    with convolutions_autotuned(device):
+        for per_class in budgets:
+            subset = budget_indices(target.train_labels, per_class, subset_seed, held_out.cpu().numpy())
+            subset = torch.from_numpy(subset).to(device)
+            for seed in seeds:
+                started = time.perf_counter()
+                # the frozen strategy trains on features: no need to copy the images of the subset
+                frozen = None if backbone is None else (backbone, train_features[subset])
+                images = train_images[subset] if frozen is None else train_images[:0]
+                model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
+                seconds = time.perf_counter() - started
+                with bfloat16_autocast(device, config.mixed_precision):
+                    if backbone is None:
+                        test_loss, test_accuracy = evaluate(model, test_images, test_y, prepare=source.pipeline)
+                    else:
+                        test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
+                rows.append({"source": source.name, "target": target.name, "strategy": strategy,
+                             "budget": budget_name(per_class), "per_class": len(subset) / classes,
+                             "labels": len(subset), "seed": seed, "val_accuracy": fitted.val_accuracy,
+                             "test_accuracy": test_accuracy, "test_loss": test_loss, "steps": fitted.steps,
+                             "best_step": fitted.best_step, "stopped": fitted.stopped, "seconds": seconds,
+                             "shared_seconds": 0.0 if features is None else features["seconds"]})
+                log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy {test_accuracy:.4f} "
+                    f"({len(subset)} labels; {fitted.steps} steps, {fitted.stopped}, kept step {fitted.best_step} "
+                    f"at validation {fitted.val_accuracy:.4f}; {seconds:.1f} s)")
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -355,9 +373,10 @@ def backbone_features(source: Source, target, device: torch.device | str = "cpu"
     started = time.perf_counter()
     backbone = source.transfer_net(len(target.classes), pretrained=True, seed=0).backbone.to(device)
     arrays = {}
-    for split, images in (("train", target.train_images), ("test", target.test_images)):
-        arrays[split] = extract_features(backbone, torch.from_numpy(images).to(device),
-                                         source.pipeline).cpu().numpy()
+    with convolutions_autotuned(device):
+        for split, images in (("train", target.train_images), ("test", target.test_images)):
+            arrays[split] = extract_features(backbone, torch.from_numpy(images).to(device),
+                                             source.pipeline).cpu().numpy()
     seconds = time.perf_counter() - started
     log(f"features of {source.name} on {target.name}: {arrays['train'].shape[1]} per image, "
         f"{seconds:.1f} s")
