@@ -18,7 +18,7 @@ from mnistflow.jobs import rule_context
 
 @pytest.fixture
 def no_gpu_env(monkeypatch):
-    for name in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", gpu.COUNT_ENV):
+    for name in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", gpu.COUNT_ENV, gpu.SHARING_ENV):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -45,6 +45,42 @@ def test_a_job_waits_while_every_device_is_leased(tmp_path):
     held[1].release()
     waiter.join(timeout=30)
     assert [lease.devices for lease in got] == [["1"]]
+
+
+def test_jobs_sharing_gpus_spread_over_the_devices_first_then_wait_for_a_free_lease(tmp_path):
+    leases = [gpu.acquire(["0", "1"], lock_dir=tmp_path, slots=2) for _ in range(4)]
+    assert [lease.devices for lease in leases] == [["0"], ["1"], ["0"], ["1"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-0.1.lock", "gpu-0.lock", "gpu-1.1.lock", "gpu-1.lock"]
+    waits, got = [], []
+    waiter = threading.Thread(target=lambda: got.append(
+        gpu.acquire(["0", "1"], lock_dir=tmp_path, poll_seconds=0.05, on_wait=waits.append, slots=2)))
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive() and got == []
+    assert waits == [f"all of GPU(s) 0, 1 are leased, 2 jobs each (locks in {tmp_path}); waiting for one"]
+    leases[2].release()  # device 0's second lease
+    waiter.join(timeout=30)
+    assert [lease.devices for lease in got] == [["0"]]
+
+
+def test_a_two_gpu_job_sharing_gpus_still_takes_two_distinct_devices(tmp_path):
+    single = gpu.acquire(["0", "1"], lock_dir=tmp_path, slots=2)
+    pair = gpu.acquire(["0", "1"], count=2, lock_dir=tmp_path, slots=2)
+    assert single.devices == ["0"] and sorted(pair.devices) == ["0", "1"]
+
+
+def test_jobs_per_gpu_comes_from_the_environment_and_a_bad_value_is_named(tmp_path, no_gpu_env):
+    no_gpu_env.setenv(gpu.COUNT_ENV, "1")
+    no_gpu_env.setenv(gpu.SHARING_ENV, "3")
+    messages = []
+    with gpu.gpus_for_job(1, messages.append, lock_dir=tmp_path) as first, \
+            gpu.gpus_for_job(1, messages.append, lock_dir=tmp_path) as second:
+        assert first == second == ["0"]
+    assert messages == ["leased GPU(s) 0 of 0 (up to 3 jobs each): CUDA_VISIBLE_DEVICES=0"] * 2
+    for bad in ("0", "two"):
+        no_gpu_env.setenv(gpu.SHARING_ENV, bad)
+        with pytest.raises(ValueError, match=f"MNISTFLOW_JOBS_PER_GPU='{bad}': expected how many jobs may share"):
+            gpu.jobs_per_gpu()
 
 
 def test_a_two_gpu_job_takes_two_devices_or_none(tmp_path):

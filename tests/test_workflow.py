@@ -426,6 +426,12 @@ def test_every_job_writes_a_benchmark_and_asks_for_a_gpu_only_where_there_is_one
     assert re.search(rf"^    resources: .*\b{asked}\b", rules["tsne"], re.M), rules["tsne"]
 
 
+def test_a_bad_number_of_jobs_per_gpu_stops_the_workflow_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "-n", env={"MNISTFLOW_JOBS_PER_GPU": "0"}, check=False)
+    assert result.returncode != 0
+    assert "MNISTFLOW_JOBS_PER_GPU='0': expected how many jobs may share a GPU (1, 2, ...)" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("run, message", [
     ({"optimizer": "Adamz"}, "config key train.runs.first: optimizer Adamz {'lr': 0.01, 'momentum': 0.5}, schedule "
                              "constant {}: unknown optimizer 'Adamz': not a class in torch.optim"),

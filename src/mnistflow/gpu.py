@@ -6,6 +6,11 @@ exclusive file lock on ``.snakemake/gpu-leases/gpu-<id>.lock`` for a free device
 ``CUDA_VISIBLE_DEVICES`` to it before torch initialises CUDA. The kernel drops a file lock when
 its process ends, however it ends, so a crashed or killed job never keeps a device.
 
+With ``MNISTFLOW_JOBS_PER_GPU=k`` each device has k leases (``gpu-<id>.<slot>.lock`` beside
+the first), so that k jobs share it: what one job's start spends on the CPU (a fresh process's
+imports, the device's start, its dataset file) then overlaps the others' GPU work. Jobs are
+spread over the devices first, and share one only when every device has a job.
+
 Under SLURM (``SLURM_JOB_ID`` set) the scheduler has already chosen the job's devices and set
 ``CUDA_VISIBLE_DEVICES``: that assignment is used as it is.
 """
@@ -27,6 +32,8 @@ LEASE_DIR = Path(".snakemake/gpu-leases")
 DRIVER_GPU_DIR = Path("/proc/driver/nvidia/gpus")
 # Overrides the device count (tests, or drivers that do not populate DRIVER_GPU_DIR).
 COUNT_ENV = "MNISTFLOW_GPU_COUNT"
+# How many jobs may share one device (default 1: a device per job).
+SHARING_ENV = "MNISTFLOW_JOBS_PER_GPU"
 
 
 def machine_devices() -> list[str]:
@@ -47,6 +54,19 @@ def machine_devices() -> list[str]:
         if listed.returncode == 0:
             return [str(i) for i, line in enumerate(listed.stdout.splitlines()) if line.startswith("GPU ")]
     return []
+
+
+def jobs_per_gpu() -> int:
+    """``MNISTFLOW_JOBS_PER_GPU``: how many jobs may lease one device at once (1 unless set)."""
+    value = os.environ.get(SHARING_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{SHARING_ENV}={value!r}: expected how many jobs may share a GPU (1, 2, ...)")
+    return int(value)
+
+
+def lock_file(lock_dir: Path, device: str, slot: int) -> Path:
+    """The lock of a device's ``slot``-th lease (the first keeps the name a device had alone)."""
+    return lock_dir / (f"gpu-{device}.lock" if slot == 0 else f"gpu-{device}.{slot}.lock")
 
 
 @dataclass
@@ -75,24 +95,29 @@ def try_lock(path: Path) -> IO | None:
 
 
 def acquire(devices: Sequence[str], count: int = 1, lock_dir: Path = LEASE_DIR, poll_seconds: float = 0.5,
-            on_wait: Callable[[str], None] | None = None) -> Lease:
-    """Lease ``count`` of ``devices``, all or none, waiting while fewer are free."""
+            on_wait: Callable[[str], None] | None = None, slots: int = 1) -> Lease:
+    """Lease ``count`` distinct ``devices``, all or none, waiting while fewer are free; each
+    device takes up to ``slots`` jobs, every device's first before any device's second."""
     if count > len(devices):
         raise ValueError(f"a job asks for {count} GPU(s) but this machine has {len(devices)} "
                          f"({', '.join(devices) or 'none'}); lower the rule's gpu resource")
     lock_dir.mkdir(parents=True, exist_ok=True)
     waiting = False
     while True:
-        taken: list[tuple[str, IO]] = []
-        for device in devices:
-            handle = try_lock(lock_dir / f"gpu-{device}.lock")
-            if handle is not None:
-                taken.append((device, handle))
-                if len(taken) == count:
-                    return Lease([d for d, _ in taken], [h for _, h in taken])
-        Lease([], [h for _, h in taken]).release()
+        taken: dict[str, IO] = {}
+        for slot in range(slots):
+            for device in devices:
+                if device in taken:
+                    continue
+                handle = try_lock(lock_file(lock_dir, device, slot))
+                if handle is not None:
+                    taken[device] = handle
+                    if len(taken) == count:
+                        return Lease(list(taken), list(taken.values()))
+        Lease([], list(taken.values())).release()
         if not waiting and on_wait is not None:
-            on_wait(f"all of GPU(s) {', '.join(devices)} are leased (locks in {lock_dir}); waiting for one")
+            shared = f", {slots} jobs each" if slots > 1 else ""
+            on_wait(f"all of GPU(s) {', '.join(devices)} are leased{shared} (locks in {lock_dir}); waiting for one")
         waiting = True
         time.sleep(poll_seconds)
 
@@ -114,10 +139,11 @@ def gpus_for_job(count: int, log: Callable[[str], None], lock_dir: Path = LEASE_
         yield []
         return
     previous = os.environ.get("CUDA_VISIBLE_DEVICES")
-    lease = acquire(devices, count, lock_dir, on_wait=log)
+    slots = jobs_per_gpu()
+    lease = acquire(devices, count, lock_dir, on_wait=log, slots=slots)
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(lease.devices)
-    log(f"leased GPU(s) {', '.join(lease.devices)} of {', '.join(devices)}: "
-        f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
+    log(f"leased GPU(s) {', '.join(lease.devices)} of {', '.join(devices)}"
+        f"{f' (up to {slots} jobs each)' if slots > 1 else ''}: CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
     try:
         yield lease.devices
     finally:

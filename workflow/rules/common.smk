@@ -10,7 +10,7 @@ import re
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import GRAPH_BACKENDS, TSNE_BACKENDS, chosen_tsne_backends
-from mnistflow.gpu import machine_devices
+from mnistflow.gpu import jobs_per_gpu, machine_devices
 from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.registry import (
     ANIMATIONS,
@@ -41,6 +41,10 @@ wildcard_constraints:
     source="(?:(?!_to_)[a-z0-9_])+",
     target="(?:(?!_to_)[a-z0-9_])+",
     strategy="|".join(STRATEGIES),
+
+
+# a bad MNISTFLOW_JOBS_PER_GPU stops the workflow here, not each GPU job once it has started
+jobs_per_gpu()
 
 
 @functools.cache
