@@ -64,7 +64,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mnistflow import atomic  # noqa: E402
 from mnistflow.config import fill_defaults, training_runs  # noqa: E402
+from mnistflow.config import transfer_pairs as configured_pairs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
+from mnistflow.optimizers import ARTICLE  # noqa: E402
+from mnistflow.registry import IMAGENET_PREFIX  # noqa: E402
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noqa: E402
 
 TARGETS = {"best_seconds": 15.0, "best_accuracy": 0.995, "cgan_mlp_epoch_seconds": 1.0,
@@ -167,6 +170,8 @@ from mnistflow.datasets import load_dataset
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
 job = json.loads(sys.argv[1])
 imported = time.perf_counter()
+from pathlib import Path
+resumed = Path(job["resume"]).exists()  # a job finding a resume file would skip its training
 device = pick_device()
 torch.zeros(1, device=device).sum().item()
 ready = time.perf_counter()
@@ -177,7 +182,7 @@ trainer = Trainer(TrainConfig(**job["settings"]), data, job["resume"], log=lambd
 metrics = trainer.run()
 trainer.save(job["checkpoint"], metrics)
 print(json.dumps({"imports": imported - started, "device": ready - imported, "dataset": loaded - ready,
-                  "run": time.perf_counter() - loaded, "epochs": float(metrics.seconds.sum())}))
+                  "run": time.perf_counter() - loaded, "epochs": float(metrics.seconds.sum()), "resumed": resumed}))
 """
 
 
@@ -196,25 +201,37 @@ def job_start(config: dict, dataset, scratch: Path) -> dict:
            "checkpoint": str(scratch / "job.pt"), "train_subset": optimizers["train_subset"],
            "validation": optimizers["validation"],
            "settings": {k: v for k, v in settings.items() if k not in ("validation", "train_subset")}}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
     report = {"settings": job["settings"], "train_subset": job["train_subset"], "runs": []}
+    jobs_started = 0
 
     def jobs_at_once(count: int) -> tuple[list[dict], float]:
+        """``count`` jobs started together, each with its own resume file and checkpoint."""
+        nonlocal jobs_started
+        names = range(jobs_started, jobs_started + count)
+        jobs_started += count
         started = time.perf_counter()
         processes = [subprocess.Popen([sys.executable, "-c", JOB, json.dumps(dict(job, resume=f"{job['resume']}{i}",
                                                                                   checkpoint=f"{job['checkpoint']}{i}"))],
-                                      env=env, stdout=subprocess.PIPE, text=True) for i in range(count)]
-        outputs = [process.communicate(timeout=300)[0] for process in processes]
+                                      env=env, stdout=subprocess.PIPE, text=True) for i in names]
+        try:
+            outputs = [process.communicate(timeout=300)[0] for process in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
         if any(process.returncode for process in processes):
             raise RuntimeError(f"a job failed: {[process.returncode for process in processes]}")
         return [json.loads(out.strip().splitlines()[-1]) for out in outputs], time.perf_counter() - started
 
     for _ in range(2):
         (inside,), wall = jobs_at_once(1)
-        report["runs"].append({"wall_seconds": round(wall, 3), **{k: round(v, 3) for k, v in inside.items()}})
+        report["runs"].append({"wall_seconds": round(wall, 3), **{k: v if isinstance(v, bool) else round(v, 3)
+                                                                   for k, v in inside.items()}})
     report["seconds_besides_epochs"] = round(report["runs"][-1]["wall_seconds"] - report["runs"][-1]["epochs"], 3)
     # several jobs on the one GPU at once (the lease allows one): what their starts would overlap
-    _, report["four_at_once_wall_seconds"] = jobs_at_once(4)
+    at_once, report["four_at_once_wall_seconds"] = jobs_at_once(4)
+    report["four_at_once_resumed"] = [job_report["resumed"] for job_report in at_once]
     report["four_one_after_another_seconds"] = round(4 * report["runs"][-1]["wall_seconds"], 3)
     return report
 
@@ -363,7 +380,7 @@ def step_seconds(run_steps, steps: tuple[int, int]) -> dict:
     return {"run_seconds": [round(s, 3) for s in seconds], "step_seconds": round((seconds[1] - seconds[0]) / (long - short), 5)}
 
 
-def transfer_pairs(config: dict, dataset, scratch: Path, device, quick: bool) -> dict:
+def transfer_between_datasets(config: dict, dataset, scratch: Path, device, quick: bool) -> dict:
     """A fine-tuning step of the transfer between the datasets (``best``'s checkpoint as the
     source; MNIST stands in as the target, the GPU machine having no Fashion-MNIST: the same
     shapes), at the config's batch size: its fit loop runs eagerly."""
@@ -472,26 +489,34 @@ def projected_article_run(config: dict, report: dict, jobs: dict | None) -> dict
     guessed; runs that stop when converged are bounded by their cap."""
     train = report["train"]
 
-    def per_step(run: str, graphs: bool = True, model: str | None = None) -> float:
-        """A step of a measured run; any other run (a search's) as the search_sample's (batch
-        32) with its ``model``, where measured."""
+    def per_step(run: str, model: str) -> float:
+        """A step of a measured run, graphed; any other run (a search's) as the search_sample's
+        (batch 32) with its ``model``, where measured."""
         measured = train.get(run) or train.get("search_models", {}).get(model) or train["search_sample"]
-        epoch = (float(np.median(measured["epoch_seconds"])) if graphs else measured["epoch_seconds_without_graphs"])
-        return epoch / measured["steps_per_epoch"]
+        return float(np.median(measured["epoch_seconds"])) / measured["steps_per_epoch"]
 
     images = 60000 - config["train"]["defaults"]["validation"]
     runs = training_runs(config)
-    parts = {"training_runs_and_search": sum(settings["epochs"] * math.ceil(images / settings["batch_size"])
-                                             * per_step(run, model=settings["model"]) for run, settings in runs.items())}
-    # a run recording weights and gradients steps eagerly
-    parts["recorded_runs"] = sum(runs[run]["epochs"] * math.ceil(images / runs[run]["batch_size"])
-                                 * per_step(run, graphs=False) for run in config["introspect"]["runs"])
+
+    def run_seconds(run: str) -> float:
+        settings = runs[run]
+        return settings["epochs"] * math.ceil(images / settings["batch_size"]) * per_step(run, model=settings["model"])
+
+    datasets = len(config["datasets"])
+    recorded = config["introspect"]["runs"]  # their jobs (train_recorded) replace these runs' train jobs
+    # a transfer source that is not an analysed dataset has its best run trained for it alone
+    sources = {source for source, _, _ in configured_pairs(config)
+               if not source.startswith(IMAGENET_PREFIX) and source not in config["datasets"]}
+    parts = {"training_runs_and_search": datasets * sum(run_seconds(run) for run in runs if run not in recorded)
+             + len(sources) * run_seconds(config["train"]["best_run"]),
+             "recorded_runs": datasets * sum(run_seconds(run) for run in recorded)}
     optimizers = config["optimizers"]
     optimizer_steps = math.ceil((optimizers["train_subset"] - optimizers["validation"]) / optimizers["batch_size"])
     sweep_runs = len(optimizers["tuned"]) * len(optimizers["lr_factors"]) * len(optimizers["sweep_seeds"])
-    seed_runs = (jobs or {}).get("optimizer_seeds", len(optimizers["tuned"])) * len(optimizers["seeds"])
+    seed_jobs = (jobs or {}).get("optimizer_seeds", len(optimizers["tuned"]) + len(ARTICLE))
+    seed_runs = seed_jobs * len(optimizers["seeds"])
     parts["optimizer_runs"] = (sweep_runs + seed_runs) * optimizer_steps * optimizers["epochs"] * per_step(
-        optimizers["model"], model=optimizers["model"])
+        optimizers["model"], optimizers["model"])
     gan_epochs = config["gan"]["epochs"]
     # the resume file grows by a frame an epoch: on average half its size at the last one
     parts["gans"] = sum(gan_epochs * (measured["epoch_wall_seconds_with_frame_and_scoring"]
@@ -521,7 +546,8 @@ def projected_article_run(config: dict, report: dict, jobs: dict | None) -> dict
             "upper_bounds_seconds": {k: round(v, 1) for k, v in bounds.items()},
             "minutes_with_the_upper_bounds": round(measured_minutes + sum(bounds.values()) / 60, 1),
             "gpu_jobs": None if jobs is None else {rule: jobs.get(rule, 0) for rule in GPU_RULES},
-            "not_projected": ["weights recording's own cost", "hidden layers", "ImageNet and between-dataset frozen runs",
+            "not_projected": ["weights recording's own cost", "learning-rate sweeps extended past an edge",
+                              "optimizers slower a step than first's SGD", "hidden layers", "ImageNet and between-dataset frozen runs",
                               "fine-tuning runs' scoring", "UMAP and the CPU embeddings", "figures and report (CPU, beside the GPU jobs)"]
             + ([] if jobs else ["GPU job starts (no --article-jobs)"]),
             "target_minutes": TARGETS["article_run_minutes"]}
@@ -529,68 +555,77 @@ def projected_article_run(config: dict, report: dict, jobs: dict | None) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--raw-dir", type=Path, help="MNIST's four IDX files")
     source.add_argument("--dataset-file", type=Path, help="a dataset.npz (the workflow's, or a test's)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench/results",
                         help="where gpu-<device>.json goes (<device>: the GPU's model, e.g. h200; cpu without one)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"a comma-separated choice of {', '.join(PARTS)}")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"a comma-separated choice of {', '.join(PARTS)} (the projection is always made)")
     parser.add_argument("--merge", type=Path, help="an earlier run's JSON, whose parts not run are kept")
     parser.add_argument("--article-jobs", type=Path,
                         help="the jobs per rule of config-article.yaml's dry run (bench/gpu_device.sh prepare writes it)")
     args = parser.parse_args()
-    parts = args.parts.split(",")
+    parts = [part for part in args.parts.split(",") if part != "article_run_projection"]
     if set(parts) - set(PARTS):
         parser.error(f"--parts: {', '.join(sorted(set(parts) - set(PARTS)))} not among {', '.join(PARTS)}")
     if {"gan", "transfer_pairs"} & set(parts) and "train" not in parts:
         parser.error("--parts: gan and transfer_pairs need train, whose best classifier they use")
-    config = article_config()
-    device = pick_device()
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
-    out = args.out_dir / f"gpu-{name.split()[-1].lower()}.json"
+    if parts and not (args.raw_dir or args.dataset_file):
+        parser.error("measuring needs --raw-dir or --dataset-file (only the projection needs neither)")
+    if not parts and not args.merge:
+        parser.error("the projection alone needs --merge: the measurements it projects from")
+    config = article_config()  # what the parts measure with (--quick makes it smaller)
     report: dict = json.loads(args.merge.read_text()) if args.merge else {}
-    report.update({"machine": platform.node(), "device": name, "torch": torch.__version__,
-                   "cpus": os.cpu_count(), "quick": args.quick, "targets": TARGETS})
     if args.merge:
         report.setdefault("merged_runs", []).append({"parts": parts, "over": str(args.merge)})
-    scratch = Path(tempfile.mkdtemp())
-    dataset = read_raw(get_spec("mnist"), args.raw_dir) if args.raw_dir else load_dataset(args.dataset_file)
-    if args.quick:
-        dataset = dataclasses.replace(dataset, train_images=dataset.train_images[:2000],
-                                      train_labels=dataset.train_labels[:2000],
-                                      test_images=dataset.test_images[:500], test_labels=dataset.test_labels[:500])
-        config["train"]["defaults"]["validation"] = 200
-        config["gan"]["quality_samples"] = 200
-        config["transfer"]["imagenet"]["backbones"] = ["resnet18"]
+    if parts:
+        device = pick_device()
+        report.update({"machine": platform.node(), "device": torch.cuda.get_device_name(0) if device.type == "cuda"
+                       else "cpu", "torch": torch.__version__, "cpus": os.cpu_count(), "quick": args.quick})
+    report["targets"] = TARGETS
+    out = args.out_dir / f"gpu-{report['device'].split()[-1].lower()}.json"
     started = time.perf_counter()
 
     def section(name: str, function) -> None:
         """One part of the report; a part that fails records its traceback and the others still
         run. The JSON is rewritten after each, so a run stopped at its time limit keeps what it
         measured."""
-        if name not in parts:
+        if name not in parts and name != "article_run_projection":
             return
         try:
             report[name] = function()
         except Exception:  # noqa: BLE001 - the report says what failed, and the next part runs
             report[name] = {"error": traceback.format_exc()}
             print(f"{name} failed:\n{report[name]['error']}", flush=True)
-        report["seconds"] = round(time.perf_counter() - started, 1)
+        if parts:  # the seconds of a run that measured; a projection alone keeps the merged run's
+            report["seconds"] = round(time.perf_counter() - started, 1)
         atomic.write_text(out, json.dumps(report, indent=1) + "\n")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    section("lease", lambda: lease_check(scratch))
-    section("job_start", lambda: job_start(config, dataset, scratch))
-    data = TensorData.from_dataset(dataset, device, validation=config["train"]["defaults"]["validation"])
-    section("train", lambda: train_runs(config, data, scratch, args.quick))
-    section("best_seeds", lambda: best_recipe_seeds(config, data, scratch, args.quick))
-    section("gan", lambda: gan_epochs(config, dataset, scratch, device))
-    section("transfer_pairs", lambda: transfer_pairs(config, dataset, scratch, device, args.quick))
-    section("tsne", lambda: tsne_backends(config, dataset, args.quick))
-    section("imagenet", lambda: imagenet_transfer(config, dataset, scratch, device, args.quick))
+    if parts:
+        scratch = Path(tempfile.mkdtemp())
+        dataset = read_raw(get_spec("mnist"), args.raw_dir) if args.raw_dir else load_dataset(args.dataset_file)
+        if args.quick:
+            dataset = dataclasses.replace(dataset, train_images=dataset.train_images[:2000],
+                                          train_labels=dataset.train_labels[:2000],
+                                          test_images=dataset.test_images[:500], test_labels=dataset.test_labels[:500])
+            config["train"]["defaults"]["validation"] = 200
+            config["gan"]["quality_samples"] = 200
+            config["transfer"]["imagenet"]["backbones"] = ["resnet18"]
+        section("lease", lambda: lease_check(scratch))
+        section("job_start", lambda: job_start(config, dataset, scratch))
+        data = TensorData.from_dataset(dataset, device, validation=config["train"]["defaults"]["validation"])
+        section("train", lambda: train_runs(config, data, scratch, args.quick))
+        section("best_seeds", lambda: best_recipe_seeds(config, data, scratch, args.quick))
+        section("gan", lambda: gan_epochs(config, dataset, scratch, device))
+        section("transfer_pairs", lambda: transfer_between_datasets(config, dataset, scratch, device, args.quick))
+        section("tsne", lambda: tsne_backends(config, dataset, args.quick))
+        section("imagenet", lambda: imagenet_transfer(config, dataset, scratch, device, args.quick))
+    # made from whatever the report holds, measured now or merged: no device needed
     jobs = json.loads(args.article_jobs.read_text()) if args.article_jobs else None
-    section("article_run_projection", lambda: projected_article_run(config, report, jobs))
+    section("article_run_projection", lambda: projected_article_run(article_config(), report, jobs))
     print(f"wrote {out}", flush=True)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
@@ -91,6 +92,8 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert len(start["runs"]) == 2 and start["train_subset"] == 4000 and start["settings"]["model"] == "first"
     assert 0 < start["seconds_besides_epochs"] < start["runs"][-1]["wall_seconds"]
     assert start["four_at_once_wall_seconds"] > 0 and start["four_one_after_another_seconds"] > 0
+    # every job trained: none found a resume file another had left
+    assert [r["resumed"] for r in start["runs"]] + start["four_at_once_resumed"] == [False] * 6
     seeds = report["best_seeds"]
     assert seeds["seeds"] == [7, 8, 9] and set(seeds["by_epochs"]) == {"1", "2"}  # quick: 1 and 2 epochs
     assert all(len(v["runs"]) == 3 for v in seeds["by_epochs"].values())
@@ -106,6 +109,10 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     # config-article: 201 epochs of two GANs; 38 GPU jobs in the jobs file given
     assert parts["gans"] > 201 * report["gan"]["dcgan"]["epoch_seconds"]
     assert parts["gpu_job_starts"] == pytest.approx(38 * start["seconds_besides_epochs"], abs=0.1)
+    # the runs recording weights (second and best, graphed) on config-article's 55,000 training images
+    step = {run: np.median(report["train"][run]["epoch_seconds"]) / report["train"][run]["steps_per_epoch"]
+            for run in ("second", "best")}
+    assert parts["recorded_runs"] == pytest.approx(10 * 1719 * step["second"] + 30 * 430 * step["best"], abs=0.1)
     assert projection["gpu_jobs"]["train"] == 34 and "plot_curves" not in projection["gpu_jobs"]
     # the transfer between the datasets: 2 pairs x 2 trained strategies x 4 budgets x 3 seeds, to the cap
     assert projection["upper_bounds_seconds"]["transfer_pairs_steps_at_most"] == pytest.approx(
@@ -118,7 +125,7 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     # a second, shorter run of some parts, over the first's report
     first = out.with_name("first.json")
     out.rename(first)
-    done = bench("--parts", "lease", "--merge", str(first))
+    done = bench("--parts", "lease", "--merge", str(first), "--article-jobs", str(jobs))
     assert done.returncode == 0, done.stderr[-3000:]
     merged = json.loads(out.read_text())
     assert {k: v for k, v in merged.items() if k not in ("lease", "seconds", "merged_runs")} == {
@@ -126,6 +133,14 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
     assert merged["merged_runs"] == [{"parts": ["lease"], "over": str(first)}]
     refused = bench("--parts", "gan,tsne")
     assert refused.returncode == 2 and "gan and transfer_pairs need train" in refused.stderr
+
+    # the projection alone, from the merged measurements: no dataset, no device
+    projected = subprocess.run([sys.executable, str(REPO / "bench/gpu.py"), "--parts", "article_run_projection",
+                                "--merge", str(out), "--article-jobs", str(jobs), "--out-dir", str(tmp_path)],
+                               capture_output=True, text=True, timeout=600, env=env)
+    assert projected.returncode == 0, projected.stderr[-3000:]
+    again = json.loads(out.read_text())
+    assert again["article_run_projection"] == report["article_run_projection"] and again["device"] == "cpu"
 
 
 def test_the_device_script_carries_the_wheels_the_gpu_bench_needs_and_the_machine_lacks():

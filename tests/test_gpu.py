@@ -63,6 +63,15 @@ def test_jobs_sharing_gpus_spread_over_the_devices_first_then_wait_for_a_free_le
     assert [lease.devices for lease in got] == [["0"]]
 
 
+def test_a_job_sharing_gpus_takes_the_least_shared_device_not_the_first_free_lease(tmp_path):
+    first, second, third = (gpu.acquire(["0", "1"], lock_dir=tmp_path, slots=2) for _ in range(3))
+    assert (first.devices, second.devices, third.devices) == (["0"], ["1"], ["0"])
+    first.release()
+    second.release()
+    # device 0 still runs the third job; device 1 runs none
+    assert gpu.acquire(["0", "1"], lock_dir=tmp_path, slots=2).devices == ["1"]
+
+
 def test_a_two_gpu_job_sharing_gpus_still_takes_two_distinct_devices(tmp_path):
     single = gpu.acquire(["0", "1"], lock_dir=tmp_path, slots=2)
     pair = gpu.acquire(["0", "1"], count=2, lock_dir=tmp_path, slots=2)

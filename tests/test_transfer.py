@@ -365,9 +365,15 @@ def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pai
 def test_convolutions_are_autotuned_on_a_gpu_only_and_the_setting_is_restored():
     from mnistflow.transfer import convolutions_autotuned
 
-    assert torch.backends.cudnn.benchmark is False
-    with convolutions_autotuned("cuda:0"):
-        assert torch.backends.cudnn.benchmark is True
-    with convolutions_autotuned("cpu"):
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        with pytest.raises(RuntimeError, match="a failed run"):
+            with convolutions_autotuned("cuda:0"):
+                assert torch.backends.cudnn.benchmark is True
+                raise RuntimeError("a failed run")
         assert torch.backends.cudnn.benchmark is False
-    assert torch.backends.cudnn.benchmark is False
+        with convolutions_autotuned("cpu"):
+            assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before

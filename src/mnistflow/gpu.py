@@ -97,24 +97,33 @@ def try_lock(path: Path) -> IO | None:
 def acquire(devices: Sequence[str], count: int = 1, lock_dir: Path = LEASE_DIR, poll_seconds: float = 0.5,
             on_wait: Callable[[str], None] | None = None, slots: int = 1) -> Lease:
     """Lease ``count`` distinct ``devices``, all or none, waiting while fewer are free; each
-    device takes up to ``slots`` jobs, every device's first before any device's second."""
+    device takes up to ``slots`` jobs, the least shared devices first."""
     if count > len(devices):
         raise ValueError(f"a job asks for {count} GPU(s) but this machine has {len(devices)} "
                          f"({', '.join(devices) or 'none'}); lower the rule's gpu resource")
     lock_dir.mkdir(parents=True, exist_ok=True)
     waiting = False
     while True:
-        taken: dict[str, IO] = {}
-        for slot in range(slots):
-            for device in devices:
-                if device in taken:
-                    continue
-                handle = try_lock(lock_file(lock_dir, device, slot))
-                if handle is not None:
-                    taken[device] = handle
-                    if len(taken) == count:
-                        return Lease(list(taken), list(taken.values()))
-        Lease([], list(taken.values())).release()
+        # per device with a free lease: how many jobs hold it, and that lease, locked
+        free: list[tuple[int, int, str, IO]] = []
+        for order, device in enumerate(devices):
+            held, handle = 0, None
+            for slot in range(slots):
+                probe = try_lock(lock_file(lock_dir, device, slot))
+                if probe is None:
+                    held += 1
+                elif handle is None:
+                    handle = probe
+                else:  # only counted: the job takes one lease of a device
+                    Lease([], [probe]).release()
+            if handle is not None:
+                free.append((held, order, device, handle))
+        free.sort(key=lambda entry: entry[:2])
+        chosen, spare = free[:count], free[count:]
+        Lease([], [handle for *_, handle in spare]).release()
+        if len(chosen) == count:
+            return Lease([device for _, _, device, _ in chosen], [handle for *_, handle in chosen])
+        Lease([], [handle for *_, handle in chosen]).release()
         if not waiting and on_wait is not None:
             shared = f", {slots} jobs each" if slots > 1 else ""
             on_wait(f"all of GPU(s) {', '.join(devices)} are leased{shared} (locks in {lock_dir}); waiting for one")

@@ -1,15 +1,17 @@
 """A training step replayed as one CUDA graph.
 
 On a fast GPU a small model's training step is bound by the host, not the device: Python and the
-launch of its few hundred small kernels take longer than the kernels run (an MLP cGAN epoch of
-600 steps took 6.6 s on an H200, bench/results/gpu-h200.json). A CUDA graph records the step's
-kernels once, forward, backward and optimizer update, and replays them all with one launch.
+launch of its few hundred small kernels take longer than the kernels run. A CUDA graph records
+the step's kernels once and replays them all with one launch: a GAN's whole step (forward,
+backward and both optimizers' updates), a training run's forward and backward pass (its update
+and schedule run after each replay: ``train.Trainer``). README, "On a GPU", has the times.
 
 A step can be captured when it reads only its inputs and tensors that stay where they are (the
-weights, the optimizer's state, running sums it adds into in place), takes its random numbers
-from torch's generator (dropout: each replay draws fresh ones), never waits for the device
-(``.item()``, ``.cpu()``, a data-dependent shape) and keeps its learning rate: a replay uses the
-one it was recorded with. Adam and AdamW must be made ``capturable`` (``make_optimizer``).
+weights, gradients zeroed in place, the optimizer's state, running sums it adds into in place),
+takes its random numbers from torch's generator (dropout: each replay draws fresh ones), never
+waits for the device (``.item()``, ``.cpu()``, a data-dependent shape) and, where it holds the
+update, keeps its learning rate: a replay uses the one it was recorded with. An update inside
+the graph must be ``capturable`` (``make_optimizer``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _capture_unfinished = False
 class GraphedStep:
     """Calls ``step(*inputs)``, a function of tensors returning a tuple of tensors, as a CUDA
     graph once it has run eagerly ``warmup`` times (which allocates what the step builds lazily:
-    the optimizer's moments, cuBLAS's workspace). A replay copies the inputs into the recorded
+    the gradients, the optimizer's moments, cuBLAS's workspace). A replay copies the inputs into the recorded
     ones and returns the recorded outputs, which the next call overwrites: read them first.
 
     The capture waits for a call with the shapes of the eager call before it, so that it is not
@@ -39,7 +41,7 @@ class GraphedStep:
 
     def __init__(self, step: Callable[..., tuple[torch.Tensor, ...]], enabled: bool, warmup: int = 3,
                  log: Callable[[str], None] = print):
-        if warmup < 1:  # a capture must find the optimizer's lazily made state made already
+        if warmup < 1:  # a capture must find what the step makes lazily (gradients, moments) made already
             raise ValueError(f"warmup must be at least 1, not {warmup}")
         self.step, self.enabled, self.warmup, self.log = step, enabled, warmup, log
         self.graph: torch.cuda.CUDAGraph | None = None

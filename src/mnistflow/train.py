@@ -317,8 +317,7 @@ class Trainer:
                  graphs: bool = True):
         """``recording``: Recorder options (``per_epoch``, bin counts) to record weight and gradient
         statistics during training (``self.recorder``), or None. ``graphs``: on a GPU, replay each
-        batch's forward and backward pass as a CUDA graph, unless weights are recorded
-        (``self.forward_backward``)."""
+        batch's forward and backward pass as a CUDA graph (``self.forward_backward``)."""
         self.config, self.data, self.log = config, data, log
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
@@ -329,10 +328,9 @@ class Trainer:
         self.model = build_model(config.model, len(data.classes)).to(self.device)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
         # The graph holds the few hundred kernels of the forward and backward pass; the update (a
-        # few fused kernels) and the schedule run after each replay as they do eagerly, so any
-        # optimizer and schedule keep their meaning. A recorder reads weights on the host.
-        self.forward_backward = GraphedStep(self._forward_backward,
-                                            enabled=graphs and self.device.type == "cuda" and recording is None,
+        # few fused kernels), the schedule and a recorder's reads run after each replay as they do
+        # eagerly, so any optimizer and schedule keep their meaning.
+        self.forward_backward = GraphedStep(self._forward_backward, enabled=graphs and self.device.type == "cuda",
                                             log=log)
         # a replay writes the gradients into the tensors recorded: they are zeroed in place, never
         # dropped, so that the update reads the same tensors after an eager call (a warm-up, an

@@ -183,9 +183,10 @@ def load_source(name: str, checkpoint: str | Path | None = None, image_size: int
 
 @contextmanager
 def convolutions_autotuned(device: torch.device | str):
-    """cuDNN's benchmark mode on a GPU, restored after: a run's batches share one shape, so
-    timing each convolution's algorithms once, on the first, pays (a vgg16 fine-tuning step on an
-    H200: 0.031 s against 0.043 s, bench/results/gpu-h200.json). Nothing on a CPU."""
+    """cuDNN's benchmark mode on a GPU, restored after: each convolution's algorithms are timed
+    on the first batch of a shape and the fastest kept, which pays where thousands of training
+    batches share one shape (the few others, a last evaluation batch, are timed once each; README,
+    "On a GPU"). Nothing on a CPU."""
     if torch.device(device).type != "cuda":
         yield
         return
