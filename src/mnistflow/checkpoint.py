@@ -59,7 +59,8 @@ class InputPipeline:
 def channel_constants(mean: tuple[float, ...], std: tuple[float, ...],
                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std as (1, c, 1, 1) tensors on ``device``, made once: copying them
-    there for every batch would make the host wait for a GPU at each one."""
+    there for every batch would make the host wait for a GPU at each one. (Not to be made first
+    inside a CUDA graph's capture, which refuses that copy; nothing graphed reads them.)"""
     return tuple(torch.tensor(values, device=device).view(1, len(values), 1, 1) for values in (mean, std))
 
 
