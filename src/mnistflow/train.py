@@ -231,8 +231,9 @@ class LossWatch:
     over about ten batches, has risen more than ln(classes) (the loss of a uniform guess) above the
     lowest value it reached after the first ``warmup`` batches. Those are left out: a first update
     often overshoots (FirstModel under Adam at lr 0.01 goes from 2.3 to 48 at step 1 and is back
-    below 1 by step 15), and a run that never recovers from it ends its epoch with a mean loss
-    above ln(classes), which marks it anyway."""
+    below 1 by step 15), and a run that never recovers from it ends its epoch with the smoothed
+    loss still at or above ln(classes), which ``settled`` marks. The epoch's mean loss would not
+    do: it keeps the overshoot, so the same curve is marked or not by how many batches follow it."""
 
     def __init__(self, classes: int, decay: float = 0.9, warmup: int = 50):
         self.limit, self.decay, self.warmup = math.log(classes), decay, warmup
@@ -248,6 +249,14 @@ class LossWatch:
         if self.smoothed > self.lowest + self.limit:
             return (f"the smoothed training loss rose to {self.smoothed:.3g}, more than ln(classes) = "
                     f"{self.limit:.3f} above its lowest {self.lowest:.3g}")
+        return None
+
+    def settled(self) -> str | None:
+        """At the end of an epoch: says what is wrong when the smoothed loss, the last ten or so
+        batches', is not below ln(classes) (no better than a uniform guess), else None."""
+        if self.smoothed is not None and self.smoothed >= self.limit:
+            return (f"the smoothed training loss {self.smoothed:.3f} at the end of the epoch is not below "
+                    f"ln(classes) = {self.limit:.3f}")
         return None
 
     def state_dict(self) -> dict:
@@ -308,8 +317,7 @@ class Trainer:
     there (the last one without a validation split) and scores it once on the test set.
 
     A run is marked diverged, and stops, when its loss is not finite or blows up (``LossWatch``)
-    or an epoch's mean training loss is not below ln(classes) (the first of several epochs
-    excepted); also, at the end, when its accuracy is near chance (the validation split's, else
+    or ends an epoch, smoothed, not below ln(classes) (the first of several epochs excepted); also, at the end, when its accuracy is near chance (the validation split's, else
     the training images'; never the test set's)."""
 
     def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
@@ -411,10 +419,8 @@ class Trainer:
             self.scheduler.step()
         train_loss, train_accuracy, _ = watch.result()
         # the first of several epochs starts untrained (and may warm up): judged only when it is the last
-        if train_loss >= self.loss_watch.limit and (epoch > 1 or config.epochs == 1):
-            return train_loss, train_accuracy, (f"the epoch's mean training loss {train_loss:.3f} is not "
-                                                f"below ln(classes) = {self.loss_watch.limit:.3f}")
-        return train_loss, train_accuracy, None
+        judged = epoch > 1 or config.epochs == 1
+        return train_loss, train_accuracy, self.loss_watch.settled() if judged else None
 
     def _forward(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss of the batch of training images at ``index`` (warped by ``draws``, when
