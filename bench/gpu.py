@@ -63,6 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from mnistflow import atomic  # noqa: E402
+from mnistflow.compare import paired_seed_difference  # noqa: E402
 from mnistflow.config import fill_defaults, training_runs  # noqa: E402
 from mnistflow.config import transfer_pairs as configured_pairs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
@@ -320,7 +321,24 @@ def best_recipe_seeds(config: dict, data: TensorData, scratch: Path, quick: bool
     report["picked_on_validation"] = chosen
     report["target_met_on_every_seed"] = (picked["max_seconds"] <= TARGETS["best_seconds"]
                                           and picked["min_test_accuracy"] >= TARGETS["best_accuracy"])
-    return report
+    return with_schedule_intervals(report)
+
+
+def with_schedule_intervals(report: dict) -> dict:
+    """How sure the schedule's pick is: the picked length's paired lead in validation accuracy
+    over each other length, seed by seed, with a paired t interval; a lead whose interval holds
+    zero is a tie, and the pick among tied lengths is no finding."""
+    by_epochs = {str(epochs): runs for epochs, runs in report["by_epochs"].items()}  # JSON keys are strings
+    picked = str(report["picked_on_validation"])
+    picked_val = {r["seed"]: r["val_accuracy"] for r in by_epochs[picked]["runs"]}
+    leads = {}
+    for epochs, other in by_epochs.items():
+        if epochs == picked:
+            continue
+        other_val = {r["seed"]: r["val_accuracy"] for r in other["runs"] if r["seed"] in picked_val}
+        lead = paired_seed_difference([picked_val[s] for s in other_val], list(other_val.values()))
+        leads[epochs] = {**lead.as_dict(), "verdict": "picked ahead" if lead.clear else "tie"}
+    return {**report, "picked_lead_on_validation": leads}
 
 
 def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
@@ -623,6 +641,8 @@ def main() -> None:
         section("tsne", lambda: tsne_backends(config, dataset, args.quick))
         section("imagenet", lambda: imagenet_transfer(config, dataset, scratch, device, args.quick))
     # made from whatever the report holds, measured now or merged: no device needed
+    if "by_epochs" in report.get("best_seeds", {}):
+        report["best_seeds"] = with_schedule_intervals(report["best_seeds"])
     jobs = json.loads(args.article_jobs.read_text()) if args.article_jobs else None
     section("article_run_projection", lambda: projected_article_run(article_config(), report, jobs))
     print(f"wrote {out}", flush=True)

@@ -153,6 +153,21 @@ def test_a_diverged_seed_counts_at_chance_and_its_optimizer_is_never_ranked_ahea
     assert list(table.index) == ["sgd", "adam"]  # the stable one first, though its mean is lower
 
 
+def test_each_row_leads_the_next_by_a_paired_difference_over_seeds():
+    # adam leads sgd by exactly 2 points on every seed: a clear lead however far apart the seeds are;
+    # sgd and nadam swap places from seed to seed: an interval about zero
+    table = summarize(final_epochs({"adam": [0.92, 0.82, 0.72], "sgd": [0.90, 0.80, 0.70], "nadam": [0.95, 0.60, 0.75]}))
+    assert list(table.optimizer) == ["adam", "sgd", "nadam"]
+    first, second, last = table.itertuples()
+    assert (first.lead_over_next, first.lead_low, first.lead_high) == pytest.approx((0.02, 0.02, 0.02))
+    assert second.lead_over_next == pytest.approx(np.mean([-0.05, 0.20, -0.05]))
+    assert second.lead_low < 0 < second.lead_high
+    assert np.isnan(last.lead_over_next)
+    # a failed seed counts at chance on its side of the difference
+    failed = summarize(final_epochs({"sgd": [0.50, 0.52, 0.51], "adam": [0.90, 0.92, None]}))
+    assert failed.lead_over_next.iloc[0] == pytest.approx(np.mean([0.50 - 0.90, 0.52 - 0.92, 0.51 - 0.10]))
+
+
 def test_chance_is_one_over_the_number_of_classes():
     table = summarize(final_epochs({"adam": [0.9, None]}), classes=2)
     assert table.test_accuracy_mean.iloc[0] == pytest.approx((0.9 + 0.5) / 2)

@@ -30,7 +30,10 @@ def write_tables(tmp_path):
         tmp_path / "embed_quality.csv", index=False)
     pd.DataFrame({"protocol": ["article", "article", "tuned", "tuned"], "optimizer": ["adam", "rmsprop", "sgd", "nadam"],
                   "lr": [0.001, 0.01, 0.3, 0.002], "test_accuracy_mean": [0.90, 0.91, 0.633, 0.95],
-                  "test_accuracy_std": [0.01, 0.014, 0.464, 0.002]}).to_csv(tmp_path / "optimizers.csv", index=False)
+                  "test_accuracy_std": [0.01, 0.014, 0.464, 0.002], "seeds": [3] * 4, "diverged": [0] * 4,
+                  # rmsprop's lead over adam excludes zero, nadam's over sgd does not
+                  "lead_over_next": [np.nan, 0.01, np.nan, 0.317], "lead_low": [np.nan, 0.004, np.nan, -0.9],
+                  "lead_high": [np.nan, 0.016, np.nan, 1.5]}).to_csv(tmp_path / "optimizers.csv", index=False)
     pd.DataFrame({"epoch": ["1", "2", "final", "real data"], "samples": [2000, 2000, 10000, 10000],
                   "frechet_distance": [84.7, 57.9, 55.7, 1.9], "conditional_accuracy": [0.2, 0.57, 0.556, 0.998],
                   "class_entropy_bits": [2.87, 3.13, 3.12, 3.32]}).to_csv(
@@ -42,24 +45,28 @@ def write_tables(tmp_path):
                   "seconds": [6.0] * 8}).to_csv(tmp_path / "transfer.csv", index=False)
 
 
-def test_headline_names_no_winner_with_a_failed_seed_ahead_of_a_stable_one(tmp_path):
-    pd.DataFrame({"protocol": ["tuned"] * 3, "optimizer": ["adam", "sgd", "adamw"], "lr": [0.001, 0.1, 0.001],
-                  "seeds": [3, 3, 3], "test_accuracy_mean": [0.97, 0.90, 0.60],
-                  "test_accuracy_std": [0.001, 0.002, 0.3], "diverged": [1, 0, 0]}).to_csv(
-        tmp_path / "optimizers.csv", index=False)
-    text = optimizers_table({"mnist": tmp_path / "optimizers.csv"})
-    body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
-    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
-    # sgd is stable and clear of adamw's mean + std (0.90 - 0.002 > 0.60 + 0.30 is false: overlap)
-    assert cells == ["mnist", "tuned", "none clear: sgd (lr 0.1) and adamw overlap within one std", "90.00% ± 0.20",
-                     "adamw, 60.00%"]
-    pd.DataFrame({"protocol": ["tuned"] * 2, "optimizer": ["adam", "sgd"], "lr": [0.001, 0.1], "seeds": [3, 3],
-                  "test_accuracy_mean": [0.97, 0.90], "test_accuracy_std": [0.001, 0.002], "diverged": [1, 0]}).to_csv(
-        tmp_path / "optimizers.csv", index=False)
-    body = publish_parts(optimizers_table({"mnist": tmp_path / "optimizers.csv"}), writer="html",
-                         settings_overrides={"halt_level": 2})["html_body"]
-    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
-    assert cells == ["mnist", "tuned", "sgd (lr 0.1)", "90.00% ± 0.20", "adam, 97.00% (1 of 3 seeds diverged)"]
+def test_headline_names_a_winner_only_where_its_paired_lead_excludes_zero(tmp_path):
+    from mnistflow.optimizers import summarize
+
+    def cells_of(accuracies: dict) -> list[str]:
+        runs = pd.DataFrame([{"protocol": "tuned", "optimizer": name, "seed": seed, "epoch": 1, "lr_setting": 0.1,
+                              "test_accuracy": acc, "test_loss": 1 - acc, "status": "ok", "selected": True}
+                             for name, values in accuracies.items() for seed, acc in enumerate(values)])
+        summarize(runs).to_csv(tmp_path / "optimizers.csv", index=False)
+        body = publish_parts(optimizers_table({"mnist": tmp_path / "optimizers.csv"}), writer="html",
+                             settings_overrides={"halt_level": 2})["html_body"]
+        return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
+
+    # the seeds' spreads overlap (sgd 90 +- 5 against adam 89 +- 5), but sgd leads on every seed by
+    # 1 point: paired, the lead is clear (the rule of one std each would have said "none clear")
+    cells = cells_of({"sgd": [0.90, 0.95, 0.85], "adam": [0.89, 0.94, 0.84]})
+    assert cells[:3] == ["mnist", "tuned", "sgd (lr 0.1)"]
+    assert cells[3] == "+1.00 points over adam, 95% interval +1.00 to +1.00 (paired over 3 seeds)"
+    # ahead on two seeds, behind on one: no winner, and the interval says why
+    cells = cells_of({"sgd": [0.92, 0.91, 0.85], "adam": [0.89, 0.90, 0.88]})
+    assert cells[2] == "none clear: sgd (lr 0.1) and adam"
+    assert re.fullmatch(r"\+0\.33 points over adam, 95% interval -[\d.]+ to \+[\d.]+ \(paired over 3 seeds\): "
+                        r"the interval includes zero", cells[3])
 
 
 def test_headline_reads_each_table(tmp_path):
@@ -73,15 +80,17 @@ def test_headline_reads_each_table(tmp_path):
     assert cells[:6] == ["mnist", "best", "best, AdamW lr 0.01, 10 epochs", "99.62%", "9", "99.53%"]
     assert "picked on the validation split" in text and "best test accuracy" not in text
     assert ["mnist", "tsne-opentsne", "70,000", "107.8 s", "97.42%", "0.980"] == cells[12:18]
-    # winners: highest mean test accuracy per protocol, unless the runner-up overlaps within one std
-    assert cells[18:23] == ["mnist", "article", "none clear: rmsprop (lr 0.01) and adam overlap within one std",
+    # winners: highest mean test accuracy per protocol, where the paired lead's interval excludes zero
+    assert cells[18:24] == ["mnist", "article", "rmsprop (lr 0.01)",
+                            "+1.00 points over adam, 95% interval +0.40 to +1.60 (paired over 3 seeds)",
                             "91.00% ± 1.40", "adam, 90.00%"]
-    assert cells[23:28] == ["mnist", "tuned", "none clear: nadam (lr 0.002) and sgd overlap within one std",
-                            "95.00% ± 0.20", "sgd, 63.30%"]
+    assert cells[24:30] == ["mnist", "tuned", "none clear: nadam (lr 0.002) and sgd",
+                            "+31.70 points over sgd, 95% interval -90.00 to +150.00 (paired over 3 seeds): the "
+                            "interval includes zero", "95.00% ± 0.20", "sgd, 63.30%"]
     # GANs: the final row, scored on the most samples, beside the real-data floor
-    assert cells[28:35] == ["mnist", "dcgan", "55.7", "1.9", "55.60%", "3.12", "10,000"]
+    assert cells[30:37] == ["mnist", "dcgan", "55.7", "1.9", "55.60%", "3.12", "10,000"]
     # transfer: means over seeds by budget
-    assert cells[35:] == ["mnist → fashion_mnist", "scratch", "72.00%", "86.50%",
+    assert cells[37:] == ["mnist → fashion_mnist", "scratch", "72.00%", "86.50%",
                           "mnist → fashion_mnist", "frozen", "68.50%", "85.50%"]
 
 

@@ -99,7 +99,7 @@ def sweep_step(factors: list[float]) -> float:
 
 def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
     """Mean and std over seeds of the test accuracy and loss (of each seed's selected epoch), per
-    protocol and optimizer.
+    protocol and optimizer, and each row's paired lead over the next (``with_paired_differences``).
 
     A seed that diverged counts, at chance accuracy (1 / ``classes``), and leaves the loss mean
     undefined (NaN): a failed seed never vanishes from the average. Rows are ``ranked``."""
@@ -121,7 +121,47 @@ def summarize(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
         diverged=("failed", "sum"),
     ).reset_index()
     table["diverged"] = table.diverged.astype(int)
-    return ranked(table)
+    return with_paired_differences(ranked(table), final)
+
+
+def with_paired_differences(table: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Each ranked row's lead over the row below it in its protocol: the mean over seeds of the
+    paired difference in test accuracy (the seeds share initial weights and batches), with a
+    paired t interval (``compare.paired_seed_difference``); a failed seed counts at chance on its
+    side. The last row of a protocol has nothing below it (NaN)."""
+    from .compare import paired_seed_difference
+
+    accuracy = per_seed.set_index(["protocol", "optimizer", "seed"]).test_accuracy
+    columns = {"lead_over_next": [], "lead_low": [], "lead_high": []}
+    for k, row in enumerate(table.itertuples()):
+        following = table.iloc[k + 1] if k + 1 < len(table) else None
+        if following is None or following.protocol != row.protocol:
+            for values in columns.values():
+                values.append(np.nan)
+            continue
+        ours, theirs = accuracy.loc[row.protocol, row.optimizer], accuracy.loc[row.protocol, following.optimizer]
+        seeds = ours.index.intersection(theirs.index)
+        lead = paired_seed_difference(ours.loc[seeds], theirs.loc[seeds])
+        columns["lead_over_next"].append(lead.mean)
+        columns["lead_low"].append(lead.low)
+        columns["lead_high"].append(lead.high)
+    return table.assign(**columns)
+
+
+def verdict(group: pd.DataFrame) -> tuple[str, str]:
+    """(the winner, why) of one protocol's ranked rows: the top optimizer is named only where its
+    paired lead over the runner-up has a 95% interval above zero; otherwise "none clear"."""
+    best = group.iloc[0]
+    name = f"{best.optimizer} (lr {best.lr:.3g})"
+    if len(group) < 2:
+        return name, "the only optimizer"
+    runner_up = group.iloc[1]
+    low, high = best.get("lead_low", np.nan), best.get("lead_high", np.nan)
+    lead = (f"{100 * best.lead_over_next:+.2f} points over {runner_up.optimizer}, 95% interval "
+            f"{100 * low:+.2f} to {100 * high:+.2f} (paired over {int(best.seeds)} seeds)")
+    if low > 0:
+        return name, lead
+    return f"none clear: {name} and {runner_up.optimizer}", f"{lead}: the interval includes zero"
 
 
 def ranked(table: pd.DataFrame) -> pd.DataFrame:

@@ -45,25 +45,21 @@ def embeddings_table(qualities: dict[str, Path]) -> str:
 
 
 def optimizers_table(comparisons: dict[str, Path]) -> str:
-    from .optimizers import ranked
+    from .optimizers import ranked, verdict
 
     rows = []
     for dataset, path in comparisons.items():
         table = pd.read_csv(path)
         for protocol, group in ranked(table).groupby("protocol", sort=False):
-            # no optimizer with a failed seed is named ahead of one without
             best, runner_up = group.iloc[0], group.iloc[1] if len(group) > 1 else None
-            name = f"{best.optimizer} (lr {best.lr:.3g})"
-            if runner_up is not None and runner_up.diverged == best.diverged and (
-                    best.test_accuracy_mean - best.test_accuracy_std
-                    <= runner_up.test_accuracy_mean + runner_up.test_accuracy_std):
-                name = f"none clear: {name} and {runner_up.optimizer} overlap within one std"
-            rows.append([dataset, str(protocol), name + _failed_seeds(best),
+            name, why = verdict(group)
+            rows.append([dataset, str(protocol), name + _failed_seeds(best), why,
                          f"{percent(best.test_accuracy_mean)} ± {100 * best.test_accuracy_std:.2f}",
                          "–" if runner_up is None else
                          f"{runner_up.optimizer}, {percent(runner_up.test_accuracy_mean)}{_failed_seeds(runner_up)}"])
     return rst_table("Optimizer winner under each protocol (optimizers.csv, mean ± std over seeds; a diverged seed "
-                     "counts at chance accuracy)", ["dataset", "protocol", "winner", "test accuracy", "runner-up"], rows)
+                     "counts at chance accuracy; a winner is named only where its paired lead's 95% interval "
+                     "excludes zero)", ["dataset", "protocol", "winner", "lead", "test accuracy", "runner-up"], rows)
 
 
 def _failed_seeds(row) -> str:

@@ -231,9 +231,8 @@ class LossWatch:
     over about ten batches, has risen more than ln(classes) (the loss of a uniform guess) above the
     lowest value it reached after the first ``warmup`` batches. Those are left out: a first update
     often overshoots (FirstModel under Adam at lr 0.01 goes from 2.3 to 48 at step 1 and is back
-    below 1 by step 15), and a run that never recovers from it ends its epoch with the smoothed
-    loss still at or above ln(classes), which ``settled`` marks. The epoch's mean loss would not
-    do: it keeps the overshoot, so the same curve is marked or not by how many batches follow it."""
+    below 1 by step 15), and a run that never recovers from it ends its epoch with a loss still at
+    or above ln(classes), which ``EpochWatch.settled`` marks."""
 
     def __init__(self, classes: int, decay: float = 0.9, warmup: int = 50):
         self.limit, self.decay, self.warmup = math.log(classes), decay, warmup
@@ -249,14 +248,6 @@ class LossWatch:
         if self.smoothed > self.lowest + self.limit:
             return (f"the smoothed training loss rose to {self.smoothed:.3g}, more than ln(classes) = "
                     f"{self.limit:.3f} above its lowest {self.lowest:.3g}")
-        return None
-
-    def settled(self) -> str | None:
-        """At the end of an epoch: says what is wrong when the smoothed loss, the last ten or so
-        batches', is not below ln(classes) (no better than a uniform guess), else None."""
-        if self.smoothed is not None and self.smoothed >= self.limit:
-            return (f"the smoothed training loss {self.smoothed:.3f} at the end of the epoch is not below "
-                    f"ln(classes) = {self.limit:.3f}")
         return None
 
     def state_dict(self) -> dict:
@@ -275,11 +266,14 @@ class EpochWatch:
     run that blows up in its first epoch, which has no epoch to keep, ends with other weights
     there than on a CPU: a diverged checkpoint, which no later analysis reads)."""
 
+    SETTLED_BATCHES = 10
+
     def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device):
         self.loss_watch, self.batch_sizes = loss_watch, batch_sizes
         self.losses = torch.zeros(len(batch_sizes), device=device)
         self.hits = torch.zeros(len(batch_sizes), dtype=torch.long, device=device)
         self.checked, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
+        self.recent: list[tuple[float, int]] = []  # the last batches read: (loss, images)
         self.problem: str | None = None
         self.finite = True  # False: a batch's loss was not finite, and the epoch's means are NaN
 
@@ -296,6 +290,7 @@ class EpochWatch:
                 self.problem = f"the training loss is {value} at step {step}"
                 return True
             self.loss_sum += value * self.batch_sizes[step]
+            self.recent = [*self.recent[-(self.SETTLED_BATCHES - 1):], (value, self.batch_sizes[step])]
             self.correct += hits
             self.seen += self.batch_sizes[step]
             problem = self.loss_watch.update(value)
@@ -304,6 +299,20 @@ class EpochWatch:
                 return True
         self.checked = upto
         return False
+
+    def settled(self) -> str | None:
+        """At the end of an epoch: what is wrong when its last ``SETTLED_BATCHES`` batches' mean
+        loss is not below ln(classes) (no better than a uniform guess), else None. The epoch's
+        mean would not do: it keeps a first overshoot the run recovered from, so the same curve
+        would be marked or not by how many batches follow it; nor would ``LossWatch``'s smoothed
+        loss, which carries the epochs before into an epoch of a few batches."""
+        if not self.recent:
+            return None
+        loss = sum(value * size for value, size in self.recent) / sum(size for _, size in self.recent)
+        if loss >= self.loss_watch.limit:
+            return (f"the mean training loss of the epoch's last {len(self.recent)} batches, {loss:.3f}, is not "
+                    f"below ln(classes) = {self.loss_watch.limit:.3f}")
+        return None
 
     def result(self) -> tuple[float, float, str | None]:
         if not self.finite:
@@ -317,7 +326,8 @@ class Trainer:
     there (the last one without a validation split) and scores it once on the test set.
 
     A run is marked diverged, and stops, when its loss is not finite or blows up (``LossWatch``)
-    or ends an epoch, smoothed, not below ln(classes) (the first of several epochs excepted); also, at the end, when its accuracy is near chance (the validation split's, else
+    or ends an epoch (its last ten batches) not below ln(classes) (the first of several epochs
+    excepted); also, at the end, when its accuracy is near chance (the validation split's, else
     the training images'; never the test set's)."""
 
     def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
@@ -420,7 +430,7 @@ class Trainer:
         train_loss, train_accuracy, _ = watch.result()
         # the first of several epochs starts untrained (and may warm up): judged only when it is the last
         judged = epoch > 1 or config.epochs == 1
-        return train_loss, train_accuracy, self.loss_watch.settled() if judged else None
+        return train_loss, train_accuracy, watch.settled() if judged else None
 
     def _forward(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss of the batch of training images at ``index`` (warped by ``draws``, when
