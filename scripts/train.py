@@ -10,7 +10,8 @@ with rule_context(snakemake) as log:
     log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
     dataset = load_dataset(snakemake.input.dataset)
     try:
-        data = TensorData.from_dataset(dataset, device, config.train_subset, config.validation)
+        data = TensorData.from_dataset(dataset, device, config.train_subset, config.validation,
+                                       scaling=config.input_scaling)
     except ValueError as exc:  # a validation split as large as the training images
         raise ConfigValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
     progress = log.handlers[0].stream

@@ -68,6 +68,27 @@ def test_normalisation_uses_the_training_images(data):
     assert data.test_x.shape == (100, 1, 28, 28) and len(data.classes) == 10
 
 
+def test_unit_scaling_feeds_the_notebooks_pixels_in_0_1_and_the_checkpoint_carries_it(tmp_path):
+    from synthetic import write_dataset
+
+    from mnistflow.checkpoint import InputPipeline
+
+    written = write_dataset(tmp_path / "idx", n_train=64, n_test=16)
+    dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), tmp_path / "idx")
+    unit = TensorData.from_dataset(dataset, scaling="unit")
+    # ToTensor(): pixel / 255, nothing subtracted
+    expected = torch.from_numpy(dataset.train_images.astype(np.float32) / 255)
+    torch.testing.assert_close(unit.train_x.reshape(expected.shape), expected)
+    assert (unit.mean, unit.std) == (0.0, 1.0)
+    trainer = Trainer(quick(epochs=1, input_scaling="unit"), unit, tmp_path / "r.pt", log=lambda s: None)
+    trainer.save(tmp_path / "model.pt", trainer.run())
+    _, state = load_checkpoint(tmp_path / "model.pt")
+    pipeline = InputPipeline.from_checkpoint(state)  # what every later analysis feeds the model
+    torch.testing.assert_close(pipeline(torch.from_numpy(dataset.test_images)), unit.test_x)
+    with pytest.raises(ValueError, match="unknown input_scaling 'raw'; choose one of standardise, unit"):
+        TensorData.from_dataset(dataset, scaling="raw")
+
+
 def test_metrics_test_accuracy_equals_checkpoint_evaluation(data, tmp_path):
     trainer = Trainer(quick(), data, tmp_path / "resume.pt")
     metrics = trainer.run()

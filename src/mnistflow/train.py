@@ -24,6 +24,9 @@ from .introspect import Recorder
 from .models import build_model
 
 SCHEDULES = ("constant", "step", "onecycle")
+# standardise: (pixel / 255 - mean) / std of the training images used, as a modern loop does;
+# unit: pixel / 255 in [0, 1] only, as the article's notebook fed ToTensor() images
+INPUT_SCALINGS = ("standardise", "unit")
 # One row per epoch. test_* are filled in the selected row only: the test set is read once.
 METRIC_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
                   "images_per_second", "status", "note", "selected", "test_loss", "test_accuracy"]
@@ -43,6 +46,7 @@ class TrainConfig:
     seed: int = 7
     train_subset: int | None = None  # the first n training images, for quick runs
     validation: int = 0  # of those, the last n held out to select the epoch on (0: the last epoch)
+    input_scaling: str = "standardise"  # or "unit" (``INPUT_SCALINGS``)
 
 
 def pick_device() -> torch.device:
@@ -72,9 +76,13 @@ class TensorData:
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
-                     train_subset: int | None = None, validation: int = 0, test: bool = True) -> "TensorData":
+                     train_subset: int | None = None, validation: int = 0, test: bool = True,
+                     scaling: str = "standardise") -> "TensorData":
         """The first ``train_subset`` training images (all by default), of which the last
-        ``validation`` are held out; ``test=False`` leaves the test set out (a tuning sweep)."""
+        ``validation`` are held out; ``test=False`` leaves the test set out (a tuning sweep);
+        ``scaling`` one of ``INPUT_SCALINGS``."""
+        if scaling not in INPUT_SCALINGS:
+            raise ValueError(f"unknown input_scaling {scaling!r}; choose one of {', '.join(INPUT_SCALINGS)}")
         train = dataset.train_images[:train_subset] if train_subset else dataset.train_images
         labels = dataset.train_labels[:train_subset] if train_subset else dataset.train_labels
         if validation >= len(train):
@@ -84,8 +92,11 @@ class TensorData:
         train, labels = train[:cut], labels[:cut]
         test_images = dataset.test_images if test else dataset.test_images[:0]
         test_labels = dataset.test_labels if test else dataset.test_labels[:0]
-        scaled = train.astype(np.float64) / 255.0
-        mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
+        if scaling == "unit":
+            mean, std = 0.0, 1.0
+        else:
+            scaled = train.astype(np.float64) / 255.0
+            mean, std = float(scaled.mean()), float(scaled.std())  # of the training images used
         pipeline = InputPipeline((mean,), (std,))  # what the checkpoint records (mean, std)
 
         def tensor(images):
