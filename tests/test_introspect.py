@@ -251,6 +251,14 @@ def test_filters_figure_covers_every_convolution():
     assert fig.axes[1].images[0].get_array().shape == (64 * 4 - 1, 32 * 4 - 1)
 
 
+@pytest.mark.parametrize("steps_per_epoch, recorded", [(430, 20), (94, 20), (20, 20), (7, 7)])
+def test_the_recorder_records_exactly_per_epoch_steps_evenly_spread(steps_per_epoch, recorded):
+    recorder = Recorder(build_model("first"), steps_per_epoch=steps_per_epoch, per_epoch=20)
+    due = [step for step in range(steps_per_epoch) if recorder.due(step)]
+    assert len(due) == recorded and due[0] == 0  # 430 // 20 = 21 steps apart recorded 21
+    assert max(np.diff(due), default=1) - min(np.diff(due), default=1) <= 1
+
+
 def test_recorder_state_must_match_the_model():
     model = build_model("best")
     recorder = Recorder(model, steps_per_epoch=10, per_epoch=5)

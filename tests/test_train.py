@@ -163,6 +163,22 @@ def test_evaluate_counts_exactly_the_given_examples(data):
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.test_y).item(), rel=1e-5)
 
 
+def test_scoring_under_bfloat16_takes_loss_and_arg_max_of_float32_logits(data):
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            logits = x.flatten(1)[:, :10].to(torch.bfloat16)  # what autocast's last layer returns
+            seen.append(logits)
+            return logits
+
+    loss, accuracy = evaluate(Probe(), data.test_x, data.test_y)
+    logits = torch.cat(seen).float()
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.test_y, reduction="sum").item() / 100,
+                                 rel=1e-12)
+    assert accuracy == pytest.approx((logits.argmax(1) == data.test_y).double().mean().item(), abs=1e-12)
+
+
 def test_unknown_optimizer_is_named():
     with pytest.raises(ValueError, match="unknown optimizer 'Adamm': not a class in torch.optim"):
         make_optimizer("Adamm", build_model("first").parameters(), {})

@@ -71,14 +71,16 @@ class Recorder:
         self.names = [name for name, _ in model.named_parameters()]
         self.sizes = [p.numel() for _, p in model.named_parameters()]
         self.steps_per_epoch = steps_per_epoch
-        self.interval = max(1, steps_per_epoch // per_epoch)
+        # exactly per_epoch steps, evenly spread (every step of a shorter epoch): a fixed interval
+        # of steps_per_epoch // per_epoch records 21 of 430 steps where 20 were asked for
+        self.recorded_steps = frozenset(k * steps_per_epoch // per_epoch for k in range(per_epoch))
         self.weight_edges = np.stack([weight_edges(p.detach(), weight_bins) for _, p in model.named_parameters()])
         self.gradient_edges = np.linspace(*GRADIENT_LOG10_RANGE, gradient_bins + 1)
         self.rows: list[dict] = []
 
     def due(self, step: int) -> bool:
         """Whether the ``step``-th batch of an epoch (from 0) is recorded."""
-        return step % self.interval == 0
+        return step in self.recorded_steps
 
     @torch.no_grad()
     def record(self, model: torch.nn.Module, epoch: int, step: int) -> None:
@@ -100,11 +102,11 @@ class Recorder:
         self.rows.append(row)
 
     def state_dict(self) -> dict:
-        return {"names": self.names, "interval": self.interval, "rows": self.rows}
+        return {"names": self.names, "recorded_steps": sorted(self.recorded_steps), "rows": self.rows}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["names"] != self.names or state["interval"] != self.interval:
-            raise ValueError("the recording in the resume file belongs to another model or interval")
+        if state["names"] != self.names or state.get("recorded_steps") != sorted(self.recorded_steps):
+            raise ValueError("the recording in the resume file belongs to another model or other recorded steps")
         self.rows = state["rows"]
 
     def _common(self) -> dict:

@@ -165,7 +165,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     correct = torch.zeros((), dtype=torch.long, device=y.device)
     for start in range(0, len(y), batch_size):
         batch = x[start:start + batch_size]
-        logits = model(batch if prepare is None else prepare(batch))
+        # under bfloat16 autocast the logits come out in bfloat16: loss and arg-max in float32
+        logits = model(batch if prepare is None else prepare(batch)).float()
         target = y[start:start + batch_size]
         loss_sum += F.cross_entropy(logits, target, reduction="sum")
         correct += (logits.argmax(dim=1) == target).sum()
