@@ -69,3 +69,15 @@ def test_a_figure_is_closed_even_when_saving_it_fails(tmp_path):
         atomic.save_figure(tmp_path / "figure.nosuchformat", fig)
     assert not plt.fignum_exists(fig.number)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_npz_without_an_array_asked_for_names_the_file_and_how_to_rebuild_it(tmp_path):
+    from mnistflow.embed import Embedding
+
+    path = tmp_path / "tsne.npz"
+    atomic.save_npz(path, method=np.array("tsne"), coords=np.zeros((2, 2)))
+    with pytest.raises(atomic.BrokenFileError) as error:
+        Embedding.load(path)
+    assert str(error.value) == (
+        f"{path}: no array 'labels' in this npz file (it holds method, coords); it was written by another version "
+        f"of this workflow, or damaged. Rebuild it: snakemake --force {path} (or delete it and run again)")

@@ -107,20 +107,44 @@ class BrokenFileError(FixableError, ValueError):
     """An input file that cannot be read; the message names it and how to rebuild it."""
 
 
+def broken_file(path: str | os.PathLike, problem: str) -> BrokenFileError:
+    """The one error for a workflow file that is there but unreadable: Snakemake calls such a
+    file up to date, so it would never rebuild it by itself; the message says how."""
+    return BrokenFileError(f"{path}: {problem}. Rebuild it: snakemake --force {path} (or delete it and run again)")
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, or the type alone: an ``EOFError`` often has no message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class NpzArrays:
+    """An open npz whose missing array is a ``BrokenFileError`` naming the file, not a bare
+    ``KeyError`` naming only the array."""
+
+    def __init__(self, npz, path: str | os.PathLike):
+        self.npz, self.path, self.files = npz, path, npz.files
+
+    def __getitem__(self, key: str):
+        if key not in self.files:
+            held = ", ".join(self.files) or "none"
+            raise broken_file(self.path, f"no array {key!r} in this npz file (it holds {held}); it was written by "
+                                         f"another version of this workflow, or damaged")
+        return self.npz[key]
+
+
 @contextlib.contextmanager
-def load_npz(path: str | os.PathLike):
-    """``numpy.load`` of an npz (arrays only, no pickles). A truncated or foreign file raises
-    ``BrokenFileError`` naming it and the command that rebuilds it, instead of a bare BadZipFile
-    (Snakemake thinks such a file is up to date, so it would never rebuild it by itself)."""
+def load_npz(path: str | os.PathLike) -> Iterator[NpzArrays]:
+    """``numpy.load`` of an npz (arrays only, no pickles). A truncated or foreign file, or one
+    without an array asked for, raises ``BrokenFileError`` naming it and the command that
+    rebuilds it, instead of a bare BadZipFile or KeyError."""
     import zipfile
     import zlib
 
     import numpy as np
 
     def broken(exc: BaseException) -> BrokenFileError:
-        return BrokenFileError(
-            f"{path}: not a readable npz file ({type(exc).__name__}: {exc}); it is truncated or damaged. "
-            f"Rebuild it: snakemake --force {path} (or delete it and run again)")
+        return broken_file(path, f"not a readable npz file ({describe(exc)}); it is truncated or damaged")
 
     try:
         npz = np.load(path)
@@ -129,10 +153,10 @@ def load_npz(path: str | os.PathLike):
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
         raise broken(exc) from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):  # an .npy file under the name
-        raise broken(TypeError(f"an array, not an npz archive"))
+        raise broken(TypeError("an array, not an npz archive"))
     try:
         with npz:
-            yield npz
+            yield NpzArrays(npz, path)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise broken(exc) from exc
 

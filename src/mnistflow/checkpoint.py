@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .atomic import broken_file, describe
 from .models import build_model
 
 
@@ -70,20 +71,33 @@ NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np._core.multiarray.scalar, n
                  *{type(np.dtype(t)) for t in (np.uint8, np.int64, np.float32, np.float64, np.bool_)}]
 
 
-def load_state(path: str | Path, device: torch.device | str = "cpu") -> dict:
-    """A checkpoint, resume file or generator file, loaded with torch's weights-only unpickler:
-    a file holding anything else (a class, a function: code that unpickling would run) is
-    refused with ``ValueError`` naming it, and nothing of it runs."""
+def load_state(path: str | Path, device: torch.device | str = "cpu", needs: tuple[str, ...] = ()) -> dict:
+    """A checkpoint, resume file or generator file (a dict with the keys ``needs``), loaded with
+    torch's weights-only unpickler: a file holding anything else (a class, a function: code that
+    unpickling would run) is refused, and nothing of it runs. That file, and one that is empty,
+    truncated, foreign or without the keys, is a ``BrokenFileError`` naming it."""
     try:
         with torch.serialization.safe_globals(NUMPY_GLOBALS):
-            return torch.load(path, map_location=device, weights_only=True)
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's message starts with advice to load the file unsafely; keep only the cause
-        cause = (re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
-                 or re.search(r"WeightsUnpickler error: [^\n]*", str(exc)))
-        reason = cause.group(0) if cause else type(exc).__name__
-        raise ValueError(f"{path}: refused: it holds more than tensors, numbers, strings and arrays, and loading "
-                         f"it could run code ({reason}). Delete it, or rebuild it with this workflow") from exc
+        code = re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
+        if code:
+            raise broken_file(path, f"refused: it holds more than tensors, numbers, strings and arrays, and loading "
+                                    f"it could run code ({code.group(0)})") from exc
+        cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+        raise broken_file(path, f"not a readable torch file ({cause.group(1) if cause else describe(exc)}); "
+                                f"it is truncated or damaged") from exc
+    except (EOFError, KeyError, RuntimeError) as exc:  # empty; text (a bad pickle); not a torch zip
+        if isinstance(exc, RuntimeError) and not re.search(r"PytorchStreamReader|inline_container", str(exc)):
+            raise  # not the file: no CUDA for map_location, out of memory
+        reason = re.split(r"(?<=\.) (?=[A-Z])", describe(exc))[0]  # torch's first sentence; then advice
+        raise broken_file(path, f"not a readable torch file ({reason}); it is truncated or damaged") from exc
+    missing = [key for key in needs if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise broken_file(path, f"not one of this workflow's files: it holds a {type(state).__name__} "
+                                f"without {', '.join(map(repr, missing))}")
+    return state
 
 
 def read_resume_file(path: Path, config, device, log: Callable[[str], None],
@@ -119,7 +133,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     purpose: str | None = None) -> tuple[torch.nn.Module, dict]:
     """The trained model (in eval mode) and the checkpoint's other contents. With ``purpose``
     (what the model is loaded to do), a run that diverged is refused, naming the file."""
-    state = load_state(path, device)
+    state = load_state(path, device, needs=("config", "classes", "model"))
     if purpose is not None and state.get("status") == "diverged":
         raise ValueError(f"{path}: that training run diverged (its checkpoint says so); it cannot {purpose}. "
                          f"Fix the run's settings, or choose another run (train.best_run)")

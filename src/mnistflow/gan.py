@@ -403,7 +403,7 @@ class GanTrainer:
 
 
 def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
-    state = load_state(path, device)
+    state = load_state(path, device, needs=("config", "classes", "generator"))
     config = GanConfig(**state["config"])
     generator, _ = build_gan(config, state["classes"])
     generator.load_state_dict(state.get("sampler") or state["generator"])  # what the trainer sampled with
