@@ -41,3 +41,34 @@ def test_a_broken_checkpoint_names_the_file_and_how_to_rebuild_it(tmp_path, dama
     assert str(error.value) == f"{path}: {reason}. Rebuild it: snakemake --force {path} (or delete it and run again)"
     with pytest.raises(BrokenFileError, match=f"Rebuild it: snakemake --force {path} "):
         load_generator(path)
+
+
+@pytest.mark.parametrize("content, reason", [
+    ({"a": 1}, "not one of this workflow's files: it holds a dict without 'config'"),
+    (torch.zeros(3), "not one of this workflow's files: it holds a Tensor without 'config'"),
+    ([1, 2], "not one of this workflow's files: it holds a list without 'config'"),
+    (b"", "not a readable torch file (EOFError); it is truncated or damaged"),
+], ids=["dict", "tensor", "list", "empty"])
+def test_a_resume_file_that_holds_no_resume_state_means_a_fresh_start_said_why(tmp_path, content, reason):
+    from mnistflow.checkpoint import read_resume_file
+    from mnistflow.train import TrainConfig
+
+    path = tmp_path / "resume.pt"
+    path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
+    lines = []
+    assert read_resume_file(path, TrainConfig(), "cpu", lines.append) is None
+    assert lines == [f"ignoring {path}, starting afresh: {reason}"]
+
+
+def test_an_error_without_a_message_is_logged_by_its_type(tmp_path, monkeypatch):
+    from mnistflow import checkpoint
+    from mnistflow.train import TrainConfig
+
+    def fail(*args, **kwargs):
+        raise EOFError
+
+    monkeypatch.setattr(checkpoint, "load_state", fail)
+    (tmp_path / "resume.pt").write_bytes(b"x")
+    lines = []
+    assert checkpoint.read_resume_file(tmp_path / "resume.pt", TrainConfig(), "cpu", lines.append) is None
+    assert lines == [f"ignoring {tmp_path / 'resume.pt'}, starting afresh: EOFError"]

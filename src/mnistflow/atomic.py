@@ -110,7 +110,9 @@ class BrokenFileError(FixableError, ValueError):
 def broken_file(path: str | os.PathLike, problem: str) -> BrokenFileError:
     """The one error for a workflow file that is there but unreadable: Snakemake calls such a
     file up to date, so it would never rebuild it by itself; the message says how."""
-    return BrokenFileError(f"{path}: {problem}. Rebuild it: snakemake --force {path} (or delete it and run again)")
+    error = BrokenFileError(f"{path}: {problem}. Rebuild it: snakemake --force {path} (or delete it and run again)")
+    error.problem = problem  # for a file that is no output (a resume file), whose reader carries on without it
+    return error
 
 
 def describe(exc: BaseException) -> str:

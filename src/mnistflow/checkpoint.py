@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .atomic import broken_file, describe
+from .atomic import BrokenFileError, broken_file, describe
 from .models import build_model
 
 
@@ -105,15 +105,15 @@ def read_resume_file(path: Path, config, device, log: Callable[[str], None],
     """The state in a resume file if there is one and it was written for this (dataclass)
     config and these ``inputs`` (digests of the data and of any file the run reads); a file
     written for another config or other inputs, or one that cannot be loaded (refused,
-    truncated, corrupt), is ignored, and said so."""
+    truncated, corrupt, not a resume file's dict), is ignored, and said so."""
     if not path.exists():
         return None
     try:
-        state = load_state(path, device)
+        state = load_state(path, device, needs=("config",))
     except torch.OutOfMemoryError:
         raise  # the file may be fine: keep it for a retry with room
     except Exception as exc:  # refused, truncated or corrupt: a resume file is only a shortcut
-        log(f"ignoring {path}, starting afresh: {exc}")
+        log(f"ignoring {path}, starting afresh: {exc.problem if isinstance(exc, BrokenFileError) else describe(exc)}")
         return None
     if state["config"] != asdict(config):
         log(f"ignoring {path}: it was written for another config")
