@@ -26,7 +26,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -36,6 +35,8 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from bench_common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
@@ -168,7 +169,27 @@ def floors(results: Path) -> dict:
                 unmarked += (accuracy is None or near_chance(accuracy, 10)) and seed not in failed
         out["optimizer_seeds"] = seeds
         out["optimizer_seeds_near_chance_unmarked"] = unmarked
+        out.setdefault("optimizers", {})[dataset] = table_rows(results / dataset / "optimizers" / "optimizers.csv")
+    for path in sorted((results / "transfer").glob("*/transfer.csv")):
+        out.setdefault("transfer", {})[path.parent.name] = transfer_summary(path)
     return out
+
+
+def table_rows(path: Path) -> list[dict]:
+    """A result table as the README quotes it: numbers as numbers, the rest as text."""
+    return [{key: value if number(value) is None else number(value) for key, value in row.items()}
+            for row in read_csv(path)]
+
+
+def transfer_summary(path: Path) -> list[dict]:
+    """transfer.csv summarised by strategy and budget, as the report's table (mean over seeds)."""
+    import pandas as pd
+
+    from mnistflow.transfer_results import summarise
+
+    table = summarise(pd.read_csv(path, dtype={"budget": str}))
+    return [{key: (value if isinstance(value, str) else round(float(value), 5)) for key, value in row.items()}
+            for row in table.to_dict("records")]
 
 
 def main() -> None:
@@ -216,8 +237,7 @@ def main() -> None:
         "label": args.label,
         "date": datetime.date.today().isoformat(),
         "revision": revision,
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
+        **machine(),
         "command": " ".join(["snakemake"] + command[1:]),
         "exit_status": status,
         "wall_seconds": round(wall, 1),
