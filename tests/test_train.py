@@ -184,6 +184,19 @@ def test_unknown_optimizer_is_named():
         make_optimizer("Adamm", build_model("first").parameters(), {})
 
 
+@pytest.mark.parametrize("optimizer, kwargs, reason", [
+    ("LBFGS", {"lr": 1.0}, "LBFGS.step() missing 1 required positional argument: 'closure'"),
+    ("SparseAdam", {"lr": 0.01}, "SparseAdam does not support dense gradients, please consider Adam instead"),
+])
+def test_an_optimizer_whose_step_training_cannot_take_is_refused_naming_the_key(optimizer, kwargs, reason):
+    from mnistflow.train import check_recipe
+
+    with pytest.raises(ValueError) as error:
+        check_recipe({"optimizer": optimizer, "optimizer_kwargs": kwargs}, "train.runs.first")
+    assert str(error.value) == (f"config key train.runs.first: optimizer {optimizer} {kwargs}, schedule constant {{}}: "
+                                f"{reason}")
+
+
 def test_mixed_precision_runs_the_forward_pass_in_bfloat16(data, tmp_path):
     trainer = Trainer(quick(mixed_precision=True, epochs=1), data, tmp_path / "resume.pt", log=lambda s: None)
     dtypes = set()

@@ -218,16 +218,20 @@ def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epoc
 
 
 def check_recipe(settings: dict, where: str) -> None:
-    """Build the optimizer and schedule of a run's settings on a dummy weight, so that a setting
-    torch rejects (an unknown optimizer, ``schedule: step`` without ``step_size``, a misspelt
-    argument) stops the workflow before any job starts, naming the config key ``where``."""
+    """Build the optimizer and schedule of a run's settings on a dummy weight and take one step
+    as training does, so that a setting torch rejects (an unknown optimizer, ``schedule: step``
+    without ``step_size``, a misspelt argument, LBFGS's step wanting a closure, SparseAdam's
+    wanting sparse gradients) stops the workflow before any job starts, naming the config key
+    ``where``."""
     config = TrainConfig(**settings)
     weight = torch.nn.Parameter(torch.zeros(1))
     try:
         optimizer = make_optimizer(config.optimizer, [weight], dict(config.optimizer_kwargs))
         make_schedule(config.schedule, optimizer, dict(config.schedule_kwargs), steps_per_epoch=1,
                       epochs=config.epochs)
-    except (TypeError, ValueError, KeyError) as exc:
+        weight.grad = torch.zeros_like(weight)
+        optimizer.step()
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise ValueError(f"config key {where}: optimizer {config.optimizer} {dict(config.optimizer_kwargs)}, schedule "
                          f"{config.schedule} {dict(config.schedule_kwargs)}: {exc}") from None
 
