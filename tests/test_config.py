@@ -161,3 +161,16 @@ def test_the_schemas_names_are_the_librarys_registries():
     assert imagenet["backbones"]["items"]["enum"] == list(IMAGENET_ARCHITECTURES)
     for names in (MODELS, STRATEGIES):
         assert text.count("enum: [" + ", ".join(names) + "]") == 1  # the enum written once, in $defs
+
+
+def test_a_perplexity_too_large_for_embed_subset_is_refused_before_any_job(config):
+    from mnistflow.config import check_config
+
+    config["embed"]["subset"] = 50
+    validate_config(config, SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert str(error.value) == ("embed.tsne.perplexity: 30 is too large for 50 points (embed.subset): t-SNE needs it "
+                                "below (points - 1) / 3 = 16.3333")
+    config["embed"]["subset"] = 92
+    check_config(config)  # 91 / 3 = 30.33

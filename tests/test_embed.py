@@ -164,6 +164,18 @@ def test_unknown_backend_is_rejected(projection):
         tsne(projection, "bhtsne", **SMALL, seed=0)
 
 
+@pytest.mark.parametrize("backend", TSNE_BACKENDS)
+def test_a_perplexity_too_large_for_the_points_is_refused_before_computing(projection, graph, backend, monkeypatch):
+    from mnistflow import embed
+    from mnistflow.errors import ConfigValueError
+
+    monkeypatch.setitem(embed.TSNE_FUNCTIONS, backend, lambda *args, **kwargs: pytest.fail("t-SNE ran"))
+    with pytest.raises(ConfigValueError) as error:  # openTSNE would run it at perplexity 82.67, saying nothing
+        tsne(projection, backend, graph=graph, perplexity=83, early_exaggeration=12, seed=0)
+    assert str(error.value) == ("embed.tsne.perplexity: 83 is too large for 250 points: t-SNE needs it below "
+                                "(points - 1) / 3 = 83")
+
+
 def test_quality_matches_direct_scikit_learn(dataset, projection):
     embedding = projection.embedding()
     train, test = ~embedding.is_test, embedding.is_test

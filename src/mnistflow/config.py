@@ -184,9 +184,11 @@ def transfer_pairs(config: dict) -> list[tuple[str, str, list[str]]]:
 
 def check_config(config: dict) -> None:
     """What the schema cannot check, before any job starts: every dataset and transfer names a
-    known dataset, no transfer goes to itself, the runs that other keys name exist, and every
-    run's optimizer and schedule are ones torch builds (the one check that imports torch)."""
+    known dataset, no transfer goes to itself, the runs that other keys name exist, every
+    run's optimizer and schedule are ones torch builds (the one check that imports torch), and
+    t-SNE's perplexity suits an ``embed.subset``."""
     from .datasets import DataError, get_spec
+    from .embed import check_perplexity
     from .registry import IMAGENET_PREFIX
     from .train import check_recipe
 
@@ -210,3 +212,6 @@ def check_config(config: dict) -> None:
     for run, settings in runs.items():
         check_recipe(settings, f"train.runs.{run}" if run in config["train"]["runs"] else
                      f"train.search.grid (run {run})")
+    embed = config["embed"]
+    if embed["subset"] is not None:  # no more points than that; the job checks the dataset's count
+        check_perplexity(embed["tsne"]["perplexity"], embed["subset"], ConfigError, " (embed.subset)")

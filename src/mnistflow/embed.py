@@ -16,6 +16,7 @@ import numpy as np
 
 from . import atomic
 from .datasets import Dataset
+from .errors import ConfigValueError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -274,12 +275,24 @@ TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklea
 GRAPH_BACKENDS = ("opentsne",)
 
 
+def check_perplexity(perplexity: float, points: int, error: type[Exception] = ConfigValueError,
+                     counted_by: str = "") -> None:
+    """openTSNE's rule, for every backend: a perplexity of (points - 1) / 3 or more wants more
+    neighbours than a point has. openTSNE would lower it silently (the npz recording the value
+    asked), MulticoreTSNE fail, scikit-learn and the torch backend go on with fewer neighbours."""
+    limit = (points - 1) / 3
+    if perplexity >= limit:
+        raise error(f"embed.tsne.perplexity: {perplexity} is too large for {points} points{counted_by}: t-SNE needs "
+                    f"it below (points - 1) / 3 = {limit:g}")
+
+
 def tsne(pca_result: PCAResult, backend: str, threads: int = 1, graph: NeighbourGraph | None = None,
          **params) -> Embedding:
     """t-SNE of the PCA projection with one of ``TSNE_BACKENDS``; ``params`` are that backend's.
     A backend of ``GRAPH_BACKENDS`` needs the neighbour ``graph``; its seconds count the graph's."""
     if backend not in TSNE_FUNCTIONS:
         raise ValueError(f"unknown t-SNE backend {backend!r}; choose one of {', '.join(TSNE_BACKENDS)}")
+    check_perplexity(params["perplexity"], len(pca_result.projection))
     if backend in GRAPH_BACKENDS:
         if graph is None:
             raise ValueError(f"t-SNE backend {backend} needs the neighbour graph")
