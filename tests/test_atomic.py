@@ -81,3 +81,25 @@ def test_an_npz_without_an_array_asked_for_names_the_file_and_how_to_rebuild_it(
     assert str(error.value) == (
         f"{path}: no array 'labels' in this npz file (it holds method, coords); it was written by another version "
         f"of this workflow, or damaged. Rebuild it: snakemake --force {path} (or delete it and run again)")
+
+
+def test_a_full_disk_under_torch_save_says_so_naming_the_folder(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    import torch
+
+    def save(obj, path):
+        with open(path, "wb") as fh:
+            fh.write(b"PK")
+        raise RuntimeError("basic_ios::clear: iostream error")  # what torch.save says when the disk fills
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: collections.namedtuple("usage", "total used free")(1, 1, 0))
+    target = tmp_path / "run" / "model.pt"
+    with pytest.raises(atomic.NoSpaceError) as error:
+        with atomic.atomic_path(target) as tmp:
+            torch.save({}, tmp)
+    assert str(error.value) == (f"no space left on {tmp_path / 'run'}: model.pt could not be written (RuntimeError: "
+                                "basic_ios::clear: iostream error). Free some space and run again")
+    assert list((tmp_path / "run").iterdir()) == []

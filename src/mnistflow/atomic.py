@@ -9,11 +9,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from .errors import FixableError
+
+
+class NoSpaceError(FixableError, OSError):
+    """An output that could not be written for want of space; the message names the folder."""
 
 
 @contextlib.contextmanager
@@ -40,6 +45,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except OSError as exc:  # some network and FUSE file systems cannot sync a folder
             if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
                 raise
+    except (OSError, RuntimeError) as exc:
+        # torch.save on a full disk says only "basic_ios::clear: iostream error"
+        if getattr(exc, "errno", None) == errno.ENOSPC or shutil.disk_usage(target.parent).free < 2**20:
+            raise NoSpaceError(f"no space left on {target.parent}: {target.name} could not be written "
+                               f"({describe(exc)}). Free some space and run again") from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
