@@ -174,3 +174,13 @@ def test_a_perplexity_too_large_for_embed_subset_is_refused_before_any_job(confi
                                 "below (points - 1) / 3 = 16.3333")
     config["embed"]["subset"] = 92
     check_config(config)  # 91 / 3 = 30.33
+
+
+def test_an_unknown_dataset_is_refused_naming_its_entry(config):
+    from mnistflow.config import check_config
+
+    config["datasets"], config["custom_datasets"] = ["mnist", "kmnist"], {}
+    validate_config(config, SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert str(error.value) == "datasets[1]: unknown dataset 'kmnist'; known datasets: fashion_mnist, mnist"

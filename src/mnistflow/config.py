@@ -192,8 +192,11 @@ def check_config(config: dict) -> None:
     from .registry import IMAGENET_PREFIX
     from .train import check_recipe
 
-    for dataset in config["datasets"]:
-        get_spec(dataset, config["custom_datasets"])
+    for i, dataset in enumerate(config["datasets"]):
+        try:
+            get_spec(dataset, config["custom_datasets"])
+        except DataError as error:
+            raise ConfigError(f"datasets[{i}]: {error}") from None
     for source, target, _ in transfer_pairs(config):
         if source == target:
             raise ConfigError(f"transfer.pairs: {source} to itself is not a transfer")
