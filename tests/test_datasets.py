@@ -265,3 +265,24 @@ def test_a_damaged_raw_copy_is_reported_once_without_a_traceback(tiny, tmp_path)
     assert "Traceback" not in out
     log = (tmp_path / "results/logs/tiny/dataset_cache.log").read_text()
     assert re.search(r"ERROR failed after [\d.]+ s: resources/tiny/raw/train-labels-idx1-ubyte: SHA-256 mismatch", log)
+
+
+def test_a_gz_that_decompresses_beyond_any_raw_file_is_refused_as_it_streams(tmp_path, monkeypatch):
+    import gzip
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes(3 * 2**20)))  # 3 MiB of zeros in 3 kB
+    monkeypatch.setattr(datasets, "MAX_RAW_BYTES", 2 * 2**20)
+    with pytest.raises(ChecksumError) as error:
+        datasets.read_verified(path, "0" * 64)
+    assert str(error.value) == (f"{path}: more than 2,097,152 bytes decompressed, far more than any raw IDX file: "
+                                "not the expected one")
+
+
+def test_a_damaged_gz_is_named(tmp_path):
+    import gzip
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes(1000))[:-12])
+    with pytest.raises(ChecksumError, match=f"^{re.escape(str(path))}: not a readable gzip file \\("):
+        datasets.read_verified(path, "0" * 64)

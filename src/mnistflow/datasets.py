@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -252,15 +253,32 @@ def array_digest(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+# No raw IDX file comes near this (MNIST's training images: 47 MB, EMNIST's largest 550 MB): a
+# bigger file, or .gz that decompresses to more, is not one (or is a decompression bomb), and
+# is refused before it fills the memory.
+MAX_RAW_BYTES = 2**30
+
+
 def read_verified(path: Path, expected: str, label: str | None = None) -> bytes:
-    """Read a raw file (decompressing ``.gz``) and check its SHA-256, else ``ChecksumError``."""
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ChecksumError(f"{path}: not a readable gzip file ({exc})") from exc
-    actual = sha256_hex(data)
+    """Read a raw file (decompressing ``.gz``, hashed as it streams) and check its SHA-256, else
+    ``ChecksumError``; one of more than ``MAX_RAW_BYTES`` is refused as soon as it gets there."""
+    compressed = path.suffix == ".gz"
+    digest, chunks, size = hashlib.sha256(), [], 0
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as fh:
+            while chunk := fh.read(2**20):
+                size += len(chunk)
+                if size > MAX_RAW_BYTES:
+                    raise ChecksumError(f"{path}: more than {MAX_RAW_BYTES:,} bytes"
+                                        f"{' decompressed' if compressed else ''}, far more than any raw IDX file: "
+                                        f"not the expected one")
+                digest.update(chunk)
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not compressed or isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise
+        raise ChecksumError(f"{path}: not a readable gzip file ({exc})") from exc
+    data, actual = b"".join(chunks), digest.hexdigest()
     if actual != expected:
         raise ChecksumError(
             f"{label or path}: SHA-256 mismatch (file truncated or not the expected one): "
