@@ -170,8 +170,8 @@ def test_a_perplexity_too_large_for_embed_subset_is_refused_before_any_job(confi
     validate_config(config, SCHEMA)
     with pytest.raises(ConfigError) as error:
         check_config(config)
-    assert str(error.value) == ("embed.tsne.perplexity: 30 is too large for 50 points (embed.subset): t-SNE needs it "
-                                "below (points - 1) / 3 = 16.3333")
+    assert str(error.value) == ("embed.tsne.perplexity: 30 is too large for 50 points (embed.subset): t-SNE needs "
+                                "it below (points - 1) / 3 = 16.3333")
     config["embed"]["subset"] = 92
     check_config(config)  # 91 / 3 = 30.33
 
