@@ -218,3 +218,31 @@ def test_a_job_that_resumes_starts_its_log_with_the_earlier_attempt(tmp_path, no
     with rule_context(job()) as log:  # a fresh start (no resume file) replaces the log
         log.info("a new run")
     assert "before the kill" not in log_file.read_text()
+
+
+def test_a_second_job_on_a_live_jobs_resume_file_is_refused_leaving_its_log(tmp_path, no_gpu_env, capsys):
+    """What ``snakemake --unlock`` during a run allows: a second workflow starting the same job."""
+    resume = tmp_path / "resume.pt"
+
+    def job(name):
+        return types.SimpleNamespace(rule="train", log=[str(tmp_path / f"{name}.log")], threads=1, wildcards={},
+                                     resources=types.SimpleNamespace(get={}.get),
+                                     params=types.SimpleNamespace(resume=str(resume)))
+
+    with rule_context(job("first")) as log:
+        log.info("epoch 1 of the first")
+        resume.write_bytes(b"state")
+        with pytest.raises(SystemExit) as refused:
+            with rule_context(job("second")):
+                pytest.fail("the second job ran")
+        assert refused.value.code == 1
+        assert capsys.readouterr().err == (
+            f"{resume}: another job is using this resume file (process {os.getpid()} holds {resume}.lock); a second "
+            f"would train the same run from it and wipe its log. Let that job finish or stop it, then run again "
+            f"(snakemake --unlock does not stop a running workflow)\n")
+        assert not (tmp_path / "second.log").exists()
+        assert "epoch 1 of the first" in (tmp_path / "resume.pt.log").read_text()
+        log.info("epoch 2 of the first")
+    assert not (tmp_path / "resume.pt.lock").exists()  # ended: the lock is gone with it
+    with rule_context(job("second")) as log:  # and the next job takes it
+        assert (tmp_path / "resume.pt.lock").read_text() == f"{os.getpid()}\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mnistflow.errors import FixableError
-from mnistflow.gpu import gpus_for_job
+from mnistflow.gpu import gpus_for_job, try_lock
 
 
 def set_threads(n: int) -> None:
@@ -27,8 +27,43 @@ def set_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
+class ResumeLock:
+    """An exclusive lock on ``<resume file>.lock`` for a job's life. Snakemake's own lock keeps a
+    second workflow off a running one's outputs, but ``snakemake --unlock`` lifts it: a second
+    run of the job would then train from the first's resume file and wipe its log. The kernel
+    drops the lock when the process ends, however it ends; the file goes when the job ends."""
+
+    def __init__(self, resume: str | os.PathLike):
+        self.path = Path(f"{resume}.lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            self.handle = try_lock(self.path)
+            if self.handle is None:
+                holder = self.path.read_text().strip() or "unknown"
+                raise FixableError(f"{resume}: another job is using this resume file (process {holder} holds "
+                                   f"{self.path}); a second would train the same run from it and wipe its log. "
+                                   f"Let that job finish or stop it, then run again (snakemake --unlock does not "
+                                   f"stop a running workflow)")
+            try:
+                if os.path.samestat(os.fstat(self.handle.fileno()), os.stat(self.path)):
+                    return
+            except FileNotFoundError:
+                pass
+            self.handle.close()  # its holder ended and removed it as this one opened it: lock the new file
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)  # while still held, so no other job holds the name meanwhile
+        self.handle.close()
+
+
 @contextlib.contextmanager
 def rule_context(snakemake) -> Iterator[logging.Logger]:
+    resume = getattr(getattr(snakemake, "params", None), "resume", None)
+    try:
+        lock = ResumeLock(resume) if resume else None  # before any log is touched: they may be the holder's
+    except FixableError as exc:
+        print(exc, file=sys.stderr)  # Snakemake prints a failed job's stderr
+        raise SystemExit(1) from None
     log = logging.getLogger(f"mnistflow.{snakemake.rule}")
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -38,7 +73,6 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
     # Snakemake deletes a job's log before running it again, so a job with a resume file
     # (``params.resume``) also writes its log beside that file, where it survives; a job that
     # resumes starts its log with the earlier attempts' lines.
-    resume = getattr(getattr(snakemake, "params", None), "resume", None)
     history = Path(f"{resume}.log") if resume else None
     resuming = bool(resume) and os.path.exists(resume)
     if resuming and history.is_file() and snakemake.log:
@@ -73,3 +107,5 @@ def rule_context(snakemake) -> Iterator[logging.Logger]:
         for each in handlers:
             log.removeHandler(each)
             each.close()
+        if lock is not None:
+            lock.release()
