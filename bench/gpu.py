@@ -401,18 +401,19 @@ def transfer_between_datasets(config: dict, dataset, scratch: Path, device, quic
     """A fine-tuning step of the transfer between the datasets (``best``'s checkpoint as the
     source; MNIST stands in as the target, the GPU machine having no Fashion-MNIST: the same
     shapes), at the config's batch size: its fit loop runs eagerly."""
-    from mnistflow.transfer import FitConfig, checkpoint_source, run_strategy
+    from mnistflow.transfer import FitConfig, ValidationShare, checkpoint_source, run_strategy
 
     transfer = config["transfer"]
     source = checkpoint_source("mnist", scratch / "best.pt")
 
-    steps, per_class, validation = ((1, 3), 10, 200) if quick else ((10, 210), 100, transfer["validation"])
+    steps, per_class = ((1, 3), 10) if quick else ((10, 210), 100)
 
-    def run_steps(n: int) -> float:
+    def run_steps(n: int) -> float:  # one learning rate: a step's time, not the sweep's
         fit = FitConfig(lr=transfer["lr"]["finetune"], weight_decay=transfer["weight_decay"],
                         batch_size=transfer["batch_size"], max_steps=n, eval_every=n)
-        return float(run_strategy("finetune", source, dataset, [per_class], [0], 0, fit, validation=validation,
-                                  device=device, log=lambda s: None).seconds.iloc[0])
+        return float(run_strategy("finetune", source, dataset, [per_class], [0], fit,
+                                  ValidationShare(**transfer["validation"]), device=device,
+                                  log=lambda s: None).seconds.iloc[0])
 
     return {"batch_size": transfer["batch_size"], "labels_per_class": per_class, "runs_steps": list(steps),
             "finetune": step_seconds(run_steps, steps)}
@@ -485,8 +486,8 @@ def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool)
 
             def run_steps(n: int) -> float:
                 fit = FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=n, eval_every=n, **settings)
-                return float(run_strategy("finetune", source, dataset, [per_class], [0], 0, fit, validation=200,
-                                          device=device, log=lambda s: None).seconds.iloc[0])
+                return float(run_strategy("finetune", source, dataset, [per_class], [0], fit, device=device,
+                                          log=lambda s: None).seconds.iloc[0])
 
             return {**settings, **step_seconds(run_steps, steps)}
 
@@ -549,7 +550,7 @@ def projected_article_run(config: dict, report: dict, jobs: dict | None) -> dict
         gpu_jobs = sum(jobs.get(rule, 0) for rule in GPU_RULES)
         parts["gpu_job_starts"] = gpu_jobs * report["job_start"]["seconds_besides_epochs"]
     # runs stop when converged: every run trained to the cap bounds their steps, not their scoring
-    runs_each = len(transfer["budgets"]) * len(transfer["seeds"])
+    runs_each = len(transfer["budgets"]) * len(transfer["seeds"]) * len(transfer["lr_factors"])  # a fit per rate
     bounds = {f"imagenet_{arch}_finetune_steps_at_most": imagenet[arch]["finetune"]["step_seconds"]
               * transfer["max_steps"] * runs_each * len(transfer["imagenet"]["targets"])
               for arch in transfer["imagenet"]["backbones"] if "finetune" in imagenet.get(arch, {})}

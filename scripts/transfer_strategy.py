@@ -2,7 +2,7 @@ from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.jobs import rule_context
 from mnistflow.train import pick_device
-from mnistflow.transfer import FitConfig, load_features, load_source, parse_budget, run_strategy
+from mnistflow.transfer import FitConfig, ValidationShare, load_features, load_source, parse_budget, run_strategy
 
 with rule_context(snakemake) as log:
     settings = snakemake.params.settings
@@ -11,7 +11,7 @@ with rule_context(snakemake) as log:
     results = run_strategy(
         snakemake.wildcards.strategy, source, load_dataset(snakemake.input.dataset),
         budgets=[parse_budget(b) for b in settings["budgets"]], seeds=settings["seeds"],
-        subset_seed=settings["subset_seed"], config=FitConfig(**settings["fit"]),
-        validation=settings["validation"], features=features,
+        config=FitConfig(**settings["fit"]), validation=ValidationShare(**settings["validation"]),
+        lr_factors=tuple(settings["lr_factors"]), features=features,
         device=pick_device(), log=log.info)
     atomic.save_csv(snakemake.output[0], results)

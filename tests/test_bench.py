@@ -114,12 +114,13 @@ def test_the_gpu_bench_measures_every_target_and_projects_the_article_run(tmp_pa
             for run in ("second", "best")}
     assert parts["recorded_runs"] == pytest.approx(10 * 1719 * step["second"] + 30 * 430 * step["best"], abs=0.1)
     assert projection["gpu_jobs"]["train"] == 34 and "plot_curves" not in projection["gpu_jobs"]
-    # the transfer between the datasets: 2 pairs x 2 trained strategies x 4 budgets x 3 seeds, to the cap
+    # the transfer between the datasets: 2 pairs x 2 trained strategies x 4 budgets x 3 seeds x 3
+    # learning rates, to the cap
     assert projection["upper_bounds_seconds"]["transfer_pairs_steps_at_most"] == pytest.approx(
-        pairs["finetune"]["step_seconds"] * 4690 * 48, rel=1e-3, abs=0.1)
-    # resnet18 fine-tuned to the cap of 4,690 steps, 4 budgets x 3 seeds on one target
+        pairs["finetune"]["step_seconds"] * 4690 * 48 * 3, rel=1e-3, abs=0.1)
+    # resnet18 fine-tuned to the cap of 4,690 steps, 4 budgets x 3 seeds x 3 rates on one target
     bound = projection["upper_bounds_seconds"]["imagenet_resnet18_finetune_steps_at_most"]
-    assert bound == pytest.approx(resnet["finetune"]["step_seconds"] * 4690 * 12, rel=1e-3, abs=0.1)
+    assert bound == pytest.approx(resnet["finetune"]["step_seconds"] * 4690 * 12 * 3, rel=1e-3, abs=0.1)
     assert [job[-1] for job in report["lease"]["jobs"]] == ["{'devices': [], 'cuda': False, 'waited_s': 0.0}"] * 2
 
     # a second, shorter run of some parts, over the first's report

@@ -1,6 +1,7 @@
 """Transfer learning on tiny synthetic source and target datasets."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from mnistflow.transfer import (
     run_strategy,
     backbone_features,
     train_one,
-    validation_indices,
+    ValidationShare,
 )
 
 FIT = FitConfig(lr=0.01, batch_size=32, max_steps=5, eval_every=5)
@@ -62,38 +63,75 @@ def labelled(target, per_class):
     return torch.from_numpy(target.train_images[index]), torch.from_numpy(target.train_labels[index])
 
 
-def validation_split(target, size=60):
-    index = validation_indices(target.train_labels, size, seed=0)
+def validation_split(target, per_class=6):
+    index = budget_indices(target.train_labels, per_class, seed=9)
     return torch.from_numpy(target.train_images[index]), torch.from_numpy(target.train_labels[index].astype(np.int64))
 
 
-def test_budget_takes_exactly_k_per_class_the_same_subset_every_time_and_nested():
+def test_budget_takes_exactly_k_per_class_its_own_for_each_seed_and_nested_within_one():
     labels = np.random.default_rng(0).integers(0, 10, size=2000)
     small, large = budget_indices(labels, 5, seed=4), budget_indices(labels, 50, seed=4)
     assert np.bincount(labels[small], minlength=10).tolist() == [5] * 10
     assert np.bincount(labels[large], minlength=10).tolist() == [50] * 10
     assert np.array_equal(small, budget_indices(labels, 5, seed=4))
-    assert set(small) <= set(large)
-    assert not np.array_equal(small, budget_indices(labels, 5, seed=5))
+    assert set(small) <= set(large)  # nested within a seed
+    other = budget_indices(labels, 5, seed=5)  # another seed draws other images
+    assert len(set(small) & set(other)) < 10
     assert np.array_equal(budget_indices(labels, None, seed=4), np.arange(2000))
     counts = np.bincount(labels)
     with pytest.raises(ValueError, match=f"budget 1000 per class: class 0 has only {counts[0]}"):
         budget_indices(labels, 1000, seed=4)
 
 
-def test_every_strategy_and_seed_trains_on_the_same_k_per_class(pair):
+def test_the_validation_share_comes_out_of_the_budget_stratified():
+    labels = np.repeat(np.arange(10), 200)
+    share = ValidationShare(fraction=0.2, max_per_class=100)
+    assert [share.per_class(n) for n in (2, 3, 10, 100, 1000)] == [1, 1, 2, 20, 100]
+    for per_class, held in ((2, 1), (10, 2), (100, 20), (None, 40)):
+        budget = budget_indices(labels, per_class, seed=3)
+        train, validation = share.split(labels, budget, seed=3)
+        assert sorted(np.concatenate([train, validation])) == sorted(budget)  # every label is the budget's
+        assert np.bincount(labels[validation], minlength=10).tolist() == [held] * 10
+    with pytest.raises(ValueError, match="a budget needs at least 2 images of every class"):
+        share.per_class(1)
+
+
+def test_a_run_sees_only_its_budget_and_keeps_the_rate_its_validation_picks(pair, monkeypatch):
+    import mnistflow.transfer as transfer
+
+    fits = []
+    original = transfer.fit
+
+    def spy(model, x, y, config, seed, validation, prepare=None):
+        fitted = original(model, x, y, config, seed, validation, prepare)
+        # every rate the run tries scores on the same validation images; the highest rate "wins"
+        fits.append({"lr": config.lr, "train": len(y), "validation": len(validation[1]),
+                     "seed": seed, "budget": len(y) + len(validation[1])})
+        return dataclasses.replace(fitted, val_accuracy=config.lr)
+
+    monkeypatch.setattr(transfer, "fit", spy)
+    results = run_strategy("scratch", pair["source"], pair["target"], [2, 10], [0, 1], FIT,
+                           ValidationShare(0.2, 100), lr_factors=(1, 3), log=lambda m: None)
+    assert [f["lr"] for f in fits] == pytest.approx([0.01, 0.03] * 4)
+    assert [(f["train"], f["validation"]) for f in fits] == [(10, 10), (10, 10), (80, 20), (80, 20)] * 2
+    assert results.lr.tolist() == pytest.approx([0.03] * 4) and (results.lrs_tried == 2).all()
+    assert results.labels.tolist() == [20, 100, 20, 100]  # training and validation images together
+    assert results.validation_images.tolist() == [10, 20, 10, 20]
+
+
+def test_every_strategy_and_seed_trains_on_its_budget(pair):
     runs = []
     for strategy in ("scratch", "finetune"):
-        runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
-                                 validation=60, log=lambda m: None))
+        runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], FIT,
+                                 log=lambda m: None))
     features_path = pair["root"] / "features.npz"
     atomic.save_npz(features_path, **backbone_features(pair["source"], pair["target"], log=lambda m: None))
-    runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], 0, FIT,
-                             validation=60, features=load_features(features_path), log=lambda m: None))
+    runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], FIT,
+                             features=load_features(features_path), log=lambda m: None))
     results = pd.concat(runs, ignore_index=True)
     assert len(results) == 3 * 2 * 2
     assert set(results[results.budget == "2"].labels) == {20}
-    assert set(results[results.budget == "full"].labels) == {300 - 60}  # the validation images held out
+    assert set(results[results.budget == "full"].labels) == {300}  # the validation share is the budget's
     assert results.test_accuracy.between(0, 1).all()
     assert (results[results.strategy == "frozen"].shared_seconds > 0).all()
     figure = label_efficiency(summarise(results), "source", "tiny", results.seed.nunique())
@@ -266,8 +304,7 @@ def test_a_run_scores_validation_and_test_images_in_its_precision(pair, monkeypa
     original = transfer.evaluate
     monkeypatch.setattr(transfer, "evaluate", spy)
     config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, mixed_precision=mixed_precision)
-    results = run_strategy("finetune", pair["source"], pair["target"], [2], [0], 0, config, validation=60,
-                           log=lambda m: None)
+    results = run_strategy("finetune", pair["source"], pair["target"], [2], [0], config, log=lambda m: None)
     assert scored_under_autocast == [mixed_precision] * 3  # validation at steps 2 and 4, then the test set
     assert results.test_accuracy.between(0, 1).all()
 
@@ -309,20 +346,13 @@ def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weight
     assert capped.stopped == "cap" and capped.steps == 8
 
 
-def test_no_budget_holds_a_validation_image_and_budgets_train_different_lengths(pair):
-    labels = pair["target"].train_labels
-    held_out = validation_indices(labels, 60, seed=0)
-    for per_class in (2, 10, None):
-        assert not set(budget_indices(labels, per_class, 0, held_out)) & set(held_out)
-    assert len(budget_indices(labels, None, 0, held_out)) == len(labels) - 60
-    results = run_strategy("scratch", pair["source"], pair["target"], [2, None], [0], 0,
+def test_budgets_train_different_lengths(pair):
+    results = run_strategy("scratch", pair["source"], pair["target"], [2, None], [0],
                            FitConfig(lr=0.01, batch_size=32, max_steps=200, eval_every=10, patience=2),
-                           validation=60, log=lambda m: None)
+                           log=lambda m: None)
     # the bars are learnt in a few dozen batches: every budget stops there, not at a fixed count
     assert (results.stopped == "converged").all() and results.steps.between(20, 100).all()
     assert (results.best_step <= results.steps - 2 * 10).all() and results.val_accuracy.between(0, 1).all()
-    with pytest.raises(ValueError, match="transfer.validation: 300 images to hold out of 300 training images"):
-        validation_indices(labels, 300, seed=0)
 
 
 def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pair):
@@ -350,8 +380,8 @@ def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pai
         config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, channels_last=channels_last)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(transfer, "train_one", spy)
-            results[channels_last] = run_strategy("finetune", source, pair["target"], [2], [0], 0, config,
-                                                  validation=60, log=lambda m: None)
+            results[channels_last] = run_strategy("finetune", source, pair["target"], [2], [0], config,
+                                                  log=lambda m: None)
     assert layouts == [{False}, {True}]
     assert all(len(r) == 1 and r.test_accuracy.between(0, 1).all() for r in results.values())
     # the layout changes no function: the same weights give the same outputs, to rounding (Adam's

@@ -232,8 +232,15 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
         table = pd.read_csv(folder / "transfer.csv", dtype={"budget": str})
         assert table.strategy.unique().tolist() == strategies
         assert len(table) == len(strategies) * 2 * 2  # budgets x seeds
-        assert set(table[table.budget == "2"].labels) == {20}
-        assert set(table[table.budget == "full"].labels) == {300 - 60}  # transfer.validation held out
+        # a budget is every label a run saw: 1 of each class's 2 held out to validate on; of the full
+        # set's 30 a class, 20% (6)
+        assert set(table[table.budget == "2"].labels) == {20} and set(table[table.budget == "2"].validation_images) == {10}
+        assert set(table[table.budget == "full"].labels) == {300} and set(table[table.budget == "full"].validation_images) == {60}
+        # each run kept one of transfer.lr x lr_factors [1, 3], picked on its validation images
+        assert (table.lrs_tried == 2).all()
+        for strategy, rows in table.groupby("strategy"):
+            base = {"scratch": 0.01, "frozen": 0.03, "finetune": 0.01}[strategy]
+            assert set(rows.lr.round(6)) <= {base, 3 * base}
         assert table.test_accuracy.between(0, 1).all() and (table.seconds > 0).all()
         assert table.steps.between(1, 5).all() and set(table.stopped) <= {"converged", "cap"}  # max_steps: 5
         with Image.open(folder / "label_efficiency.png") as image:
@@ -242,7 +249,8 @@ def test_transfer_tables_and_figures_for_both_sources(tiny_run):
     assert (workdir / "results/other/train/best/model.pt").is_file()
     assert not (workdir / "results/other/introspect").exists()
     log = (workdir / "results/logs/transfer/other_to_tiny/frozen.log").read_text()
-    assert "frozen budget 2 seed 1: test accuracy" in log
+    assert re.search(r"frozen budget 2 seed 1: lr 0\.0[39] kept, test accuracy [\d.]+ \(20 labels, 10 of them to "
+                     r"validate on;", log)
 
 
 def test_missing_imagenet_weights_fail_the_job_saying_where_to_put_them(tiny_run, tmp_path):

@@ -14,6 +14,7 @@ layer for the target's classes. Three strategies train on k labelled images per 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -29,7 +30,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
-from .errors import ConfigValueError
 from .registry import IMAGENET_PREFIX, STRATEGIES
 from .models import build_model
 from .checkpoint import InputPipeline, load_checkpoint
@@ -38,8 +38,10 @@ from .train import bfloat16_autocast, evaluate, make_optimizer, weights_copy
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "seed", "val_accuracy",
-                  "test_accuracy", "test_loss", "steps", "best_step", "stopped", "seconds", "shared_seconds"]
+# labels: every labelled image a run saw (trained on and validated on); lr: the rate it kept
+RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "validation_images", "seed",
+                  "lr", "lrs_tried", "val_accuracy", "test_accuracy", "test_loss", "steps", "best_step", "stopped",
+                  "seconds", "shared_seconds"]
 
 
 def budget_name(per_class: int | None) -> str:
@@ -51,33 +53,49 @@ def parse_budget(budget: int | str) -> int | None:
     return None if budget == "full" else int(budget)
 
 
-def validation_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """``size`` training images held out of every budget to tell when a run has converged,
-    chosen by ``seed`` alone (the same for every strategy, budget and seed)."""
-    if not 0 < size < len(labels):
-        raise ConfigValueError(f"transfer.validation: {size} images to hold out of {len(labels)} training images")
-    return np.sort(np.random.default_rng([seed, 1]).permutation(len(labels))[:size])
-
-
-def budget_indices(labels: np.ndarray, per_class: int | None, seed: int,
-                   held_out: np.ndarray | None = None) -> np.ndarray:
-    """Indices of exactly ``per_class`` images of every class (all images for None), never one
-    of ``held_out``, chosen by ``seed`` alone: every strategy and training seed sees the same
-    images, and a smaller budget's images are a subset of a larger one's."""
-    pool = np.ones(len(labels), dtype=bool)
-    if held_out is not None:
-        pool[held_out] = False
+def budget_indices(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """Indices of exactly ``per_class`` training images of every class (all images for None),
+    drawn by ``seed``: each seed its own images, and within a seed a smaller budget's images a
+    subset of a larger one's (each class's permutation is drawn once, budgets take its first k)."""
     if per_class is None:
-        return np.flatnonzero(pool)
-    rng = np.random.default_rng(seed)
+        return np.arange(len(labels))
+    generator = np.random.default_rng([seed, 1])  # apart from the seed's initial weights and batches
     chosen = []
     for label in np.unique(labels):
-        candidates = rng.permutation(np.flatnonzero((labels == label) & pool))
+        candidates = generator.permutation(np.flatnonzero(labels == label))
         if len(candidates) < per_class:
             raise ValueError(f"budget {per_class} per class: class {label} has only {len(candidates)} "
                              "training images")
         chosen.append(candidates[:per_class])
     return np.sort(np.concatenate(chosen))
+
+
+@dataclass(frozen=True)
+class ValidationShare:
+    """How much of a budget's own images each run holds out of training, per class: to stop on,
+    keep the best weights and pick the learning rate. The budget is every label a run sees."""
+
+    fraction: float = 0.2
+    max_per_class: int = 100
+
+    def per_class(self, images: int) -> int:
+        """Held out of a class with ``images`` in the budget: ``fraction`` of them, at least 1
+        and at most ``max_per_class``, always leaving one to train on."""
+        if images < 2:
+            raise ValueError(f"a budget needs at least 2 images of every class (1 to train on, 1 to validate "
+                             f"on), not {images}")
+        return min(images - 1, self.max_per_class, max(1, round(self.fraction * images)))
+
+    def split(self, labels: np.ndarray, indices: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training, validation) indices out of a budget's ``indices``, stratified by class."""
+        generator = np.random.default_rng([seed, 2])
+        train, validation = [], []
+        for label in np.unique(labels[indices]):
+            members = generator.permutation(indices[labels[indices] == label])
+            held = self.per_class(len(members))
+            validation.append(members[:held])
+            train.append(members[held:])
+        return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
 
 
 class TransferNet(nn.Module):
@@ -317,38 +335,51 @@ def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch
 
 
 def run_strategy(strategy: str, source: Source, target, budgets: list[int | None], seeds: list[int],
-                 subset_seed: int, config: FitConfig, validation: int = 1000, features: dict | None = None,
+                 config: FitConfig, validation: ValidationShare = ValidationShare(),
+                 lr_factors: tuple[float, ...] = (1.0,), features: dict | None = None,
                  device: torch.device | str = "cpu", log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Every (budget, seed) run of one strategy on the target dataset, one row each: trained to
-    convergence on ``validation`` training images held out of every budget, then scored once on
-    the test set. ``features``: the cached backbone features (as load_features returns them), for
-    ``frozen`` only; its scores are measured on cached features (the same numbers as a forward
-    pass through backbone and head, in float32)."""
+    """Every (budget, seed) run of one strategy on the target dataset, one row each. Each seed
+    draws its own budget images (nested across budgets), and a run sees only those: it holds
+    ``validation`` of them out, trains once per learning rate ``config.lr`` x each of
+    ``lr_factors`` (the backbone's rate scaled alike) to convergence on them, keeps the rate
+    that scores best there (the first of a tie), and scores that model once on the test set.
+    ``features``: the cached backbone features (as load_features returns them), for ``frozen``
+    only; its scores are measured on cached features (the same numbers as a forward pass through
+    backbone and head, in float32)."""
     classes = len(target.classes)
-    held_out = torch.from_numpy(validation_indices(target.train_labels, validation, subset_seed)).to(device)
+    labels = target.train_labels
     train_images = torch.from_numpy(target.train_images).to(device)
-    train_y = torch.from_numpy(target.train_labels.astype(np.int64)).to(device)
+    train_y = torch.from_numpy(labels.astype(np.int64)).to(device)
     test_y = torch.from_numpy(target.test_labels.astype(np.int64)).to(device)
     backbone = None
     if features is not None:
         backbone = source.transfer_net(classes, pretrained=True, seed=0).backbone.to(device)
         train_features = torch.from_numpy(features["train"]).to(device)
         test_features = torch.from_numpy(features["test"]).to(device)
-        val = (train_features[held_out], train_y[held_out])
     else:
         test_images = torch.from_numpy(target.test_images).to(device)
-        val = (train_images[held_out], train_y[held_out])
+    inputs = train_images if backbone is None else train_features
     rows = []
     with convolutions_autotuned(device):
-        for per_class in budgets:
-            subset = budget_indices(target.train_labels, per_class, subset_seed, held_out.cpu().numpy())
-            subset = torch.from_numpy(subset).to(device)
-            for seed in seeds:
+        for seed in seeds:
+            for per_class in budgets:
+                budget = budget_indices(labels, per_class, seed)
+                train, held = (torch.from_numpy(i).to(device) for i in validation.split(labels, budget, seed))
                 started = time.perf_counter()
-                # the frozen strategy trains on features: no need to copy the images of the subset
-                frozen = None if backbone is None else (backbone, train_features[subset])
-                images = train_images[subset] if frozen is None else train_images[:0]
-                model, fitted = train_one(strategy, source, images, train_y[subset], classes, seed, config, val, frozen)
+                kept = None  # (fitted, model, lr) of the best rate on validation
+                for factor in lr_factors:
+                    rate = dataclasses.replace(config, lr=config.lr * factor, backbone_lr=None
+                                               if config.backbone_lr is None else config.backbone_lr * factor)
+                    # the frozen strategy trains on features: no need to copy the images of the subset
+                    frozen = None if backbone is None else (backbone, train_features[train])
+                    images = train_images[train] if frozen is None else train_images[:0]
+                    model, fitted = train_one(strategy, source, images, train_y[train], classes, seed, rate,
+                                              (inputs[held], train_y[held]), frozen)
+                    log(f"{strategy} budget {budget_name(per_class)} seed {seed} lr {rate.lr:.3g}: validation "
+                        f"{fitted.val_accuracy:.4f} ({fitted.steps} steps, {fitted.stopped})")
+                    if kept is None or fitted.val_accuracy > kept[0].val_accuracy:
+                        kept = (fitted, model, rate.lr)
+                fitted, model, lr = kept
                 seconds = time.perf_counter() - started
                 with bfloat16_autocast(device, config.mixed_precision):
                     if backbone is None:
@@ -356,14 +387,16 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
                     else:
                         test_loss, test_accuracy = evaluate(model.head, test_features, test_y)
                 rows.append({"source": source.name, "target": target.name, "strategy": strategy,
-                             "budget": budget_name(per_class), "per_class": len(subset) / classes,
-                             "labels": len(subset), "seed": seed, "val_accuracy": fitted.val_accuracy,
+                             "budget": budget_name(per_class), "per_class": len(budget) / classes,
+                             "labels": len(budget), "validation_images": len(held), "seed": seed, "lr": lr,
+                             "lrs_tried": len(lr_factors), "val_accuracy": fitted.val_accuracy,
                              "test_accuracy": test_accuracy, "test_loss": test_loss, "steps": fitted.steps,
                              "best_step": fitted.best_step, "stopped": fitted.stopped, "seconds": seconds,
                              "shared_seconds": 0.0 if features is None else features["seconds"]})
-                log(f"{strategy} budget {budget_name(per_class)} seed {seed}: test accuracy {test_accuracy:.4f} "
-                    f"({len(subset)} labels; {fitted.steps} steps, {fitted.stopped}, kept step {fitted.best_step} "
-                    f"at validation {fitted.val_accuracy:.4f}; {seconds:.1f} s)")
+                log(f"{strategy} budget {budget_name(per_class)} seed {seed}: lr {lr:.3g} kept, test accuracy "
+                    f"{test_accuracy:.4f} ({len(budget)} labels, {len(held)} of them to validate on; "
+                    f"{fitted.steps} steps, {fitted.stopped}, kept step {fitted.best_step} at validation "
+                    f"{fitted.val_accuracy:.4f}; {seconds:.1f} s for every rate)")
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 

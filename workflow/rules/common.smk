@@ -413,7 +413,7 @@ def transfer_features_input(wildcards):
 def transfer_settings(wildcards):
     """Budgets, seeds and the training settings of one strategy (its own learning rate)."""
     transfer = config["transfer"]
-    shared = ["budgets", "seeds", "subset_seed", "validation"]
+    shared = ["budgets", "seeds", "validation", "lr_factors"]
     fit = ["max_steps", "eval_every", "patience", "batch_size", "weight_decay"]
     settings = dict(
         {key: transfer[key] for key in shared},
