@@ -467,15 +467,18 @@ def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool)
     os.environ["TORCH_HOME"] = str(scratch / "torch-home")
     import torchvision
 
-    from mnistflow.transfer import FitConfig, backbone_features, imagenet_weights_file, load_source, run_strategy
+    from mnistflow.transfer import IMAGENET_URL_ENV, FitConfig, backbone_features, load_source, run_strategy, sha256_of
 
     report = {}
     imagenet = config["transfer"]["imagenet"]
     size, steps, per_class = (32, (1, 3), 10) if quick else (224, (10, 60), 100)
     for architecture in imagenet["backbones"]:
-        weights = scratch / "torch-home/hub/checkpoints" / imagenet_weights_file(architecture).name
+        weights = scratch / "torch-home/hub/checkpoints" / f"{architecture}.pth.partial"
         weights.parent.mkdir(parents=True, exist_ok=True)
         torch.save(getattr(torchvision.models, architecture)().state_dict(), weights)
+        # not torchvision's file: named by its own SHA-256 prefix, which the library checks, and its URL so
+        named = weights.replace(weights.with_name(f"{architecture}-{sha256_of(weights)[:8]}.pth"))
+        os.environ[IMAGENET_URL_ENV.format(architecture.upper())] = f"https://weights.invalid/{named.name}"
         source = load_source(f"imagenet_{architecture}", None, image_size=size, download=False)
         _, features = timed(lambda: backbone_features(source, dataset, device, lambda s: None))
         configured = {"mixed_precision": imagenet["mixed_precision"], "channels_last": imagenet["channels_last"]}

@@ -193,16 +193,20 @@ def hub_cache(tmp_path, monkeypatch):
     return tmp_path / "torch-home"
 
 
-def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hub_cache, pair):
+def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hub_cache, pair, monkeypatch):
     import torchvision
+    from tiny_workflow import imagenet_env, write_resnet18_weights
 
     path = imagenet_weights_file("resnet18")
     assert path.parent == hub_cache / "hub" / "checkpoints"
     assert path.name == torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]
+    # random weights, under a name carrying their own SHA-256 prefix, and a URL of that name
+    written_path = write_resnet18_weights(hub_cache)
+    for key, value in imagenet_env(hub_cache).items():
+        monkeypatch.setenv(key, value)
+    assert imagenet_weights_file("resnet18") == written_path
     torch.manual_seed(0)
     written = torchvision.models.resnet18().state_dict()
-    path.parent.mkdir(parents=True)
-    torch.save(written, path)
 
     source = load_source("imagenet_resnet18", image_size=32, download=False)
     net = source.transfer_net(10, pretrained=True, seed=0)
@@ -213,6 +217,87 @@ def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hu
     model, _ = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, max_steps=2),
                          (images, labels))
     assert not model.training and model(source.pipeline(images[:3])).shape == (3, 10)
+
+
+def weights_advice(path, url):
+    return (f"It came from {url} into the torch hub cache ({path.parent}; set TORCH_HOME to move it): delete it "
+            f"and run again to download it again (transfer.imagenet.download: true), or put the right file there")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another file", "not a torch file"])
+def test_imagenet_weights_whose_sha256_is_not_the_one_their_name_says_are_refused_before_any_work(
+        hub_cache, damage):
+    import hashlib
+
+    import torchvision
+    from tiny_workflow import write_resnet18_weights
+
+    path = imagenet_weights_file("resnet18")  # torchvision's name: resnet18-f37072fd.pth
+    fake = write_resnet18_weights(hub_cache)
+    data = {"truncated": fake.read_bytes()[:1000], "another file": fake.read_bytes(),
+            "not a torch file": b"<html>proxy login</html>"}[damage]
+    fake.unlink()
+    path.write_bytes(data)
+    with pytest.raises(atomic.BrokenFileError) as failure:
+        load_source("imagenet_resnet18", image_size=32, download=True)  # there: no download
+    actual = hashlib.sha256(data).hexdigest()[:8]
+    assert str(failure.value) == (
+        f"{path}: not the ImageNet weights of resnet18: its SHA-256 starts {actual}, not f37072fd as its name says "
+        f"({len(data)} bytes: truncated, damaged or another file). "
+        + weights_advice(path, torchvision.models.ResNet18_Weights.DEFAULT.url))
+    assert path.read_bytes() == data  # left for the user to see
+
+
+@pytest.mark.parametrize("content", ["not a torch file", "another network"])
+def test_imagenet_weights_with_the_right_hash_but_unloadable_are_refused_naming_the_file(
+        hub_cache, monkeypatch, content):
+    """A mirror's file (MNISTFLOW_IMAGENET_URL_<ARCHITECTURE>) whose hash matches its name but is
+    no resnet18 state dict: the weights-only loader's error, with where it came from."""
+    import hashlib
+
+    source_file = hub_cache / "made.pth"
+    source_file.parent.mkdir(parents=True)
+    if content == "not a torch file":
+        source_file.write_bytes(b"not a torch file")
+    else:
+        torch.save({"weight": torch.zeros(2)}, source_file)
+    name = f"resnet18-{hashlib.sha256(source_file.read_bytes()).hexdigest()[:8]}.pth"
+    url = f"https://mirror.invalid/weights/{name}"
+    monkeypatch.setenv("MNISTFLOW_IMAGENET_URL_RESNET18", url)
+    path = hub_cache / "hub" / "checkpoints" / name
+    path.parent.mkdir(parents=True)
+    source_file.replace(path)
+    source = load_source("imagenet_resnet18", image_size=32, download=False)
+    with pytest.raises(atomic.BrokenFileError) as failure:
+        source.transfer_net(10, pretrained=True, seed=0)
+    message = str(failure.value)
+    problem = {"not a torch file": "not a readable torch file (",
+               "another network": "not a state dict of torchvision's resnet18 (RuntimeError: Error(s) in loading "
+                                  "state_dict for ResNet: Missing key(s) in state_dict: \"conv1.weight\""}[content]
+    assert message.startswith(f"{path}: not the ImageNet weights of resnet18: {problem}")
+    assert message.endswith(weights_advice(path, url))
+    assert "snakemake --force" not in message  # not a workflow output
+
+
+def test_imagenet_weights_are_downloaded_only_if_their_sha256_matches_their_name(hub_cache, monkeypatch, tmp_path):
+    """torch.hub's download checks the hash prefix before the file takes its name in the cache
+    (torchvision's own download does not)."""
+    from tiny_workflow import write_resnet18_weights
+
+    good = write_resnet18_weights(tmp_path / "mirror")
+    bad = good.with_name("resnet18-00000000.pth")
+    bad.write_bytes(good.read_bytes())
+    monkeypatch.setenv("MNISTFLOW_IMAGENET_URL_RESNET18", bad.as_uri())
+    with pytest.raises(FileNotFoundError) as failure:
+        load_source("imagenet_resnet18", image_size=32, download=True)
+    assert "no ImageNet weights for resnet18: the download failed (RuntimeError: invalid hash value" in str(
+        failure.value)
+    assert not (hub_cache / "hub" / "checkpoints" / bad.name).exists()
+
+    monkeypatch.setenv("MNISTFLOW_IMAGENET_URL_RESNET18", good.as_uri())
+    source = load_source("imagenet_resnet18", image_size=32, download=True)
+    assert (hub_cache / "hub" / "checkpoints" / good.name).read_bytes() == good.read_bytes()
+    assert source.transfer_net(10, pretrained=True, seed=0).head.in_features == 512
 
 
 def test_missing_imagenet_weights_fail_at_once_saying_where_to_put_them(hub_cache):

@@ -24,8 +24,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, torch_home: Path | 
               env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run the workflow in ``workdir``; torch's hub cache (ImageNet weights) is the workdir's own.
     ``timeout``: seconds after which the run is killed and the test fails, saying so."""
-    env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "TORCH_HOME": str(torch_home or workdir / "torch-home")}
+    torch_home = torch_home or workdir / "torch-home"
+    env = {**os.environ, **imagenet_env(torch_home), **(env or {}),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "TORCH_HOME": str(torch_home)}
     try:
         result = subprocess.run(
             [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
@@ -60,17 +61,29 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 
 def write_resnet18_weights(torch_home: Path) -> Path:
-    """A resnet18 weights file where torchvision looks for ImageNet weights in that hub cache."""
+    """A resnet18 weights file (random weights of the right shapes) in that hub cache, named as
+    torch.hub names one, resnet18-<first 8 hex digits of its SHA-256>.pth: the workflow checks
+    that, so its URL (``imagenet_env``) names this file, not torchvision's."""
+    import hashlib
+
     import torch
     import torchvision
 
-    from mnistflow.transfer import imagenet_weights_file
-
-    path = torch_home / "hub/checkpoints" / imagenet_weights_file("resnet18").name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = torch_home / "hub/checkpoints"
+    directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    torch.save(torchvision.models.resnet18().state_dict(), path)
+    written = directory / "resnet18.pth.partial"
+    torch.save(torchvision.models.resnet18().state_dict(), written)
+    path = directory / f"resnet18-{hashlib.sha256(written.read_bytes()).hexdigest()[:8]}.pth"
+    written.replace(path)
     return path
+
+
+def imagenet_env(torch_home: Path) -> dict[str, str]:
+    """Where the workflow's ImageNet weights come from when that hub cache holds the file of
+    ``write_resnet18_weights``: a URL of that file's name (nothing is downloaded from it)."""
+    written = sorted((torch_home / "hub/checkpoints").glob("resnet18-*.pth"))
+    return {"MNISTFLOW_IMAGENET_URL_RESNET18": f"https://weights.invalid/{written[0].name}"} if written else {}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 import os
 import time
@@ -30,14 +31,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
+from .atomic import BrokenFileError, describe
 from .registry import IMAGENET_PREFIX, STRATEGIES
 from .models import build_model
-from .checkpoint import InputPipeline, load_checkpoint
+from .checkpoint import InputPipeline, load_checkpoint, load_state
 from .train import bfloat16_autocast, evaluate, make_optimizer, weights_copy
 
 IMAGENET_ARCHITECTURES = ("resnet18", "vgg16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# a mirror of (or a test's stand-in for) torchvision's weights URL, per architecture
+IMAGENET_URL_ENV = "MNISTFLOW_IMAGENET_URL_{}"
 # labels: every labelled image a run saw (trained on and validated on); lr: the rate it kept
 RESULT_COLUMNS = ["source", "target", "strategy", "budget", "per_class", "labels", "validation_images", "seed",
                   "lr", "lrs_tried", "val_accuracy", "test_accuracy", "test_loss", "steps", "best_step", "stopped",
@@ -148,42 +152,107 @@ def checkpoint_source(name: str, checkpoint: str | Path) -> Source:
     return Source(name, build, InputPipeline.from_checkpoint(state))
 
 
+def imagenet_weights_url(architecture: str) -> str:
+    """Where the ImageNet weights of ``architecture`` come from: torchvision's URL, or
+    ``$MNISTFLOW_IMAGENET_URL_<ARCHITECTURE>`` (a mirror, or a test's file), whose file name
+    carries the first hex digits of its SHA-256 like torchvision's (``resnet18-f37072fd.pth``)."""
+    override = os.environ.get(IMAGENET_URL_ENV.format(architecture.upper()))
+    if override:
+        return override
+    import torchvision
+
+    return torchvision.models.get_model_weights(architecture).DEFAULT.url
+
+
 def imagenet_weights_file(architecture: str) -> Path:
     """Where torchvision looks for the ImageNet weights of ``architecture`` (the torch hub cache:
     $TORCH_HOME/hub/checkpoints/<file name of the weights URL>)."""
-    import torchvision
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(imagenet_weights_url(architecture))
 
-    weights = torchvision.models.get_model_weights(architecture).DEFAULT
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+def hash_prefix(path: Path) -> str:
+    """The hex digits of SHA-256 a weights file's name promises (torch.hub's ``check_hash``
+    convention: ``<name>-<first digits of its SHA-256>.<extension>``)."""
+    found = torch.hub.HASH_REGEX.search(path.name)
+    if not found or not found.group(1):
+        raise ValueError(f"{path.name}: no SHA-256 prefix in the weights file's name (<name>-<hex digits>.pth)")
+    return found.group(1)
+
+
+def sha256_of(path: Path, chunk: int = 2**20) -> str:
+    """The file's SHA-256 in hex, read in 1 MiB chunks (vgg16's weights are 528 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def broken_weights(architecture: str, path: Path, url: str, problem: str) -> BrokenFileError:
+    """A weights file of the torch hub cache that is not the one its name promises: the message
+    names it, where it came from and what to do (it is no output of the workflow: no --force)."""
+    error = BrokenFileError(
+        f"{path}: not the ImageNet weights of {architecture}: {problem}. It came from {url} into the torch hub "
+        f"cache ({path.parent}; set TORCH_HOME to move it): delete it and run again to download it again "
+        f"(transfer.imagenet.download: true), or put the right file there")
+    error.problem = problem
+    return error
+
+
+def check_weights_file(architecture: str, path: Path, url: str) -> None:
+    """Refuse a weights file whose SHA-256 does not start with the digits its name carries:
+    truncated, damaged, or another file under its name (torchvision's own download does not
+    check them)."""
+    expected, actual = hash_prefix(path), sha256_of(path)
+    if not actual.startswith(expected):
+        raise broken_weights(architecture, path, url,
+                             f"its SHA-256 starts {actual[:len(expected)]}, not {expected} as its name says "
+                             f"({path.stat().st_size} bytes: truncated, damaged or another file)")
+
+
+def load_weights(architecture: str, path: Path, url: str) -> dict:
+    """The state dict in a checked weights file, through the project's weights-only loader."""
+    try:
+        return load_state(path)
+    except BrokenFileError as exc:
+        raise broken_weights(architecture, path, url, exc.problem) from exc
 
 
 def imagenet_source(architecture: str, image_size: int, download: bool) -> Source:
     """An ImageNet network through torchvision's weights API. The weights come from the local
-    torch hub cache, else (with ``download``) from torchvision's download; without either this
-    fails at once, saying where to put the file."""
+    torch hub cache, else (with ``download``) from their URL, and their SHA-256 is checked
+    against the digits in their file name before anything else; without a file this fails at
+    once, saying where to put it, and with a bad one naming it, its URL and what to do."""
     import torchvision
 
     if architecture not in IMAGENET_ARCHITECTURES:
         raise ValueError(f"unknown ImageNet backbone {architecture!r}; choose one of "
                          f"{', '.join(IMAGENET_ARCHITECTURES)}")
-    weights = torchvision.models.get_model_weights(architecture).DEFAULT
+    url = imagenet_weights_url(architecture)
     path = imagenet_weights_file(architecture)
     if not path.exists():
         reason = "download is off (transfer.imagenet.download: false)"
         if download:
-            try:
-                weights.get_state_dict(progress=False)
-            except Exception as error:  # no network, proxy, disk: all say the same to the user
+            try:  # torch.hub's download, checking the hash before the file takes its name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix(path), progress=False)
+            except Exception as error:  # no network, proxy, disk, hash: all say the same to the user
                 reason = f"the download failed ({type(error).__name__}: {error})"
         if not path.exists():
             raise FileNotFoundError(
                 f"no ImageNet weights for {architecture}: {reason}. Put the file {path.name} "
-                f"(from {weights.url}) at {path} (the torch hub cache; set TORCH_HOME to move it)")
+                f"(from {url}) at {path} (the torch hub cache; set TORCH_HOME to move it)")
+    check_weights_file(architecture, path, url)
 
     def build(pretrained: bool) -> nn.Module:
         model = torchvision.models.get_model(architecture, weights=None)
         if pretrained:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            state = load_weights(architecture, path, url)
+            try:
+                model.load_state_dict(state)
+            except (RuntimeError, TypeError) as exc:  # missing or unexpected keys, other shapes, not a dict
+                raise broken_weights(architecture, path, url, f"not a state dict of torchvision's {architecture} "
+                                     f"({' '.join(describe(exc).split())[:300]})") from exc
         return model
 
     return Source(f"{IMAGENET_PREFIX}{architecture}", build, InputPipeline(IMAGENET_MEAN, IMAGENET_STD, image_size))
