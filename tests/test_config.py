@@ -184,3 +184,46 @@ def test_an_unknown_dataset_is_refused_naming_its_entry(config):
     with pytest.raises(ConfigError) as error:
         check_config(config)
     assert str(error.value) == "datasets[1]: unknown dataset 'kmnist'; known datasets: fashion_mnist, mnist"
+
+
+def overridden(config, *overrides):
+    """config.yaml with Snakemake's own --config parsing and merging of ``overrides``, validated."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    update_config(config, parse_config(list(overrides)))
+    return validate_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize("null", ["null", "~"])
+def test_null_switches_off_a_default_run_and_the_search_grid_from_the_command_line(config, null):
+    """--config merges nested keys into config.yaml's, so only a null can take one away."""
+    from mnistflow.config import check_config, training_runs
+
+    assert {"first", "best-Adam-lr0p001-e1-bs64"} <= set(training_runs(overridden(copy.deepcopy(config))))
+    overridden(config, f"train={{runs: {{first: {null}}}, search: {{grid: {null}}}}}", f"gan={{models: {null}}}",
+               f"transfer={{pairs: {null}}}")
+    assert sorted(training_runs(config)) == ["best", "second"]
+    assert config["train"]["runs"]["first"] is None and config["train"]["search"]["grid"] == {}
+    assert config["gan"]["models"] == [] and config["transfer"]["pairs"] == []
+    check_config(config)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train={runs: {best: null}}", "train.best_run: run 'best' is switched off (train.runs.best: null); name another "
+                                   "run or leave best on; defined: best-Adam-lr0p001-e1-bs64, first, second"),
+    ("train={runs: {second: null}}", "introspect.runs: run 'second' is switched off (train.runs.second: null); name "
+                                     "another run or leave second on; defined: best, best-Adam-lr0p001-e1-bs64, first"),
+])
+def test_a_key_naming_a_switched_off_run_is_refused_naming_the_key(config, override, message):
+    from mnistflow.config import check_config
+
+    overridden(config, override)
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert str(error.value) == message
+
+
+def test_defaults_cannot_be_switched_off(config):
+    with pytest.raises(ConfigError, match=r"config key train.defaults: None is not of type 'object'"):
+        overridden(config, "train={defaults: null}")

@@ -295,6 +295,22 @@ def test_runs_named_in_the_config_must_exist(tiny_run, override, key):
     assert f"{key}: 'nope' is not a run of train.runs or train.search" in result.stdout + result.stderr
 
 
+def test_null_on_the_command_line_switches_off_a_default_run_the_search_gans_and_transfers(tmp_path):
+    """Snakemake merges --config's nested keys into config.yaml's: a null takes one away."""
+    default = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config.yaml"))
+    off = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config.yaml"), "--config",
+                    "train={runs: {first: null}, search: {grid: null}}", "gan={models: null}", "transfer={pairs: null}")
+    assert {"train", "gan_train", "transfer_strategy"} <= set(jobs(default))
+    assert not {"train", "gan_train", "transfer_strategy"} & set(jobs(off))
+    for run in ("first", "best-Adam-lr0p001-e1-bs64"):
+        assert f"results/mnist/train/{run}/" in default.stdout and f"results/mnist/train/{run}/" not in off.stdout
+    assert "results/mnist/train/second/" in off.stdout and "results/mnist/train/best/" in off.stdout
+    refused = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config.yaml"), "--config",
+                        "train={runs: {best: null}}", check=False)
+    assert refused.returncode != 0
+    assert "train.best_run: run 'best' is switched off (train.runs.best: null)" in refused.stdout + refused.stderr
+
+
 def test_one_tsne_backend_by_file_name(tiny_run):
     target = "results/tiny/embed/tsne-multicore.npz"
     result = snakemake(tiny_run["workdir"], "--cores", "1", "--configfile", "config.yaml", "-n", target)

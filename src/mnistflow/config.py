@@ -141,7 +141,22 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         raise ConfigError(
             "invalid config:\n" + "\n".join(f"  - {_describe(e)}" for e in errors)
         )
+    switch_off(config)
     return config
+
+
+def switch_off(config: dict) -> None:
+    """A null switches off what an earlier config defined, which ``--config`` cannot remove
+    (Snakemake merges its nested keys into config.yaml's): ``train.search.grid: null`` (no
+    search runs), ``gan.models: null`` and ``transfer.pairs: null`` (none) become ``{}`` and
+    ``[]``. A run of ``train.runs`` mapped to null stays there as null, so that a key naming it
+    can say it was switched off; ``training_runs`` leaves it out. In place, after validation."""
+    search = config.get("train", {}).get("search", {})
+    if "grid" in search and search["grid"] is None:
+        search["grid"] = {}
+    for section, key in (("gan", "models"), ("transfer", "pairs")):
+        if key in config.get(section, {}) and config[section][key] is None:
+            config[section][key] = []
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -153,11 +168,12 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def training_runs(config: dict) -> dict[str, dict]:
-    """Every run id -> its settings: train.runs over train.defaults, then the search grid."""
+    """Every run id -> its settings: train.runs over train.defaults (but a run switched off,
+    mapped to null), then the search grid."""
     from .search import expand_grid
 
     train = config["train"]
-    runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items()}
+    runs = {run: dict(train["defaults"], **over) for run, over in train["runs"].items() if over is not None}
     if train["search"]["grid"]:
         grid = expand_grid(train["search"]["grid"], train["defaults"])
         for run in set(grid) & set(runs):
@@ -209,11 +225,15 @@ def check_config(config: dict) -> None:
     named = [("train.best_run", config["train"]["best_run"])]
     named += [("introspect.runs", run) for run in config["introspect"]["runs"]]
     for key, run in named:
-        if run not in runs:
-            raise ConfigError(f"{key}: {run!r} is not a run of train.runs or train.search; "
-                              f"defined: {', '.join(sorted(runs))}")
+        if run in runs:
+            continue
+        defined = ", ".join(sorted(runs)) or "none"
+        if run in config["train"]["runs"]:  # mapped to null
+            raise ConfigError(f"{key}: run {run!r} is switched off (train.runs.{run}: null); name another run "
+                              f"or leave {run} on; defined: {defined}")
+        raise ConfigError(f"{key}: {run!r} is not a run of train.runs or train.search; defined: {defined}")
     for run, settings in runs.items():
-        check_recipe(settings, f"train.runs.{run}" if run in config["train"]["runs"] else
+        check_recipe(settings, f"train.runs.{run}" if config["train"]["runs"].get(run) is not None else
                      f"train.search.grid (run {run})")
     embed = config["embed"]
     if embed["subset"] is not None:  # no more points than that; the job checks the dataset's count
