@@ -346,10 +346,10 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
     with the frame, the scoring of its samples and the resume file, and each of those three
     alone (the resume file as large as at the article's last epoch: it holds every frame so far)."""
     from mnistflow.gan import GanConfig, GanTrainer, sample_grid
-    from mnistflow.gan_quality import Scorer, reference_statistics
+    from mnistflow.gan_quality import Scorer, scoring_reference
 
     scorer = Scorer(scratch / "best.pt", device)
-    reference = reference_statistics(scorer, dataset.test_images)
+    reference = scoring_reference(scorer, dataset, config["gan"]["train_subset"])  # held-out training images
     report = {}
     for model in config["gan"]["models"]:
         settings = {k: config["gan"][k] for k in ("batch_size", "noise_dim", "seed", "train_subset", "quality_samples")}

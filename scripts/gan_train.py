@@ -1,7 +1,7 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.gan import GanConfig, GanTrainer
-from mnistflow.gan_quality import Scorer, reference_statistics
+from mnistflow.gan_quality import Scorer, scoring_reference
 from mnistflow.jobs import rule_context
 from mnistflow.report import table_page
 from mnistflow.train import pick_device
@@ -13,13 +13,16 @@ with rule_context(snakemake) as log:
     dataset = load_dataset(snakemake.input.dataset)
     scorer = Scorer(snakemake.input.classifier, device)
     log.info("%s; quality scored with %s", config, snakemake.input.classifier)
+    # scored against the training images the classifier held out; the real-data floor: test images
+    reference = scoring_reference(scorer, dataset, config.train_subset)
+    log.info("scoring reference: %d held-out training images; floor pool: %d test images; %d samples a point",
+             reference.reference_images, len(reference.floor_labels), config.quality_samples)
     trainer = GanTrainer(config, dataset.train_images, dataset.train_labels, snakemake.params.resume, scorer,
-                         reference_statistics(scorer, dataset.test_images), device, len(dataset.classes), log.info,
-                         log.handlers[0].stream)
+                         reference, device, len(dataset.classes), log.info, log.handlers[0].stream)
     trainer.run()
     atomic.save_csv(out.losses, trainer.losses_table())
     atomic.save_npz_compressed(out.frames, **trainer.frame_arrays())
-    atomic.save_csv(out.quality, trainer.quality_table(snakemake.params.final_samples))
+    atomic.save_csv(out.quality, trainer.quality_table())
     atomic.write_text(out.quality_page, table_page(out.quality, f"{snakemake.wildcards.gan} quality on "
                                                               f"{snakemake.wildcards.dataset}"))
     trainer.save(out.generator)

@@ -101,8 +101,9 @@ def test_an_auxiliary_class_loss_without_projection_is_refused_naming_the_key(co
 def test_gan_sample_sizes_must_be_well_above_the_feature_dimension(config):
     config["gan"]["quality_samples"] = 500
     with pytest.raises(ConfigError, match=r"config key gan.quality_samples: 500 is less than the minimum of 2000 "
-                                          r"\(expected: samples scored after each epoch; at least 2,000, well above "
-                                          r"the 576 features"):
+                                          r"\(expected: samples scored after each epoch .* and real test images scored "
+                                          r"for its real-data floor: every point of a chart on one sample size.* "
+                                          r"at least 2,000, well above the 576 features"):
         validate_config(config, SCHEMA)
 
 

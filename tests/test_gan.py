@@ -19,10 +19,14 @@ from mnistflow.gan import (
 from mnistflow.gan_quality import (
     Scorer,
     class_entropy_bits,
+    class_frequencies,
+    class_labels,
+    class_weights,
     frechet_distance,
     gaussian,
     pixel_comparison,
     reference_statistics,
+    scoring_reference,
 )
 from mnistflow.animation import save_gif
 from mnistflow.plots_gan import frame_images, gan_figures
@@ -32,20 +36,25 @@ from mnistflow.train import TensorData, TrainConfig, Trainer
 SETTINGS = {"model": "cgan_mlp", "epochs": 2, "batch_size": 50, "seed": 3, "quality_samples": 200}
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """A tiny dataset and a classifier trained on it (the scorer's checkpoint)."""
+def trained_classifier(out, n_train: int, n_test: int, validation: int) -> dict:
+    """A tiny dataset and a classifier trained on its first ``n_train - validation`` training
+    images (the scorer's checkpoint), as train.best_run's is."""
     from synthetic import write_dataset
 
-    out = tmp_path_factory.mktemp("gan")
-    written = write_dataset(out / "idx", n_train=200, n_test=100)
+    written = write_dataset(out / "idx", n_train=n_train, n_test=n_test)
     torch.set_num_threads(1)
     dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), out / "idx")
     save_dataset(out / "dataset.npz", dataset)
-    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32)
-    trainer = Trainer(config, TensorData.from_dataset(dataset), out / "r.pt", log=lambda s: None)
+    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32,
+                         validation=validation)
+    trainer = Trainer(config, TensorData.from_dataset(dataset, validation=validation), out / "r.pt", log=lambda s: None)
     trainer.save(out / "classifier.pt", trainer.run())
     return {"dir": out, "dataset": dataset, "scorer": Scorer(out / "classifier.pt")}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return trained_classifier(tmp_path_factory.mktemp("gan"), n_train=200, n_test=100, validation=40)
 
 
 def test_real_images_are_scaled_to_the_generators_range():
@@ -124,9 +133,9 @@ def test_conditional_accuracy_equals_a_direct_computation(setup):
 
 def trainer(setup, resume, **overrides):
     dataset = setup["dataset"]
-    return GanTrainer(GanConfig(**dict(SETTINGS, **overrides)), dataset.train_images, dataset.train_labels, resume,
-                      setup["scorer"], reference_statistics(setup["scorer"], dataset.test_images),
-                      log=lambda s: None)
+    config = GanConfig(**dict(SETTINGS, **overrides))
+    return GanTrainer(config, dataset.train_images, dataset.train_labels, resume, setup["scorer"],
+                      scoring_reference(setup["scorer"], dataset, config.train_subset), log=lambda s: None)
 
 
 def test_resume_continues_to_the_same_state(setup, tmp_path):
@@ -151,9 +160,10 @@ def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tm
     d, dataset = setup["dir"], setup["dataset"]
     gan = trainer(setup, tmp_path / "resume.pt", model="dcgan")
     gan.run()
-    quality = gan.quality_table(final_samples=300)
+    quality = gan.quality_table()
     assert quality.epoch.astype(str).tolist() == ["1", "2", "final", "real data"]
-    assert quality.samples.tolist() == [200, 200, 300, 200]  # the real-data floor: every training image here
+    assert quality.samples.tolist() == [200, 200, 200, 100]  # the real-data floor: every test image here
+    assert quality.iloc[2, 1:].tolist() == quality.iloc[1, 1:].tolist()  # the final row: the last epoch's
     assert quality.conditional_accuracy.between(0, 1).all() and (quality.frechet_distance > 0).all()
     assert set(quality.classifier) == {str(d / "classifier.pt")}
     gan.save(tmp_path / "generator.pt")
@@ -180,17 +190,119 @@ def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tm
             assert image.format == "PNG"
 
 
-def test_real_data_floor_scores_real_training_images_as_samples_are_scored(setup, tmp_path):
+def test_real_data_floor_scores_images_the_classifier_never_trained_on_as_samples_are_scored(setup, tmp_path):
     gan = trainer(setup, tmp_path / "r.pt")
-    floor = gan.real_data_score(150)
+    floor = gan.real_data_score(80)
     dataset, scorer = setup["dataset"], setup["scorer"]
-    index = torch.randperm(200, generator=rng.generator(SETTINGS["seed"], "real_subset"))[:150].numpy()
-    images01 = torch.from_numpy(dataset.train_images[index]).float().unsqueeze(1) / 255.0
-    expected = scorer.quality(images01, torch.from_numpy(dataset.train_labels[index]), gan.reference)
+    index = np.sort(torch.randperm(100, generator=rng.generator(SETTINGS["seed"], "real_subset"))[:80].numpy())
+    images, labels = dataset.test_images[index], dataset.test_labels[index].astype(np.int64)
+    # the classifier trained on the first 160 of the 200 training images: none of them is in the floor
+    trained_on = {image.tobytes() for image in dataset.train_images[:160]}
+    assert not trained_on & {image.tobytes() for image in images}
+    weights = class_weights(labels, gan.frequencies)
+    expected = scorer.quality(torch.from_numpy(images).float().unsqueeze(1) / 255.0, torch.from_numpy(labels),
+                              gan.reference.statistics, weights)
     assert floor == pytest.approx(expected)
-    assert floor["samples"] == 150 and floor["conditional_accuracy"] > 0.9  # the classifier on its training images
+    # its accuracy: the classifier's on those unseen digits (weighted to the training images' classes)
+    _, predicted = scorer.features_and_predictions(torch.from_numpy(images).float().unsqueeze(1) / 255.0)
+    assert floor["conditional_accuracy"] == pytest.approx(np.average(predicted == labels, weights=weights))
+    assert floor["samples"] == 80
+    # the floor's weighted class frequencies are the training images', as the samples' are
+    assert np.bincount(labels, weights=weights, minlength=10) / weights.sum() == pytest.approx(gan.frequencies)
 
 
+def test_the_scoring_reference_is_the_training_images_the_classifier_held_out(setup):
+    dataset, scorer = setup["dataset"], setup["scorer"]
+    assert scorer.held_out(200).tolist() == list(range(160, 200))
+    reference = scoring_reference(scorer, dataset)
+    held_out_labels = dataset.train_labels[160:]
+    frequencies = class_frequencies(dataset.train_labels, 10)
+    assert reference.frequencies == pytest.approx(frequencies) and reference.reference_images == 40
+    weights = class_weights(held_out_labels, frequencies)
+    features, _ = scorer.features_and_predictions(torch.from_numpy(dataset.train_images[160:]).float().unsqueeze(1) / 255)
+    assert reference.mu == pytest.approx(np.average(features, axis=0, weights=weights), rel=1e-5, abs=1e-6)
+    test_features, _ = scorer.features_and_predictions(torch.from_numpy(dataset.test_images).float().unsqueeze(1) / 255)
+    assert not np.allclose(reference.mu, test_features.mean(axis=0), rtol=1e-3)  # never the test images
+    # the floor's pool: the test images, which the classifier never trained on either
+    assert np.array_equal(reference.floor_images, dataset.test_images)
+
+
+def test_a_classifier_that_held_nothing_out_cannot_give_a_scoring_reference(setup, tmp_path):
+    state = torch.load(setup["dir"] / "classifier.pt", weights_only=False)
+    state["config"]["validation"] = 0
+    torch.save(state, tmp_path / "all.pt")
+    with pytest.raises(ValueError, match="trained on every training image .*held out"):
+        scoring_reference(Scorer(tmp_path / "all.pt"), setup["dataset"])
+    state["config"].update(validation=10, train_subset=150)  # 140 trained on: 140-199 never
+    torch.save(state, tmp_path / "subset.pt")
+    assert Scorer(tmp_path / "subset.pt").held_out(200).tolist() == list(range(140, 200))
+
+
+def test_samples_are_generated_with_the_training_images_class_frequencies(setup, tmp_path):
+    gan = trainer(setup, tmp_path / "r.pt")
+    dataset = setup["dataset"]
+    frequencies = np.bincount(dataset.train_labels, minlength=10) / 200
+    assert frequencies.max() - frequencies.min() > 0.05  # not uniform: uniform samples would not match
+    _, labels = gan.samples(1000, torch.Generator().manual_seed(0))
+    assert np.bincount(labels.numpy(), minlength=10) / 1000 == pytest.approx(frequencies, abs=1 / 1000)
+    assert gan.reference.frequencies == pytest.approx(frequencies)
+    # largest remainders: the counts sum to n, each within one of n * frequency
+    counts = np.bincount(class_labels(np.array([0.5, 0.25, 0.25]) - [0, 1e-9, -1e-9], 7), minlength=3)
+    assert counts.sum() == 7 and (np.abs(counts - 7 * np.array([0.5, 0.25, 0.25])) < 1).all()
+
+
+def test_class_weights_need_every_class_among_the_real_images():
+    with pytest.raises(ValueError, match="no real image of class 2"):
+        class_weights(np.array([0, 1, 1]), np.array([0.4, 0.4, 0.2]))
+    weights = class_weights(np.array([0, 1, 1, 1]), np.array([0.5, 0.5]))
+    assert weights.tolist() == pytest.approx([2.0, 2 / 3, 2 / 3, 2 / 3])
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory):
+    """Enough images to see the Fréchet distance's sample-size bias: 1,200 training images (300
+    held out of the classifier's) and 1,000 test images."""
+    return trained_classifier(tmp_path_factory.mktemp("gan-larger"), n_train=1200, n_test=1000, validation=300)
+
+
+class RealImages(torch.nn.Module):
+    """A perfect generator: real images of the class asked for, each once, from a pool drawn as
+    the dataset's are (the same distribution as the held-out and the test images)."""
+
+    def __init__(self, n: int, seed: int):
+        from synthetic import make_split
+
+        super().__init__()
+        images, labels = make_split(n, np.random.default_rng(seed))
+        self.by_class = [to_generator_range(images[labels == c]) for c in range(10)]
+        self.used = [0] * 10
+
+    def forward(self, z, labels):
+        out = torch.empty(len(labels), 1, 28, 28)
+        for i, c in enumerate(labels.tolist()):
+            out[i] = self.by_class[c][self.used[c]]
+            self.used[c] += 1
+        return out
+
+
+def test_at_equal_distributions_the_epoch_final_and_floor_points_agree(larger, tmp_path):
+    """A generator that makes real images scores as the real-data floor does: every point of the
+    chart on one sample size. At a quarter of it the same generator scores far worse (the
+    Fréchet distance's small-sample bias), as per-epoch points on fewer samples used to."""
+    dataset = larger["dataset"]
+    config = GanConfig(**dict(SETTINGS, quality_samples=1000, epochs=1))
+    gan = GanTrainer(config, dataset.train_images, dataset.train_labels, tmp_path / "r.pt", larger["scorer"],
+                     scoring_reference(larger["scorer"], dataset), log=lambda s: None)
+    gan.sampler = RealImages(3000, seed=5)
+    gan.quality = [gan.score(1, 1000)]
+    quality = gan.quality_table().set_index("epoch")
+    assert quality.samples.tolist() == [1000, 1000, 1000]
+    distance = quality.frechet_distance
+    assert distance["final"] == distance[1]
+    # 6.4 and 6.8 here; over pools 5 to 10 the epoch point spread 5.7 to 6.5
+    assert distance["final"] == pytest.approx(distance["real data"], rel=0.15)
+    gan.sampler = RealImages(3000, seed=6)
+    assert gan.score(1, 250)["frechet_distance"] > 1.3 * distance["final"]  # 10.0: 8.2 to 10.2 over pools
 def test_an_auxiliary_classifier_needs_a_discriminator_that_does_not_see_the_label():
     with pytest.raises(ValueError, match="an auxiliary classifier needs conditioning 'projection'"):
         build_gan(GanConfig(class_loss_weight=1.0))
@@ -274,7 +386,7 @@ def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_
     def gan(epochs, lines):
         scorer = Scorer(tmp_path / "classifier.pt")
         return GanTrainer(GanConfig(**dict(SETTINGS, epochs=epochs)), dataset.train_images, dataset.train_labels,
-                          tmp_path / "resume.pt", scorer, reference_statistics(scorer, dataset.test_images),
+                          tmp_path / "resume.pt", scorer, scoring_reference(scorer, dataset),
                           log=lines.append)
 
     gan(1, []).run()  # killed after epoch 1: its resume file stays

@@ -112,7 +112,7 @@ def tiny_run(tmp_path_factory):
         "optimizers": {"train_subset": None, "validation": 50, "seeds": [0, 1], "lr_factors": [1],
                        "sweep_extensions": 1,
                        "tuned": ["sgd", "adam"]},
-        "gan": {"epochs": 2, "quality_samples": 2000, "final_samples": 2000, "histogram_images": 20},
+        "gan": {"epochs": 2, "quality_samples": 2000, "histogram_images": 20},
         "transfer": {"pairs": [{"source": "other", "target": "tiny"}], "budgets": [2, "full"], "seeds": [0, 1],
                      "lr_factors": [1, 3], "max_steps": 5, "eval_every": 5, "batch_size": 32,
                      "imagenet": {"enabled": True, "backbones": ["resnet18"], "targets": ["tiny"],

@@ -2,7 +2,8 @@
 
 The article's generator ended in tanh, so its samples lay in [-1, 1] while the real images it
 was shown lay in [0, 1]; here real images are scaled to [-1, 1] to match. Each epoch's samples
-are scored by ``gan_quality``.
+are scored by ``gan_quality``, every epoch on as many samples (``quality_samples``), against the
+training images the scoring classifier held out (``gan_quality.ScoringReference``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomic, rng
-from .checkpoint import load_state, read_resume_file
+from .checkpoint import load_state, read_resume_file, unit_images
 from .datasets import array_digest
-from .gan_quality import QUALITY_COLUMNS, Scorer
+from .gan_quality import QUALITY_COLUMNS, Scorer, ScoringReference, class_frequencies, class_labels, class_weights
 from .graphs import GraphedStep
 from .train import load_optimizer_state, make_optimizer
+
+# How samples are scored (gan_quality.ScoringReference): a resume file written under another way
+# holds epoch scores that cannot stand beside new ones.
+SCORING = "held-out reference, training class frequencies, one sample size"
 
 # discriminator_loss and generator_loss are the adversarial BCE; the class losses are the auxiliary
 # classifier's cross-entropy on real images (discriminator) and on samples (generator), 0 without one.
@@ -164,7 +169,9 @@ class GanConfig:
     noise_dim: int = 100
     seed: int = 0
     train_subset: int | None = None
-    quality_samples: int = 2000  # scored after each epoch
+    # scored after each epoch (the final row is the last epoch's), and as many real images for the
+    # floor: every point of the quality chart on one sample size
+    quality_samples: int = 10000
     conditioning: str = "concat"  # the article's; see MLPDiscriminator
     # Weight of the auxiliary class loss (AC-GAN, Odena et al. 2017): the discriminator also learns
     # the class of real images, and the generator is pushed to make samples it classifies as the
@@ -212,10 +219,12 @@ class GanTrainer:
     noise (10 per class, a row per class) and scores fresh samples, and writes a resume file."""
 
     def __init__(self, config: GanConfig, images: np.ndarray, labels: np.ndarray, resume_path: str | Path,
-                 scorer: Scorer | None = None, reference: tuple[np.ndarray, np.ndarray] | None = None,
+                 scorer: Scorer | None = None, reference: ScoringReference | None = None,
                  device: torch.device | str = "cpu", classes: int = 10, log: Callable[[str], None] = print,
                  progress_file=None, graphs: bool = True):
-        """``graphs``: on a GPU, replay each step as a CUDA graph (``graphs.GraphedStep``)."""
+        """``reference``: what ``scorer`` scores samples against (``gan_quality.scoring_reference``
+        for these images); ``graphs``: on a GPU, replay each step as a CUDA graph
+        (``graphs.GraphedStep``)."""
         self.config, self.log, self.progress_file = config, log, progress_file
         self.device, self.classes = torch.device(device), classes
         self.resume_path = Path(resume_path)
@@ -223,12 +232,17 @@ class GanTrainer:
         self.real = to_generator_range(images[subset]).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference
+        # the class frequencies of these training images: samples are generated with them
+        self.frequencies = class_frequencies(labels[subset], classes)
+        if reference is not None and not np.allclose(reference.frequencies, self.frequencies):
+            raise ValueError("the scoring reference was weighted to other class frequencies than these training "
+                             "images': build it for the same train_subset")
         # what a resume file must have been written for: these images, this scoring classifier (its
         # weights: the checkpoint file also holds wall times, which differ run to run), these streams
         self.inputs = {"data": array_digest(images[subset], labels[subset]),
                        "classifier": None if scorer is None else array_digest(
                            *(t.detach().cpu().numpy() for t in scorer.model.state_dict().values())),
-                       "streams": rng.VERSION}
+                       "streams": rng.VERSION, "scoring": SCORING}
         rng.seed_global(config.seed, "init")
         self.generator, self.discriminator = (m.to(self.device) for m in build_gan(config, classes))
         # what samples: the moving average of the generator's weights, or the generator itself
@@ -249,8 +263,9 @@ class GanTrainer:
         self.frames: list[np.ndarray] = []
 
     def samples(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` samples (in [-1, 1]) with labels cycling through the classes."""
-        labels = torch.arange(n) % self.classes
+        """``n`` samples (in [-1, 1]) and their labels, each class as often as among the training
+        images (``gan_quality.class_labels``)."""
+        labels = torch.from_numpy(class_labels(self.frequencies, n))
         z = torch.randn(n, self.config.noise_dim, generator=generator)
         self.sampler.eval()
         with torch.no_grad():
@@ -320,16 +335,24 @@ class GanTrainer:
         if self.scorer is None:
             return None
         samples, labels = self.samples(n, rng.generator(self.config.seed, "score", epoch))
-        return {"epoch": epoch, **self.scorer.quality(to_unit_range(samples), labels, self.reference)}
+        return {"epoch": epoch, **self.scorer.quality(to_unit_range(samples), labels, self.reference.statistics)}
 
     def real_data_score(self, n: int) -> dict:
-        """The floor a GAN's scores are read against: ``n`` real training images (those the GAN
-        learnt from, drawn without replacement) scored as samples are, against the same real test
-        images. Its Fréchet distance is what sampling alone costs at ``n``: a GAN at that distance
-        is as close to the test images as the training images themselves."""
-        index = torch.randperm(len(self.labels), generator=rng.generator(self.config.seed, "real_subset"))[:n]
-        index = index.to(self.device)
-        return self.scorer.quality(to_unit_range(self.real[index]), self.labels[index], self.reference)
+        """The floor a GAN's scores are read against: ``n`` real images the classifier never
+        trained on (the reference's floor pool, the test images; drawn without replacement, all
+        of them where there are no more), weighted to the training images' class frequencies and
+        scored as samples are, against the same reference. Its Fréchet distance is what sampling
+        real images costs at ``n``; its accuracy the classifier's on digits it never saw."""
+        pool = len(self.reference.floor_labels)
+        if pool < n:
+            self.log(f"the real-data floor scores all {pool} test images, fewer than the {n} samples a point: "
+                     "its Fréchet distance is biased upward against theirs")
+        index = torch.randperm(pool, generator=rng.generator(self.config.seed, "real_subset"))[:n].numpy()
+        index.sort()
+        images = unit_images(torch.from_numpy(self.reference.floor_images[index]))
+        labels = self.reference.floor_labels[index]
+        return self.scorer.quality(images, torch.from_numpy(labels), self.reference.statistics,
+                                   class_weights(labels, self.frequencies))
 
     def _resume(self) -> int:
         state = read_resume_file(self.resume_path, self.config, self.device, self.log, self.inputs)
@@ -384,15 +407,15 @@ class GanTrainer:
         """The fixed-noise sample grid after each epoch (uint8, a row per class) and its epoch."""
         return {"frames": np.stack(self.frames), "epochs": np.array([r["epoch"] for r in self.losses])}
 
-    def quality_table(self, final_samples: int) -> pd.DataFrame:
-        """Each epoch's scores, then a ``final`` row scored on ``final_samples`` samples and a
-        ``real data`` row: as many real training images, scored the same way."""
+    def quality_table(self) -> pd.DataFrame:
+        """Each epoch's scores, then a ``final`` row, the last epoch's, and a ``real data`` row:
+        as many real images the classifier never trained on, scored the same way (every row on
+        ``quality_samples`` images, but a floor whose pool holds fewer)."""
         quality = pd.DataFrame(self.quality, columns=QUALITY_COLUMNS)
-        final = self.score(self.config.epochs, final_samples)
-        if final is not None:
-            floor = self.real_data_score(final_samples)
+        if self.scorer is not None and self.quality:
+            floor = self.real_data_score(self.config.quality_samples)
             quality = pd.concat([quality.astype({"epoch": object}),
-                                 pd.DataFrame([dict(final, epoch="final"), dict(floor, epoch="real data")])])
+                                 pd.DataFrame([dict(self.quality[-1], epoch="final"), dict(floor, epoch="real data")])])
         quality["classifier"] = self.scorer.checkpoint if self.scorer else ""
         return quality
 

@@ -49,28 +49,28 @@ def losses_figure(losses: pd.DataFrame, model: str):
 
 
 def quality_figure(quality: pd.DataFrame, model: str, classes: int):
+    """Each epoch's scores, and the real-data floor as a dashed line; every point scored on as
+    many images (``gan.GanTrainer.quality_table``; the final row is the last epoch's point)."""
     per_epoch = quality[~quality.epoch.isin(["final", "real data"])].astype({"epoch": int})
-    marks = [("final", "tab:red", "final"), ("real data", "tab:green", "real training images")]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = [("frechet_distance", "Fréchet distance to real test images (lower is better)"),
+    panels = [("frechet_distance", "Fréchet distance to held-out training images (lower is better)"),
               ("conditional_accuracy", "classifier accuracy on the intended class"),
               ("class_entropy_bits", f"entropy of predicted classes (max {np.log2(classes):.2f} bits)")]
+    floor = quality[quality.epoch == "real data"]
     for ax, (column, title) in zip(axes, panels):
-        ax.plot(per_epoch.epoch, per_epoch[column].astype(float), "o-")
-        for epoch, color, name in marks:
-            row = quality[quality.epoch == epoch]
-            if len(row):
-                value = float(row[column].iloc[0])
-                ax.axhline(value, color=color, linestyle="--",
-                           label=f"{name} ({int(row.samples.iloc[0])} images): {value:.3g}")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        ax.plot(per_epoch.epoch, per_epoch[column].astype(float), "o-", label="samples")
+        if len(floor):
+            value = float(floor[column].iloc[0])
+            ax.axhline(value, color="tab:green", linestyle="--",
+                       label=f"real test images ({int(floor.samples.iloc[0]):,}): {value:.3g}")
+        ax.legend(fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
+    sizes = sorted({int(n) for n in per_epoch.samples})
     fig.suptitle(f"{model}: sample quality in the classifier's feature space "
-                 f"({int(per_epoch.samples.iloc[0]) if len(per_epoch) else 0} samples per epoch)")
+                 f"({' / '.join(f'{n:,}' for n in sizes) or 0} samples per epoch)")
     fig.tight_layout()
     return fig
 

@@ -31,7 +31,6 @@ rule gan_train:
         gpu=gpus_per_job,
     params:
         settings=gan_settings,
-        final_samples=config["gan"]["final_samples"],
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/gan/{gan}/resume.pt",
     script:
