@@ -80,8 +80,9 @@ def gan_table(qualities: dict[str, dict[str, Path]]) -> str:
                          f"{int(final.samples):,}"])
     if not rows:
         return ""
-    return rst_table("GAN quality at the end of training (gan_quality.csv: the final row, and the real-data "
-                     "floor: as many real training images scored the same way)",
+    return rst_table("GAN quality at the end of training (gan_quality.csv: the final row, against the "
+                     "training images the classifier held out, and the real-data floor: as many test images, "
+                     "never trained on, scored the same way)",
                      ["dataset", "model", "Fréchet distance", "real-data floor", "conditional accuracy",
                       "class entropy (bits)", "samples"], rows)
 
