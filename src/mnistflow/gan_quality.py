@@ -63,7 +63,7 @@ def class_entropy_bits(predicted: np.ndarray, classes: int, weights: np.ndarray 
     counts = np.bincount(predicted, weights=weights, minlength=classes)
     p = counts / counts.sum()
     p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # 0.0, not -0.0, for one class
 
 
 def class_frequencies(labels: np.ndarray, classes: int) -> np.ndarray:
