@@ -103,3 +103,8 @@ def test_a_full_disk_under_torch_save_says_so_naming_the_folder(tmp_path, monkey
     assert str(error.value) == (f"no space left on {tmp_path / 'run'}: model.pt could not be written (RuntimeError: "
                                 "basic_ios::clear: iostream error). Free some space and run again")
     assert list((tmp_path / "run").iterdir()) == []
+    # another error on a nearly full disk is that error, not a full disk's
+    with pytest.raises(RuntimeError, match="CUDA out of memory") as other:
+        with atomic.atomic_path(target):
+            raise RuntimeError("CUDA out of memory")
+    assert not isinstance(other.value, atomic.NoSpaceError)

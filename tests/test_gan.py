@@ -216,7 +216,12 @@ def test_the_scoring_reference_is_the_training_images_the_classifier_held_out(se
     assert scorer.held_out(200).tolist() == list(range(160, 200))
     reference = scoring_reference(scorer, dataset)
     held_out_labels = dataset.train_labels[160:]
-    frequencies = class_frequencies(dataset.train_labels, 10)
+    # the GAN trains on the 160 before them only: never on the images it is scored against
+    assert reference.training_images == 160 and scoring_reference(scorer, dataset, 100).training_images == 100
+    gan = GanTrainer(GanConfig(**SETTINGS), dataset.train_images, dataset.train_labels, setup["dir"] / "r.pt", scorer,
+                     reference, log=lambda s: None)
+    assert len(gan.real) == 160
+    frequencies = class_frequencies(dataset.train_labels[:160], 10)
     assert reference.frequencies == pytest.approx(frequencies) and reference.reference_images == 40
     weights = class_weights(held_out_labels, frequencies)
     features, _ = scorer.features_and_predictions(torch.from_numpy(dataset.train_images[160:]).float().unsqueeze(1) / 255)
@@ -241,7 +246,7 @@ def test_a_classifier_that_held_nothing_out_cannot_give_a_scoring_reference(setu
 def test_samples_are_generated_with_the_training_images_class_frequencies(setup, tmp_path):
     gan = trainer(setup, tmp_path / "r.pt")
     dataset = setup["dataset"]
-    frequencies = np.bincount(dataset.train_labels, minlength=10) / 200
+    frequencies = np.bincount(dataset.train_labels[:160], minlength=10) / 160  # short of the 40 held out
     assert frequencies.max() - frequencies.min() > 0.05  # not uniform: uniform samples would not match
     _, labels = gan.samples(1000, torch.Generator().manual_seed(0))
     assert np.bincount(labels.numpy(), minlength=10) / 1000 == pytest.approx(frequencies, abs=1 / 1000)

@@ -238,11 +238,28 @@ def test_a_second_job_on_a_live_jobs_resume_file_is_refused_leaving_its_log(tmp_
         assert refused.value.code == 1
         assert capsys.readouterr().err == (
             f"{resume}: another job is using this resume file (process {os.getpid()} holds {resume}.lock); a second "
-            f"would train the same run from it and wipe its log. Let that job finish or stop it, then run again "
-            f"(snakemake --unlock does not stop a running workflow)\n")
+            f"would train the same run from it and overwrite its log {resume}.log. Let that job finish or stop it, "
+            f"then run again (snakemake --unlock does not stop a running workflow)\n")
         assert not (tmp_path / "second.log").exists()
         assert "epoch 1 of the first" in (tmp_path / "resume.pt.log").read_text()
         log.info("epoch 2 of the first")
     assert not (tmp_path / "resume.pt.lock").exists()  # ended: the lock is gone with it
     with rule_context(job("second")) as log:  # and the next job takes it
         assert (tmp_path / "resume.pt.lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_filesystem_without_locks_runs_the_job_unguarded_saying_so(tmp_path, monkeypatch):
+    import errno
+
+    from mnistflow import jobs
+
+    def no_locks(path):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(jobs, "try_lock", no_locks)
+    said = []
+    lock = jobs.ResumeLock(tmp_path / "resume.pt", log=said.append)
+    assert lock.handle is None and said == [f"{tmp_path / 'resume.pt.lock'}: this filesystem takes no locks "
+                                           "(No locks available); the job runs without one"]
+    lock.release()  # nothing to release
+

@@ -438,8 +438,8 @@ def test_a_run_whose_epoch_loss_stays_at_a_uniform_guess_is_marked_diverged(spli
     trainer.data = dataclasses.replace(split_data, train_y=least_likely)
     metrics = trainer.run()
     assert metrics.status.tolist() == ["diverged"] and metrics.train_loss.iloc[0] < 3
-    assert re.match(r"the mean training loss of the epoch's last 7 batches, 2\.\d+, is not below ln\(classes\) = 2.303$",
-                    metrics.note.iloc[0])
+    assert re.match(r"the mean training loss of the epoch's last 200 images, 2\.\d+, is not below ln\(classes\) = "
+                    r"2.303$", metrics.note.iloc[0])
 
 
 @pytest.mark.parametrize("batches", [94, 125])  # the optimizer sweep's epoch and the comparison's
@@ -449,14 +449,16 @@ def test_a_first_overshoot_is_forgiven_whatever_the_epoch_length(data, tmp_path,
     curve = ADAM_OVERSHOOT + [1.1] * (batches - len(ADAM_OVERSHOOT))
     # the epoch's mean, the old judge, marked the shorter epoch only: 2.60 against 2.23
     assert (np.mean(curve) >= math.log(10)) == (batches == 94)
-    short = dataclasses.replace(data, train_x=data.train_x[:2 * batches], train_y=data.train_y[:2 * batches])
-    trainer = Trainer(quick(epochs=1, batch_size=2), short, tmp_path / "r.pt", log=lambda s: None)
+    repeats = math.ceil(32 * batches / len(data.train_y))  # batches of 32, as the sweep and comparison train
+    images = dataclasses.replace(data, train_x=data.train_x.repeat(repeats, 1, 1, 1)[:32 * batches],
+                                 train_y=data.train_y.repeat(repeats)[:32 * batches])
+    trainer = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "r.pt", log=lambda s: None)
     losses = iter(curve)
-    trainer.forward_backward = lambda *inputs: (torch.tensor(next(losses)), torch.tensor(2))
+    trainer.forward_backward = lambda *inputs: (torch.tensor(next(losses)), torch.tensor(32))
     metrics = trainer.run()
     assert metrics.status.tolist() == ["ok"] and metrics.train_loss.iloc[0] == pytest.approx(np.mean(curve), rel=1e-6)
     # a run that never comes back below a uniform guess is marked at either length
-    never = Trainer(quick(epochs=1, batch_size=2), short, tmp_path / "never.pt", log=lambda s: None)
+    never = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "never.pt", log=lambda s: None)
     losses = iter(ADAM_OVERSHOOT + [2.4] * (batches - len(ADAM_OVERSHOOT)))
     never.forward_backward = lambda *inputs: (torch.tensor(next(losses)), torch.tensor(0))
     assert never.run().status.tolist() == ["diverged"]

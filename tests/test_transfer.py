@@ -99,22 +99,32 @@ def test_the_validation_share_comes_out_of_the_budget_stratified():
 def test_a_run_sees_only_its_budget_and_keeps_the_rate_its_validation_picks(pair, monkeypatch):
     import mnistflow.transfer as transfer
 
-    fits = []
-    original = transfer.fit
+    fits, tested = [], []
+    original_fit, original_evaluate = transfer.fit, transfer.evaluate
+    wins = {0.01: 0.9, 0.03: 0.5, 0.1: 0.9}  # the recipe's rate and 10x it tie; 3x loses
 
-    def spy(model, x, y, config, seed, validation, prepare=None):
-        fitted = original(model, x, y, config, seed, validation, prepare)
-        # every rate the run tries scores on the same validation images; the highest rate "wins"
-        fits.append({"lr": config.lr, "train": len(y), "validation": len(validation[1]),
-                     "seed": seed, "budget": len(y) + len(validation[1])})
-        return dataclasses.replace(fitted, val_accuracy=config.lr)
+    def fit(model, x, y, config, seed, validation, prepare=None):
+        fitted = original_fit(model, x, y, config, seed, validation, prepare)
+        fits.append({"lr": config.lr, "model": model, "train": x, "validation": validation[0]})
+        return dataclasses.replace(fitted, val_accuracy=wins[round(config.lr, 6)])
 
-    monkeypatch.setattr(transfer, "fit", spy)
+    def evaluate(model, x, y, **kwargs):
+        if len(y) == len(pair["target"].test_labels):  # the test set, not a validation share
+            tested.append(model)
+        return original_evaluate(model, x, y, **kwargs)
+
+    monkeypatch.setattr(transfer, "fit", fit)
+    monkeypatch.setattr(transfer, "evaluate", evaluate)
     results = run_strategy("scratch", pair["source"], pair["target"], [2, 10], [0, 1], FIT,
-                           ValidationShare(0.2, 100), lr_factors=(1, 3), log=lambda m: None)
-    assert [f["lr"] for f in fits] == pytest.approx([0.01, 0.03] * 4)
-    assert [(f["train"], f["validation"]) for f in fits] == [(10, 10), (10, 10), (80, 20), (80, 20)] * 2
-    assert results.lr.tolist() == pytest.approx([0.03] * 4) and (results.lrs_tried == 2).all()
+                           ValidationShare(0.2, 100), lr_factors=(10, 3, 1), log=lambda m: None)
+    # tried nearest the recipe's rate first; the tie between 1x and 10x keeps 1x, and only its
+    # model is scored on the test set, once per run
+    assert [f["lr"] for f in fits] == pytest.approx([0.01, 0.03, 0.1] * 4)
+    assert results.lr.tolist() == pytest.approx([0.01] * 4) and (results.lrs_tried == 3).all()
+    assert len(tested) == 4 and all(m is fits[3 * k]["model"] for k, m in enumerate(tested))
+    # each fit trains and validates on its budget's images: 2 of each class split 1 + 1, 10 split 8 + 2
+    assert [(len(f["train"]), len(f["validation"])) for f in fits] == [(10, 10)] * 3 + [(80, 20)] * 3 + [
+        (10, 10)] * 3 + [(80, 20)] * 3
     assert results.labels.tolist() == [20, 100, 20, 100]  # training and validation images together
     assert results.validation_images.tolist() == [10, 20, 10, 20]
 

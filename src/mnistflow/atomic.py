@@ -46,8 +46,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
                 raise
     except (OSError, RuntimeError) as exc:
-        # torch.save on a full disk says only "basic_ios::clear: iostream error"
-        if getattr(exc, "errno", None) == errno.ENOSPC or shutil.disk_usage(target.parent).free < 2**20:
+        # torch.save on a full disk says only "basic_ios::clear: iostream error"; any other error
+        # (a CUDA one, a bad tensor) is not taken for a full disk, however little space is left
+        stream_failed = isinstance(exc, RuntimeError) and "iostream" in str(exc)
+        if getattr(exc, "errno", None) == errno.ENOSPC or (
+                stream_failed and shutil.disk_usage(target.parent).free < 2**20):
             raise NoSpaceError(f"no space left on {target.parent}: {target.name} could not be written "
                                f"({describe(exc)}). Free some space and run again") from exc
         raise

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 CONFIDENCE = 0.95
-RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -36,42 +35,46 @@ class PairedDifference:
                 f"{self.method})")
 
 
-def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, resamples: int = RESAMPLES,
-                      seed: int = 0) -> PairedDifference:
+def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray) -> PairedDifference:
     """``hits_*``: (seeds, images) arrays, 1 where that seed's model classified that image right,
-    seeds and images in the same order for both. The interval is a two-level bootstrap: seeds
-    drawn with replacement, then images drawn with replacement (the same draws for ``a`` and
-    ``b``), so it covers the spread of both the training runs and the scored images."""
+    seeds and images in the same order for both. The interval is a paired t interval over the
+    seeds' accuracy differences, widened by the sampling variance of the images they share:
+    both the training runs and the scored images could have come out otherwise. (A bootstrap
+    over three seeds has at most ten distinct draws and shrinks their spread by a third.)"""
     a, b = np.asarray(hits_a, dtype=np.float64), np.asarray(hits_b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
         raise ValueError(f"paired hits must be two (seeds, images) arrays of one shape, not {a.shape} and {b.shape}")
     seeds, images = a.shape
     difference = a - b  # per seed and image: -1, 0 or 1
-    generator = np.random.default_rng(seed)
-    picked_seeds = generator.integers(0, seeds, size=(resamples, seeds))
-    means = np.empty(resamples)
-    for r in range(resamples):
-        picked_images = generator.integers(0, images, size=images)
-        means[r] = difference[picked_seeds[r]][:, picked_images].mean()
-    tail = (1 - CONFIDENCE) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return PairedDifference(float(difference.mean()), float(low), float(high), seeds, images,
-                            "bootstrap over seeds and images")
+    per_seed = difference.mean(axis=1)
+    image_variance = difference.mean(axis=0).var(ddof=1) / images if images > 1 else 0.0
+    return _interval(per_seed, image_variance, images, "paired t over seeds, widened by the images' sampling")
 
 
-def paired_seed_difference(values_a, values_b) -> PairedDifference:
-    """A paired t interval over seeds, for results kept only as one number per seed (the images
-    they were scored on are not kept): ``values_*`` in the same seed order. One seed has no
-    spread: its interval is unbounded."""
-    from scipy import stats
-
+def paired_seed_difference(values_a, values_b, images: int | None = None) -> PairedDifference:
+    """A paired t interval over seeds, for results kept as one accuracy per seed: ``values_*`` in
+    the same seed order. With ``images``, the number each accuracy was scored on, the interval
+    is widened by their sampling variance (a difference of two accuracies on the same images has
+    at most the sum of their binomial variances), so seeds that happen to agree exactly do not
+    make a certainty of it. One seed without ``images`` has no spread: an unbounded interval."""
     a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError(f"paired values must be two non-empty lists of one length, not {a.shape} and {b.shape}")
-    difference = a - b
-    mean = float(difference.mean())
-    if len(difference) < 2:
-        return PairedDifference(mean, -np.inf, np.inf, len(difference), 0, "paired t over seeds")
-    half = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, len(difference) - 1) * stats.sem(difference)
-    half = 0.0 if not np.isfinite(half) else float(half)  # identical differences: no spread
-    return PairedDifference(mean, mean - half, mean + half, len(difference), 0, "paired t over seeds")
+    image_variance = 0.0
+    if images:
+        pa, pb = a.mean(), b.mean()
+        image_variance = (pa * (1 - pa) + pb * (1 - pb)) / images
+    method = "paired t over seeds" + (", widened by the images' sampling" if images else "")
+    return _interval(a - b, image_variance, images or 0, method)
+
+
+def _interval(per_seed: np.ndarray, image_variance: float, images: int, method: str) -> PairedDifference:
+    from scipy import stats
+
+    seeds = len(per_seed)
+    mean = float(per_seed.mean())
+    seed_variance = per_seed.var(ddof=1) / seeds if seeds > 1 else (0.0 if image_variance else np.inf)
+    half = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, max(seeds - 1, 1)) * np.sqrt(seed_variance + image_variance)
+    if seeds == 1 and image_variance:
+        half = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) * np.sqrt(image_variance)
+    return PairedDifference(mean, float(mean - half), float(mean + half), seeds, images, method)

@@ -228,7 +228,8 @@ class GanTrainer:
         self.config, self.log, self.progress_file = config, log, progress_file
         self.device, self.classes = torch.device(device), classes
         self.resume_path = Path(resume_path)
-        subset = slice(None, config.train_subset)
+        # scored against a reference, the GAN never trains on the reference's images
+        subset = slice(None, config.train_subset if reference is None else reference.training_images)
         self.real = to_generator_range(images[subset]).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference

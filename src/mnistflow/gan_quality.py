@@ -180,6 +180,9 @@ class ScoringReference:
     reference_images: int
     floor_images: np.ndarray
     floor_labels: np.ndarray
+    # the GAN trains on the first this many training images only, none of the reference's: a
+    # GAN that memorised the reference would otherwise score as if it had learnt the data
+    training_images: int
 
     @property
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -188,13 +191,15 @@ class ScoringReference:
 
 def scoring_reference(scorer: Scorer, dataset, train_subset: int | None = None) -> ScoringReference:
     """The ``ScoringReference`` of a GAN trained on the first ``train_subset`` training images
-    of ``dataset`` (all of them: None), scored with ``scorer``."""
-    frequencies = class_frequencies(dataset.train_labels[:train_subset], scorer.classes)
+    of ``dataset`` (all of them: None) short of those the classifier held out, which are the
+    reference, scored with ``scorer``."""
     held_out = scorer.held_out(len(dataset.train_images))
+    training_images = min(train_subset or len(dataset.train_images), int(held_out[0]))
+    frequencies = class_frequencies(dataset.train_labels[:training_images], scorer.classes)
     weights = class_weights(dataset.train_labels[held_out], frequencies)
     mu, sigma = reference_statistics(scorer, dataset.train_images[held_out], weights)
     return ScoringReference(mu, sigma, frequencies, len(held_out), dataset.test_images,
-                            np.asarray(dataset.test_labels, dtype=np.int64))
+                            np.asarray(dataset.test_labels, dtype=np.int64), training_images)
 
 
 def pixel_comparison(samples01: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, per_class: int,

@@ -6,13 +6,14 @@ alone."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from mnistflow.errors import FixableError
 from mnistflow.gpu import gpus_for_job, try_lock
@@ -30,20 +31,33 @@ def set_threads(n: int) -> None:
 class ResumeLock:
     """An exclusive lock on ``<resume file>.lock`` for a job's life. Snakemake's own lock keeps a
     second workflow off a running one's outputs, but ``snakemake --unlock`` lifts it: a second
-    run of the job would then train from the first's resume file and wipe its log. The kernel
-    drops the lock when the process ends, however it ends; the file goes when the job ends."""
+    run of the job would then train from the first's resume file and overwrite the log kept
+    beside it (``<resume file>.log``). The kernel drops the lock when the process ends, however it
+    ends; the file goes when the job ends. On a filesystem without flock (some NFS, FUSE or Lustre
+    mounts) the job runs unguarded, saying so (``self.handle`` None)."""
 
-    def __init__(self, resume: str | os.PathLike):
+    def __init__(self, resume: str | os.PathLike,
+                 log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)):
         self.path = Path(f"{resume}.lock")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            self.handle = try_lock(self.path)
+            try:
+                self.handle = try_lock(self.path)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                log(f"{self.path}: this filesystem takes no locks ({exc.strerror}); the job runs without one")
+                self.handle = None
+                return
             if self.handle is None:
-                holder = self.path.read_text().strip() or "unknown"
+                try:
+                    holder = self.path.read_text().strip() or "unknown"
+                except FileNotFoundError:  # its holder ended and removed it meanwhile: try again
+                    continue
                 raise FixableError(f"{resume}: another job is using this resume file (process {holder} holds "
-                                   f"{self.path}); a second would train the same run from it and wipe its log. "
-                                   f"Let that job finish or stop it, then run again (snakemake --unlock does not "
-                                   f"stop a running workflow)")
+                                   f"{self.path}); a second would train the same run from it and overwrite its "
+                                   f"log {resume}.log. Let that job finish or stop it, then run again "
+                                   f"(snakemake --unlock does not stop a running workflow)")
             try:
                 if os.path.samestat(os.fstat(self.handle.fileno()), os.stat(self.path)):
                     return
@@ -52,6 +66,8 @@ class ResumeLock:
             self.handle.close()  # its holder ended and removed it as this one opened it: lock the new file
 
     def release(self) -> None:
+        if self.handle is None:
+            return
         self.path.unlink(missing_ok=True)  # while still held, so no other job holds the name meanwhile
         self.handle.close()
 

@@ -132,7 +132,7 @@ def with_paired_differences(table: pd.DataFrame, per_seed: pd.DataFrame) -> pd.D
     from .compare import paired_seed_difference
 
     accuracy = per_seed.set_index(["protocol", "optimizer", "seed"]).test_accuracy
-    columns = {"lead_over_next": [], "lead_low": [], "lead_high": []}
+    columns = {"lead_over_next": [], "lead_low": [], "lead_high": [], "lead_seeds": []}
     for k, row in enumerate(table.itertuples()):
         following = table.iloc[k + 1] if k + 1 < len(table) else None
         if following is None or following.protocol != row.protocol:
@@ -145,6 +145,7 @@ def with_paired_differences(table: pd.DataFrame, per_seed: pd.DataFrame) -> pd.D
         columns["lead_over_next"].append(lead.mean)
         columns["lead_low"].append(lead.low)
         columns["lead_high"].append(lead.high)
+        columns["lead_seeds"].append(lead.seeds)  # the seeds both have: a missing one is not paired
     return table.assign(**columns)
 
 
@@ -158,7 +159,7 @@ def verdict(group: pd.DataFrame) -> tuple[str, str]:
     runner_up = group.iloc[1]
     low, high = best.get("lead_low", np.nan), best.get("lead_high", np.nan)
     lead = (f"{100 * best.lead_over_next:+.2f} points over {runner_up.optimizer}, 95% interval "
-            f"{100 * low:+.2f} to {100 * high:+.2f} (paired over {int(best.seeds)} seeds)")
+            f"{100 * low:+.2f} to {100 * high:+.2f} (paired over {int(best.get('lead_seeds', best.seeds))} seeds)")
     if low > 0:
         return name, lead
     return f"none clear: {name} and {runner_up.optimizer}", f"{lead}: the interval includes zero"

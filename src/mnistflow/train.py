@@ -282,7 +282,7 @@ class EpochWatch:
     run that blows up in its first epoch, which has no epoch to keep, ends with other weights
     there than on a CPU: a diverged checkpoint, which no later analysis reads)."""
 
-    SETTLED_BATCHES = 10
+    SETTLED_IMAGES = 2000
 
     def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device):
         self.loss_watch, self.batch_sizes = loss_watch, batch_sizes
@@ -306,7 +306,9 @@ class EpochWatch:
                 self.problem = f"the training loss is {value} at step {step}"
                 return True
             self.loss_sum += value * self.batch_sizes[step]
-            self.recent = [*self.recent[-(self.SETTLED_BATCHES - 1):], (value, self.batch_sizes[step])]
+            self.recent.append((value, self.batch_sizes[step]))
+            while sum(size for _, size in self.recent[1:]) >= self.SETTLED_IMAGES:
+                self.recent.pop(0)  # the fewest last batches that hold SETTLED_IMAGES images
             self.correct += hits
             self.seen += self.batch_sizes[step]
             problem = self.loss_watch.update(value)
@@ -317,17 +319,20 @@ class EpochWatch:
         return False
 
     def settled(self) -> str | None:
-        """At the end of an epoch: what is wrong when its last ``SETTLED_BATCHES`` batches' mean
-        loss is not below ln(classes) (no better than a uniform guess), else None. The epoch's
-        mean would not do: it keeps a first overshoot the run recovered from, so the same curve
-        would be marked or not by how many batches follow it; nor would ``LossWatch``'s smoothed
-        loss, which carries the epochs before into an epoch of a few batches."""
+        """At the end of an epoch: what is wrong when the mean loss of its last
+        ``SETTLED_IMAGES`` images (the whole epoch, if shorter) is not below ln(classes) (no
+        better than a uniform guess), else None. The whole epoch's mean would not do: it keeps a
+        first overshoot the run recovered from, so the same curve would be marked or not by how
+        many batches follow it; nor would ``LossWatch``'s smoothed loss, which carries the epochs
+        before into an epoch of a few batches. A fixed count of images, not of batches, judges
+        every batch size on as many losses."""
         if not self.recent:
             return None
-        loss = sum(value * size for value, size in self.recent) / sum(size for _, size in self.recent)
+        images = sum(size for _, size in self.recent)
+        loss = sum(value * size for value, size in self.recent) / images
         if loss >= self.loss_watch.limit:
-            return (f"the mean training loss of the epoch's last {len(self.recent)} batches, {loss:.3f}, is not "
-                    f"below ln(classes) = {self.loss_watch.limit:.3f}")
+            return (f"the mean training loss of the epoch's last {images} images, {loss:.3f}, is not below "
+                    f"ln(classes) = {self.loss_watch.limit:.3f}")
         return None
 
     def result(self) -> tuple[float, float, str | None]:
@@ -342,7 +347,7 @@ class Trainer:
     there (the last one without a validation split) and scores it once on the test set.
 
     A run is marked diverged, and stops, when its loss is not finite or blows up (``LossWatch``)
-    or ends an epoch (its last ten batches) not below ln(classes) (the first of several epochs
+    or ends an epoch (its last 2,000 images) not below ln(classes) (the first of several epochs
     excepted); also, at the end, when its accuracy is near chance (the validation split's, else
     the training images'; never the test set's)."""
 
