@@ -336,8 +336,7 @@ def with_schedule_intervals(report: dict) -> dict:
         if epochs == picked:
             continue
         other_val = {r["seed"]: r["val_accuracy"] for r in other["runs"] if r["seed"] in picked_val}
-        lead = paired_seed_difference([picked_val[s] for s in other_val], list(other_val.values()),
-                                      images=article_config()["train"]["defaults"]["validation"])
+        lead = paired_seed_difference([picked_val[s] for s in other_val], list(other_val.values()))
         leads[epochs] = {**lead.as_dict(), "verdict": "picked ahead" if lead.clear else "tie"}
     return {**report, "picked_lead_on_validation": leads}
 

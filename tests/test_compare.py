@@ -31,9 +31,11 @@ def test_a_lead_on_every_seed_and_many_images_is_clear():
     assert result.clear and result.low > 0 and result.mean == pytest.approx((a.mean() - b.mean()))
 
 
-def test_seeds_that_agree_exactly_are_no_certainty_once_the_images_count():
-    exact = paired_seed_difference([0.9954, 0.9956, 0.9952], [0.9950, 0.9952, 0.9948])
-    assert exact.low == pytest.approx(0.0004) and exact.high == pytest.approx(0.0004)  # seeds alone: no spread
-    widened = paired_seed_difference([0.9954, 0.9956, 0.9952], [0.9950, 0.9952, 0.9948], images=5000)
-    assert widened.low < 0 < widened.high and not widened.clear  # 2 images of 5,000
-    assert np.isinf(paired_seed_difference([0.9], [0.8]).high)  # one seed, no images: unbounded
+def test_one_accuracy_per_seed_gives_a_paired_t_interval():
+    result = paired_seed_difference([0.92, 0.91, 0.85], [0.89, 0.90, 0.88])
+    differences = np.array([0.03, 0.01, -0.03])
+    half = 4.302653 * differences.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert (result.mean, result.low, result.high) == pytest.approx((differences.mean(), differences.mean() - half,
+                                                                    differences.mean() + half))
+    assert not result.clear
+    assert np.isinf(paired_seed_difference([0.9], [0.8]).high)  # one seed: unbounded

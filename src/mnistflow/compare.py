@@ -51,21 +51,16 @@ def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray) -> PairedDifferenc
     return _interval(per_seed, image_variance, images, "paired t over seeds, widened by the images' sampling")
 
 
-def paired_seed_difference(values_a, values_b, images: int | None = None) -> PairedDifference:
-    """A paired t interval over seeds, for results kept as one accuracy per seed: ``values_*`` in
-    the same seed order. With ``images``, the number each accuracy was scored on, the interval
-    is widened by their sampling variance (a difference of two accuracies on the same images has
-    at most the sum of their binomial variances), so seeds that happen to agree exactly do not
-    make a certainty of it. One seed without ``images`` has no spread: an unbounded interval."""
+def paired_seed_difference(values_a, values_b) -> PairedDifference:
+    """A paired t interval over seeds, for results kept as one accuracy per seed (the images
+    they were scored on are not kept): ``values_*`` in the same seed order. Seeds whose
+    differences agree exactly give an interval of no width: a lead alike on every seed, which
+    few seeds make likely only by chance on few images. One seed has no spread: an unbounded
+    interval."""
     a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError(f"paired values must be two non-empty lists of one length, not {a.shape} and {b.shape}")
-    image_variance = 0.0
-    if images:
-        pa, pb = a.mean(), b.mean()
-        image_variance = (pa * (1 - pa) + pb * (1 - pb)) / images
-    method = "paired t over seeds" + (", widened by the images' sampling" if images else "")
-    return _interval(a - b, image_variance, images or 0, method)
+    return _interval(a - b, 0.0, 0, "paired t over seeds")
 
 
 def _interval(per_seed: np.ndarray, image_variance: float, images: int, method: str) -> PairedDifference:
