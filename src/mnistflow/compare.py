@@ -66,10 +66,12 @@ def paired_seed_difference(values_a, values_b) -> PairedDifference:
 def _interval(per_seed: np.ndarray, image_variance: float, images: int, method: str) -> PairedDifference:
     from scipy import stats
 
-    seeds = len(per_seed)
+    seeds, tail = len(per_seed), 1 - (1 - CONFIDENCE) / 2
     mean = float(per_seed.mean())
-    seed_variance = per_seed.var(ddof=1) / seeds if seeds > 1 else (0.0 if image_variance else np.inf)
-    half = stats.t.ppf(1 - (1 - CONFIDENCE) / 2, max(seeds - 1, 1)) * np.sqrt(seed_variance + image_variance)
-    if seeds == 1 and image_variance:
-        half = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) * np.sqrt(image_variance)
+    if seeds > 1:
+        half = stats.t.ppf(tail, seeds - 1) * np.sqrt(per_seed.var(ddof=1) / seeds + image_variance)
+    elif image_variance:  # one seed: the images' sampling alone
+        half = stats.norm.ppf(tail) * np.sqrt(image_variance)
+    else:  # one seed and nothing else: no spread to go by
+        half = np.inf
     return PairedDifference(mean, float(mean - half), float(mean + half), seeds, images, method)

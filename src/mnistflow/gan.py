@@ -229,7 +229,9 @@ class GanTrainer:
         self.device, self.classes = torch.device(device), classes
         self.resume_path = Path(resume_path)
         # scored against a reference, the GAN never trains on the reference's images
-        subset = slice(None, config.train_subset if reference is None else reference.training_images)
+        end = config.train_subset if reference is None else min(config.train_subset or len(images),
+                                                                 reference.training_images)
+        subset = slice(None, end)
         self.real = to_generator_range(images[subset]).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels[subset], dtype=np.int64)).to(self.device)
         self.scorer, self.reference = scorer, reference

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -289,7 +290,8 @@ class EpochWatch:
         self.losses = torch.zeros(len(batch_sizes), device=device)
         self.hits = torch.zeros(len(batch_sizes), dtype=torch.long, device=device)
         self.checked, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
-        self.recent: list[tuple[float, int]] = []  # the last batches read: (loss, images)
+        self.recent: deque[tuple[float, int]] = deque()  # the last batches read: (loss, images)
+        self.recent_images = 0  # of all but the oldest of them
         self.problem: str | None = None
         self.finite = True  # False: a batch's loss was not finite, and the epoch's means are NaN
 
@@ -306,9 +308,12 @@ class EpochWatch:
                 self.problem = f"the training loss is {value} at step {step}"
                 return True
             self.loss_sum += value * self.batch_sizes[step]
+            if self.recent:
+                self.recent_images += self.batch_sizes[step]
             self.recent.append((value, self.batch_sizes[step]))
-            while sum(size for _, size in self.recent[1:]) >= self.SETTLED_IMAGES:
-                self.recent.pop(0)  # the fewest last batches that hold SETTLED_IMAGES images
+            while self.recent_images >= self.SETTLED_IMAGES:  # the fewest last batches that hold them
+                self.recent.popleft()
+                self.recent_images -= self.recent[0][1]
             self.correct += hits
             self.seen += self.batch_sizes[step]
             problem = self.loss_watch.update(value)

@@ -437,17 +437,18 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
                 budget = budget_indices(labels, per_class, seed)
                 train, held = (torch.from_numpy(i).to(device) for i in validation.split(labels, budget, seed))
                 started = time.perf_counter()
+                # the frozen strategy trains on features: no need to copy the images of the subset
+                frozen = None if backbone is None else (backbone, train_features[train])
+                images = train_images[train] if frozen is None else train_images[:0]
+                validation_set = (inputs[held], train_y[held])
                 kept = None  # (fitted, model, lr) of the best rate on validation
                 # tried nearest the strategy's own rate first, so a tie (common on a few validation
                 # images) keeps the rate closest to it, not whichever came first in the config
                 for factor in sorted(lr_factors, key=lambda f: abs(math.log(f))):
                     rate = dataclasses.replace(config, lr=config.lr * factor, backbone_lr=None
                                                if config.backbone_lr is None else config.backbone_lr * factor)
-                    # the frozen strategy trains on features: no need to copy the images of the subset
-                    frozen = None if backbone is None else (backbone, train_features[train])
-                    images = train_images[train] if frozen is None else train_images[:0]
                     model, fitted = train_one(strategy, source, images, train_y[train], classes, seed, rate,
-                                              (inputs[held], train_y[held]), frozen)
+                                              validation_set, frozen)
                     log(f"{strategy} budget {budget_name(per_class)} seed {seed} lr {rate.lr:.3g}: validation "
                         f"{fitted.val_accuracy:.4f} ({fitted.steps} steps, {fitted.stopped})")
                     if kept is None or fitted.val_accuracy > kept[0].val_accuracy:
