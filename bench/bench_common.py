@@ -38,3 +38,24 @@ def machine() -> dict:
 
     return {"machine": platform.machine(), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cpus": os.cpu_count(),
             "torch": torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+
+
+def merged(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml."""
+    for key, value in override.items():
+        base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
+
+
+def article_config() -> dict:
+    """config-article.yaml over config.yaml, the schema's defaults filled in (not validated: the
+    GPU machine has no jsonschema; the workflow's tests validate both files)."""
+    import yaml
+
+    from mnistflow.config import fill_defaults
+
+    root = Path(__file__).resolve().parents[1]
+    config = merged(yaml.safe_load((root / "config.yaml").read_text()),
+                    yaml.safe_load((root / "config-article.yaml").read_text()))
+    fill_defaults(config, yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text()))
+    return config

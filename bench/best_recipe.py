@@ -17,6 +17,10 @@ bench/results/best-recipe-<dataset>.json.
    (``mnistflow.compare``).
 3. Only then the test set: the chosen recipe's runs and the baseline's, each scored once
    with the weights the workflow would keep (the epoch selected on validation).
+4. What two levers beyond the recipe would give, measured on the chosen recipe's saved runs and
+   adopted by nothing: test-time augmentation (the mean probability over the image and its four
+   one-pixel shifts) and an ensemble of the seeds' runs (their mean probability), each on
+   validation and then on the test set (``levers``).
 
 Each run's outcome is kept in bench/best-recipe/<dataset>/ (git-ignored), so a rerun after an
 interruption trains only what is missing. Needs results/<dataset>/data/dataset.npz. Run nothing else
@@ -123,19 +127,67 @@ def step_seconds(dataset_path: str, widths_by_name: dict, steps: int = 30, round
     return best
 
 
-def test_accuracy(dataset_path: str, scratch: str, name: str, seed: int) -> float:
+def saved_model(scratch: str, name: str, seed: int):
     import torch
 
-    from mnistflow.datasets import load_dataset
     from mnistflow.models import build_model
-    from mnistflow.train import TensorData, evaluate
 
     config, widths = recipe(name, seed)
     register(name, widths)
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000)
     model = build_model(config.model)
     model.load_state_dict(torch.load(Path(scratch) / f"{name}-seed{seed}.weights.pt", weights_only=True))
-    return evaluate(model, data.test_x, data.test_y)[1]
+    return model.eval()
+
+
+def test_accuracy(dataset_path: str, scratch: str, name: str, seed: int) -> float:
+    from mnistflow.datasets import load_dataset
+    from mnistflow.train import TensorData, evaluate
+
+    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000)
+    return evaluate(saved_model(scratch, name, seed), data.test_x, data.test_y)[1]
+
+
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # test-time views: the image and its one-pixel shifts
+
+
+def probabilities(model, x, views=SHIFTS):
+    """The model's class probabilities, averaged over ``views`` (pixel shifts) of each image."""
+    import torch
+
+    from mnistflow.train import augment_batch
+
+    def shifted(dx, dy):
+        if (dx, dy) == (0, 0):
+            return x
+        draws = torch.tensor([[0.5, (dx + 1) / 2, (dy + 1) / 2]]).expand(len(x), 3)  # no rotation
+        return augment_batch(x, draws, max_shift=1.0)
+
+    with torch.no_grad():
+        return torch.stack([torch.softmax(model(shifted(dx, dy)), 1) for dx, dy in views]).mean(0)
+
+
+def levers(dataset_path: str, scratch: str, name: str, seeds: list[int], split: str) -> dict:
+    """Accuracy on ``split`` (validation or test) of each seed's run, with test-time augmentation,
+    and of the seeds' ensemble with and without it."""
+    import torch
+
+    from mnistflow.datasets import load_dataset
+    from mnistflow.train import TensorData
+
+    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000, test=split == "test")
+    x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
+    plain, shifted = [], []
+    for seed in seeds:
+        model = saved_model(scratch, name, seed)
+        plain.append(probabilities(model, x, views=SHIFTS[:1]))
+        shifted.append(probabilities(model, x))
+
+    def accuracy(p):
+        return round(float((p.argmax(1) == y).float().mean()), 5)
+
+    return {"per_seed": [accuracy(p) for p in plain], "tta_per_seed": [accuracy(p) for p in shifted],
+            "tta_mean": round(float(np.mean([accuracy(p) for p in shifted])), 5),
+            "ensemble": accuracy(torch.stack(plain).mean(0)), "ensemble_tta": accuracy(torch.stack(shifted).mean(0))}
 
 
 def main() -> None:
@@ -146,6 +198,8 @@ def main() -> None:
     parser.add_argument("--budget-ratio", type=float, default=2.0,
                         help="a candidate may cost this many times the baseline's training")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
+    parser.add_argument("--levers-only", action="store_true",
+                        help="only (re)measure the levers (4.) on the runs of the JSON's chosen recipe")
     args = parser.parse_args()
 
     from mnistflow import compare
@@ -154,6 +208,11 @@ def main() -> None:
     dataset_path = str(ROOT / "results" / args.dataset / "data" / "dataset.npz")
     scratch = ROOT / "bench" / "best-recipe" / args.dataset
     scratch.mkdir(parents=True, exist_ok=True)
+    out = ROOT / "bench" / "results" / f"best-recipe-{args.dataset}.json"
+    if args.levers_only:
+        result = json.loads(out.read_text())
+        measure_levers(result, dataset_path, scratch, out)
+        return
     runs = {}
     todo = []
     for name in args.candidates:
@@ -199,7 +258,6 @@ def main() -> None:
               "chosen_again": "BestModel's widths and the epochs; the optimizer, rate, weight decay, schedule, "
                               "batch and augmentation are the recipe chosen on the test set before issue 29",
               "candidates": summary, "within_budget": fits, "chosen": chosen}
-    out = ROOT / "bench" / "results" / f"best-recipe-{args.dataset}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")  # the choice is on disk before the test set is read
     print("chosen on validation:", chosen, flush=True)
     result["test_accuracy"] = {}
@@ -207,6 +265,18 @@ def main() -> None:
         values = [test_accuracy(dataset_path, str(scratch), name, seed) for seed in args.seeds]
         result["test_accuracy"][name] = {"per_seed": values, "mean": round(float(np.mean(values)), 5)}
         print(name, "test", values, flush=True)
+    measure_levers(result, dataset_path, scratch, out)
+
+
+def measure_levers(result: dict, dataset_path: str, scratch: Path, out: Path) -> None:
+    chosen, seeds = result["chosen"], result["seeds"]
+    result["levers"] = {
+        "adopted": False,
+        "what": f"{chosen}'s saved runs: test-time augmentation (mean probability over the image and its "
+                "four one-pixel shifts) and the ensemble of the seeds' runs (one ensemble of "
+                f"{len(seeds)} runs, so one draw; training cost {len(seeds)}x)",
+        **{split: levers(dataset_path, str(scratch), chosen, seeds, split) for split in ("validation", "test")}}
+    print("levers", result["levers"], flush=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -64,7 +64,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mnistflow import atomic  # noqa: E402
 from mnistflow.compare import paired_seed_difference  # noqa: E402
-from mnistflow.config import fill_defaults, training_runs  # noqa: E402
+from mnistflow.config import training_runs  # noqa: E402
+from bench_common import article_config  # noqa: E402
 from mnistflow.config import transfer_pairs as configured_pairs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
 from mnistflow.optimizers import ARTICLE  # noqa: E402
@@ -90,22 +91,6 @@ with gpus_for_job(1, lambda message: print(message, flush=True)) as devices:
     time.sleep({HOLD_SECONDS})
 print({{"devices": devices, "cuda": cuda, "waited_s": round(leased - started, 2)}}, flush=True)
 """
-
-
-def merged(base: dict, override: dict) -> dict:
-    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml."""
-    for key, value in override.items():
-        base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return base
-
-
-def article_config() -> dict:
-    """config-article.yaml over config.yaml, the schema's defaults filled in (not validated: the
-    GPU machine has no jsonschema; the workflow's tests validate both files)."""
-    config = merged(yaml.safe_load((REPO / "config.yaml").read_text()),
-                    yaml.safe_load((REPO / "config-article.yaml").read_text()))
-    fill_defaults(config, yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text()))
-    return config
 
 
 def synchronize() -> None:
