@@ -27,6 +27,16 @@ def test_every_registered_gan_is_built_and_every_gan_figure_has_its_caption():
         assert (REPO / f"workflow/report/gan_{figure}.rst").is_file(), figure
 
 
+def test_every_registered_optimizer_and_tsne_backend_is_implemented():
+    from mnistflow.embed import TSNE_FUNCTIONS
+    from mnistflow.optimizers import ARTICLE, OPTIMIZERS
+
+    assert list(OPTIMIZERS) == list(registry.TUNED_OPTIMIZERS)
+    assert list(ARTICLE) == list(registry.ARTICLE_OPTIMIZERS)
+    assert list(TSNE_FUNCTIONS) == list(registry.TSNE_BACKENDS)
+    assert set(registry.GRAPH_BACKENDS) <= set(registry.TSNE_BACKENDS)
+
+
 def test_every_transfer_strategy_has_its_colour_and_label():
     from mnistflow.plots_transfer import STRATEGY_COLORS, STRATEGY_LABELS
 

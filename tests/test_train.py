@@ -189,10 +189,11 @@ def test_unknown_optimizer_is_named():
     ("SparseAdam", {"lr": 0.01}, "SparseAdam does not support dense gradients, please consider Adam instead"),
 ])
 def test_an_optimizer_whose_step_training_cannot_take_is_refused_naming_the_key(optimizer, kwargs, reason):
-    from mnistflow.train import check_recipe
+    from mnistflow.recipes import check_recipe
 
     with pytest.raises(ValueError) as error:
-        check_recipe({"optimizer": optimizer, "optimizer_kwargs": kwargs}, "train.runs.first")
+        check_recipe({"optimizer": optimizer, "optimizer_kwargs": kwargs, "schedule": "constant", "schedule_kwargs": {}},
+                     "train.runs.first")
     assert str(error.value) == (f"config key train.runs.first: optimizer {optimizer} {kwargs}, schedule constant {{}}: "
                                 f"{reason}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -405,8 +406,23 @@ def test_unobtainable_data_fails_with_every_source_listed(tmp_path, tiny):
     assert not (tmp_path / "resources/tiny/raw/train-images-idx3-ubyte").exists()
 
 
-def test_dry_run_of_the_default_config_lists_every_rule(tmp_path):
-    result = snakemake(tmp_path, "--cores", "2", "-n", "--configfile", str(REPO / "config.yaml"))
+# a sitecustomize that makes importing the heavy libraries fail
+HEAVY_IMPORTS_BLOCKED = """
+import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "torchvision", "matplotlib"}:
+            raise ImportError(f"{name} imported while building the DAG")
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def test_dry_run_of_the_default_config_lists_every_rule_without_importing_torch_or_matplotlib(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/sitecustomize.py").write_text(HEAVY_IMPORTS_BLOCKED)
+    path = os.pathsep.join(filter(None, [str(tmp_path / "site"), os.environ.get("PYTHONPATH")]))
+    result = snakemake(tmp_path, "--cores", "2", "-n", "--configfile", str(REPO / "config.yaml"),
+                       env={"PYTHONPATH": path})
     rules = set(snakemake(tmp_path, "--list-rules").stdout.split())
     assert rules and set(jobs(result)) == rules
 

@@ -201,12 +201,12 @@ def transfer_pairs(config: dict) -> list[tuple[str, str, list[str]]]:
 def check_config(config: dict) -> None:
     """What the schema cannot check, before any job starts: every dataset and transfer names a
     known dataset, no transfer goes to itself, the runs that other keys name exist, every
-    run's optimizer and schedule are ones torch builds (the one check that imports torch), and
-    t-SNE's perplexity suits an ``embed.subset``."""
+    run's optimizer and schedule are ones torch builds and training can step (``recipes``: no
+    torch is imported), and t-SNE's perplexity suits an ``embed.subset``."""
     from .datasets import DataError, get_spec
     from .embed import check_perplexity
     from .registry import IMAGENET_PREFIX
-    from .train import check_recipe
+    from .recipes import check_recipe
 
     for i, dataset in enumerate(config["datasets"]):
         try:

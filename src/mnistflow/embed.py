@@ -17,13 +17,13 @@ import numpy as np
 from . import atomic
 from .datasets import Dataset
 from .errors import ConfigValueError
+from .registry import GRAPH_BACKENDS, TSNE_BACKENDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .neighbours import NeighbourGraph
 
-TSNE_BACKENDS = ("opentsne", "multicore", "sklearn", "torch")
 # what config's ``embed.tsne.backends: [auto]`` stands for on a machine with a GPU, and without
 AUTO_TSNE_BACKEND = {True: "torch", False: "opentsne"}
 
@@ -272,9 +272,6 @@ TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklea
 
 
 # the backends that take their neighbours from the shared graph (the others search their own)
-GRAPH_BACKENDS = ("opentsne",)
-
-
 def check_perplexity(perplexity: float, points: int, error: type[Exception] = ConfigValueError,
                      counted_by: str = "") -> None:
     """openTSNE's rule, for every backend: a perplexity of (points - 1) / 3 or more wants more

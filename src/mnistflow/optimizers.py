@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .registry import PROTOCOLS
 from .search import selected_epoch
 
 # id -> (torch.optim class, settings other than the learning rate, the sweep's centre lr)
@@ -36,7 +37,6 @@ ARTICLE = {
     "adadelta": ("Adadelta", {"lr": 0.01}),
     "adagrad": ("Adagrad", {"lr": 0.01, "weight_decay": 0.1}),
 }
-PROTOCOLS = ("article", "tuned")
 
 
 def sweep_learning_rates(optimizer: str, factors: list[float]) -> list[float]:

@@ -1,10 +1,11 @@
-"""The names the workflow's DAG is built from: figures, GAN models and transfer strategies.
+"""The names the workflow's DAG is built from: figures, t-SNE backends, optimizers and their
+protocols, GAN models and transfer strategies.
 
 They live here, in a module that imports nothing, because Snakemake reads them to build the DAG
 (``workflow/rules/common.smk``) and the modules that implement them import torch or matplotlib:
 ``snakemake -n`` need not import either. Each implementing module keys its own table by these
 names (``plots_stats.FIGURES``, ``plots_embed.EMBEDDING_FIGURES``, ``plots_introspect.
-HIDDEN_LAYER_FIGURES``, ``gan.GAN_NETWORKS``), and ``tests/test_registry.py`` checks that they, the
+HIDDEN_LAYER_FIGURES``, ``gan.GAN_NETWORKS``, ``optimizers.OPTIMIZERS``), and ``tests/test_registry.py`` checks that they, the
 rules and the config schema name the same things.
 
 A name is also the file name of what it makes: ``results/<dataset>/stats/class_means.png`` is the
@@ -26,6 +27,11 @@ STATS_FIGURES = {
 # the statistics figures drawn from the dataset cache; the others from the statistics summary
 STATS_FIGURES_FROM_DATASET = ("samples",)
 
+# t-SNE implementations (rule tsne, one job per backend), and those that read the shared
+# neighbour graph rather than search their own
+TSNE_BACKENDS = ("opentsne", "multicore", "sklearn", "torch")
+GRAPH_BACKENDS = ("opentsne",)
+
 # per embedding method (rule plot_embedding), and PCA's own (rule plot_pca)
 EMBEDDING_FIGURES = ("scatter", "classes", "axes", "values")
 PCA_FIGURES = ("3d", "variance", "components")
@@ -38,6 +44,13 @@ ANIMATIONS = ("weights", "gradients")
 
 # drawn from a classifier checkpoint's hidden layers (rule plot_hidden_layers)
 HIDDEN_LAYER_FIGURES = ("filters", "feature_maps", "linear_weights", "logits", "saliency", "mistakes")
+
+# the optimizer comparison (rules optimizer_sweep, optimizer_seeds): each optimizer at its usual
+# settings with a tuned rate, and the article's five with the article's settings
+PROTOCOLS = ("article", "tuned")
+TUNED_OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam",
+                    "radam")
+ARTICLE_OPTIMIZERS = ("sgd_momentum", "rmsprop", "adam", "adadelta", "adagrad")
 
 # conditional GANs (rule gan_train), the GIF of their fixed-noise samples over training and its
 # sheet (rule plot_gan, which also draws the figures, each with its report label)

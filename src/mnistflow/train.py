@@ -23,8 +23,8 @@ from .datasets import Dataset, array_digest
 from .graphs import GraphedStep
 from .introspect import Recorder
 from .models import build_model
+from .recipes import SCHEDULES
 
-SCHEDULES = ("constant", "step", "onecycle")
 # standardise: (pixel / 255 - mean) / std of the training images used, as a modern loop does;
 # unit: pixel / 255 in [0, 1] only, as the article's notebook fed ToTensor() images
 INPUT_SCALINGS = ("standardise", "unit")
@@ -216,25 +216,6 @@ def make_schedule(name: str, optimizer, kwargs: dict, steps_per_epoch: int, epoc
         kwargs.setdefault("max_lr", optimizer.param_groups[0]["lr"])
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, total_steps=steps_per_epoch * epochs, **kwargs), True
     raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-
-
-def check_recipe(settings: dict, where: str) -> None:
-    """Build the optimizer and schedule of a run's settings on a dummy weight and take one step
-    as training does, so that a setting torch rejects (an unknown optimizer, ``schedule: step``
-    without ``step_size``, a misspelt argument, LBFGS's step wanting a closure, SparseAdam's
-    wanting sparse gradients) stops the workflow before any job starts, naming the config key
-    ``where``."""
-    config = TrainConfig(**settings)
-    weight = torch.nn.Parameter(torch.zeros(1))
-    try:
-        optimizer = make_optimizer(config.optimizer, [weight], dict(config.optimizer_kwargs))
-        make_schedule(config.schedule, optimizer, dict(config.schedule_kwargs), steps_per_epoch=1,
-                      epochs=config.epochs)
-        weight.grad = torch.zeros_like(weight)
-        optimizer.step()
-    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        raise ValueError(f"config key {where}: optimizer {config.optimizer} {dict(config.optimizer_kwargs)}, schedule "
-                         f"{config.schedule} {dict(config.schedule_kwargs)}: {exc}") from None
 
 
 def near_chance(accuracy: float, classes: int) -> bool:

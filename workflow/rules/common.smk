@@ -9,22 +9,26 @@ import re
 
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
-from mnistflow.embed import GRAPH_BACKENDS, TSNE_BACKENDS, chosen_tsne_backends
+from mnistflow.embed import chosen_tsne_backends
 from mnistflow.gpu import jobs_per_gpu, machine_devices
-from mnistflow.optimizers import ARTICLE, OPTIMIZERS, PROTOCOLS
 from mnistflow.registry import (
     ANIMATIONS,
+    ARTICLE_OPTIMIZERS,
     EMBEDDING_FIGURES,
     GAN_ANIMATION_FILES,
     GAN_FIGURES,
     GAN_MODELS,
     GRADIENT_FILES,
+    GRAPH_BACKENDS,
     HIDDEN_LAYER_FIGURES,
     IMAGENET_PREFIX,
     PCA_FIGURES,
+    PROTOCOLS,
     STATS_FIGURES,
     STATS_FIGURES_FROM_DATASET,
     STRATEGIES,
+    TSNE_BACKENDS,
+    TUNED_OPTIMIZERS,
     WEIGHT_FILES,
 )
 
@@ -34,7 +38,7 @@ wildcard_constraints:
     backend="|".join(TSNE_BACKENDS),
     method="pca|umap|tsne-(" + "|".join(TSNE_BACKENDS) + ")",
     run="[A-Za-z0-9_-]+",
-    optimizer="|".join(OPTIMIZERS),
+    optimizer="|".join(TUNED_OPTIMIZERS),
     protocol="|".join(PROTOCOLS),
     gan="|".join(GAN_MODELS),
     # "_to_" separates a transfer's source from its target, so neither may contain it
@@ -353,7 +357,7 @@ def tuned_sweep(wildcards):
 
 def optimizer_runs(wildcards):
     prefix = f"results/{wildcards.dataset}/optimizers"
-    return [f"{prefix}/article/{o}.csv" for o in ARTICLE] + [
+    return [f"{prefix}/article/{o}.csv" for o in ARTICLE_OPTIMIZERS] + [
         f"{prefix}/tuned/{o}.csv" for o in config["optimizers"]["tuned"]
     ]
 
