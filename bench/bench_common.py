@@ -40,19 +40,12 @@ def machine() -> dict:
             "torch": torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
 
 
-def merged(base: dict, override: dict) -> dict:
-    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml."""
-    for key, value in override.items():
-        base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return base
-
-
 def article_config() -> dict:
     """config-article.yaml over config.yaml, the schema's defaults filled in (not validated: the
     GPU machine has no jsonschema; the workflow's tests validate both files)."""
     import yaml
 
-    from mnistflow.config import fill_defaults
+    from mnistflow.config import fill_defaults, merged
 
     root = Path(__file__).resolve().parents[1]
     config = merged(yaml.safe_load((root / "config.yaml").read_text()),

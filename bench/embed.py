@@ -33,6 +33,7 @@ from mnistflow.config import load_yaml, validate_config
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Points, knn_accuracy, pca, trustworthiness, tsne, umap
 from mnistflow.neighbours import annoy_neighbours, exact_neighbours, recall
+from mnistflow.settings import TSNE_SHARED, neighbour_count, tsne_options
 
 PREVIOUS_DEFAULTS = {"annoy_trees": 25, "early_exaggeration_iterations": 250, "iterations": 125, "intervals": 50}
 OPENTSNE_DEFAULTS = {"annoy_trees": 50, "early_exaggeration_iterations": 250, "iterations": 500, "intervals": 50}
@@ -54,9 +55,10 @@ def main() -> None:
     parser.add_argument("--multicore-points", type=int, default=20000, help="0 skips MulticoreTSNE")
     args = parser.parse_args()
 
-    config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")["embed"]
-    seed, tsne_config, umap_config = config["seed"], config["tsne"], config["umap"]
-    k = max(int(3 * tsne_config["perplexity"]), umap_config["n_neighbors"] - 1)
+    workflow_config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")
+    config = workflow_config["embed"]
+    seed, umap_config = config["seed"], config["umap"]
+    k = neighbour_count(workflow_config)  # the workflow's shared graph
     dataset = load_dataset(Path("results") / args.dataset / "data" / "dataset.npz")
     points = Points.from_dataset(dataset)
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
@@ -76,20 +78,24 @@ def main() -> None:
                                  "params": graph.params})
         print(json.dumps(result["graphs"][-1]), flush=True)
 
-    shared = {key: tsne_config[key] for key in ("perplexity", "early_exaggeration")}
-    runs = [("t-SNE, workflow default: exact graph", "exact", tsne_config["opentsne"]),
-            ("t-SNE, previous default: Annoy 25 trees, 250 + 125 iterations", "annoy-25", PREVIOUS_DEFAULTS),
-            ("t-SNE, openTSNE defaults: Annoy 50 trees, 250 + 500 iterations", "annoy-50", OPENTSNE_DEFAULTS)]
+    workflow_default = tsne_options(workflow_config, "opentsne")
+    shared = {key: workflow_default[key] for key in (*TSNE_SHARED, "seed")}
+
+    def other(defaults: dict) -> dict:
+        return dict(shared, **{key: value for key, value in defaults.items() if key != "annoy_trees"})
+
+    runs = [("t-SNE, workflow default: exact graph", "exact", workflow_default),
+            ("t-SNE, previous default: Annoy 25 trees, 250 + 125 iterations", "annoy-25", other(PREVIOUS_DEFAULTS)),
+            ("t-SNE, openTSNE defaults: Annoy 50 trees, 250 + 500 iterations", "annoy-50", other(OPENTSNE_DEFAULTS))]
     for name, graph, options in runs:
-        options = dict(shared, **{key: value for key, value in options.items() if key != "annoy_trees"})
-        run = dict(scores(tsne(projection, "opentsne", args.threads, graph=graphs[graph], seed=seed, **options),
+        run = dict(scores(tsne(projection, "opentsne", args.threads, graph=graphs[graph], **options),
                           points.pixels, seed), name=name)
         result["tsne"].append(run)
         print(json.dumps(run), flush=True)
     if args.multicore_points:
         subset = Points.from_dataset(dataset, args.multicore_points, seed)
         embedding = tsne(pca(subset, config["pca_components"]), "multicore", args.threads,
-                         **dict(shared, **MULTICORE_DEFAULTS, seed=seed))
+                         **dict(shared, **MULTICORE_DEFAULTS))
         result["tsne"].append(dict(scores(embedding, subset.pixels, seed),
                                    name="t-SNE, MulticoreTSNE defaults (the article's tool), a subset"))
 

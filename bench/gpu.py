@@ -57,20 +57,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path[:0] = [str(REPO / "src"), str(REPO / "bench")]  # the library, and bench_common beside this file
 
 from mnistflow import atomic  # noqa: E402
 from mnistflow.compare import paired_seed_difference  # noqa: E402
 from mnistflow.config import training_runs  # noqa: E402
-from bench_common import article_config  # noqa: E402
+from mnistflow.settings import gan_settings, neighbour_count, transfer_settings, tsne_options  # noqa: E402
 from mnistflow.config import transfer_pairs as configured_pairs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
 from mnistflow.optimizers import ARTICLE  # noqa: E402
 from mnistflow.registry import IMAGENET_PREFIX  # noqa: E402
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device  # noqa: E402
+from bench_common import article_config  # noqa: E402
 
 TARGETS = {"best_seconds": 15.0, "best_accuracy": 0.995, "cgan_mlp_epoch_seconds": 1.0,
            "dcgan_epoch_seconds": 2.0, "tsne_seconds": 10.0, "tsne_knn_accuracy": 0.97,
@@ -337,8 +337,7 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
     reference = scoring_reference(scorer, dataset, config["gan"]["train_subset"])  # held-out training images
     report = {}
     for model in config["gan"]["models"]:
-        settings = {k: config["gan"][k] for k in ("batch_size", "noise_dim", "seed", "train_subset", "quality_samples")}
-        settings.update(config["gan"].get(model, {}), model=model, epochs=2)
+        settings = dict(gan_settings(config, model), epochs=2)
         trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels,
                              scratch / f"gan-{model}.pt", scorer, reference, device, len(dataset.classes),
                              lambda s: None)
@@ -394,8 +393,7 @@ def transfer_between_datasets(config: dict, dataset, scratch: Path, device, quic
     steps, per_class = ((1, 3), 10) if quick else ((10, 210), 100)
 
     def run_steps(n: int) -> float:  # one learning rate: a step's time, not the sweep's
-        fit = FitConfig(lr=transfer["lr"]["finetune"], weight_decay=transfer["weight_decay"],
-                        batch_size=transfer["batch_size"], max_steps=n, eval_every=n)
+        fit = FitConfig(**dict(transfer_settings(config, "mnist", "finetune")["fit"], max_steps=n, eval_every=n))
         return float(run_strategy("finetune", source, dataset, [per_class], [0], fit,
                                   ValidationShare(**transfer["validation"]), device=device,
                                   log=lambda s: None).seconds.iloc[0])
@@ -413,15 +411,13 @@ def tsne_backends(config: dict, dataset, quick: bool) -> dict:
     embed = config["embed"]
     tsne_config = embed["tsne"]
     projection = pca(Points.from_dataset(dataset, subset=2000 if quick else None), embed["pca_components"])
-    shared = {"perplexity": tsne_config["perplexity"], "early_exaggeration": tsne_config["early_exaggeration"],
-              "seed": embed["seed"]}
     threads = os.cpu_count()
     from mnistflow.tsne_torch import TorchTSNE
 
     # untimed: cuFFT's and the other kernels' first load
     _, warm_up = timed(lambda: TorchTSNE(early_exaggeration_iterations=10, iterations=10).fit(projection.projection[:2000]))
     report = {"points": len(projection.labels), "cpu_threads": threads, "warm_up_seconds": warm_up}
-    result = tsne(projection, "torch", threads=threads, **shared, **tsne_config["torch"])
+    result = tsne(projection, "torch", threads=threads, **tsne_options(config, "torch"))
     report["torch"] = {"seconds": round(result.seconds, 3), "knn_accuracy": knn_accuracy(result),
                        **{k: v for k, v in result.params.items() if k.startswith("seconds") or k in (
                            "device", "kl_divergence", "widest_interval", "early_exaggeration_iterations", "iterations")}}
@@ -436,9 +432,8 @@ def tsne_backends(config: dict, dataset, quick: bool) -> dict:
     except ImportError:
         report["opentsne"] = "not installed here: carry its wheel (bench/gpu_device.sh)"
         return report
-    k = int(3 * tsne_config["perplexity"])
-    graph = neighbour_graph(projection.projection, k, threads=threads)
-    cpu = tsne(projection, "opentsne", threads=threads, graph=graph, **shared, **tsne_config["opentsne"])
+    graph = neighbour_graph(projection.projection, neighbour_count(config), threads=threads)  # the workflow's graph
+    cpu = tsne(projection, "opentsne", threads=threads, graph=graph, **tsne_options(config, "opentsne"))
     report["opentsne"] = {"seconds": round(cpu.seconds, 3), "knn_accuracy": knn_accuracy(cpu),
                           "kl_divergence": cpu.params["kl_divergence"], **tsne_config["opentsne"]}
     print("tsne opentsne", report["opentsne"], flush=True)
@@ -466,14 +461,15 @@ def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool)
         os.environ[IMAGENET_URL_ENV.format(architecture.upper())] = f"https://weights.invalid/{named.name}"
         source = load_source(f"imagenet_{architecture}", None, image_size=size, download=False)
         _, features = timed(lambda: backbone_features(source, dataset, device, lambda s: None))
-        configured = {"mixed_precision": imagenet["mixed_precision"], "channels_last": imagenet["channels_last"]}
+        workflow_fit = transfer_settings(config, f"imagenet_{architecture}", "finetune")["fit"]
+        configured = {key: workflow_fit[key] for key in ("mixed_precision", "channels_last")}
 
         def finetune(**changes) -> dict:
-            """Fine-tuning steps in the config's precision and layout, but for ``changes``."""
+            """Fine-tuning steps as the workflow's, but for ``changes`` (precision, layout)."""
             settings = dict(configured, **changes)
 
             def run_steps(n: int) -> float:
-                fit = FitConfig(lr=0.01, weight_decay=5e-4, batch_size=128, max_steps=n, eval_every=n, **settings)
+                fit = FitConfig(**dict(workflow_fit, max_steps=n, eval_every=n, **settings))
                 return float(run_strategy("finetune", source, dataset, [per_class], [0], fit, device=device,
                                           log=lambda s: None).seconds.iloc[0])
 

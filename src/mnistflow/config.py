@@ -159,6 +159,14 @@ def switch_off(config: dict) -> None:
             config[section][key] = []
 
 
+def merged(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, dict by dict, as Snakemake merges --configfile over config.yaml
+    (``base`` is changed and returned)."""
+    for key, value in override.items():
+        base[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
+
+
 def load_yaml(path: str | Path) -> Any:
     with open(path) as fh:
         return yaml.safe_load(fh)

@@ -17,6 +17,7 @@ import numpy as np
 from . import atomic
 from .datasets import Dataset
 from .errors import ConfigValueError
+from .neighbours import tsne_neighbours
 from .registry import GRAPH_BACKENDS, TSNE_BACKENDS
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
                   early_exaggeration_iterations: int, iterations: int, graph: NeighbourGraph,
                   seed: int, threads: int, intervals: int = 50) -> tuple[np.ndarray, dict]:
     """openTSNE with FFT-accelerated gradients, its affinities from the shared neighbour graph
-    (``3 * perplexity`` neighbours a point, as openTSNE takes). ``intervals``: openTSNE's
+    (``neighbours.tsne_neighbours``). ``intervals``: openTSNE's
     ``min_num_intervals`` of its interpolation grid. The settings in config.yaml and what they
     cost in quality are measured by bench/embed.py (README, "Measured choices")."""
     import openTSNE
@@ -194,7 +195,7 @@ def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
 
     started = time.perf_counter()
     check_rows("tsne-opentsne", len(x), graph)
-    k = min(len(x) - 1, int(3 * perplexity))
+    k = tsne_neighbours(perplexity, len(x))
     affinities = openTSNE.affinity.PerplexityBasedNN(
         perplexity=perplexity, n_jobs=threads, knn_index=PrecomputedNeighbors(*graph.nearest(k)))
     affinities_done = time.perf_counter()
@@ -271,7 +272,6 @@ TSNE_FUNCTIONS = {"opentsne": tsne_opentsne, "multicore": tsne_multicore, "sklea
                   "torch": tsne_torch}
 
 
-# the backends that take their neighbours from the shared graph (the others search their own)
 def check_perplexity(perplexity: float, points: int, error: type[Exception] = ConfigValueError,
                      counted_by: str = "") -> None:
     """openTSNE's rule, for every backend: a perplexity of (points - 1) / 3 or more wants more

@@ -20,6 +20,13 @@ from . import atomic
 SEARCHES = ("exact", "annoy")
 
 
+def tsne_neighbours(perplexity: float, points: int | None = None) -> int:
+    """Neighbours a point in t-SNE's affinities: 3 x perplexity, as openTSNE takes (beyond them a
+    point's Gaussian weight is negligible), and never more than the ``points - 1`` others."""
+    k = int(3 * perplexity)
+    return k if points is None else min(points - 1, k)
+
+
 @dataclass(frozen=True)
 class NeighbourGraph:
     """Each point's ``k`` nearest other points, nearest first: their indices and Euclidean

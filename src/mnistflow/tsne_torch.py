@@ -2,7 +2,7 @@
 one chosen where CUDA is (``embed.tsne.backends: [auto]``).
 
 The algorithm is openTSNE's (1.0.4), step for step, so that its results read the same:
-- exact neighbours (``3 * perplexity`` a point) and Gaussian affinities calibrated to the
+- exact neighbours (``neighbours.tsne_neighbours`` a point) and Gaussian affinities calibrated to the
   perplexity by bisection, symmetrised and normalised to sum 1;
 - the first two PCA coordinates as the start, scaled to standard deviation 1e-4, with a jitter of
   1% of that;
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .neighbours import tsne_neighbours
 
 def fft_friendly(n: int) -> int:
     """The smallest number >= n whose prime factors are 2, 3 and 5: FFTs of such sizes are fast."""
@@ -160,7 +162,7 @@ class TorchTSNE:
             raise ValueError(f"t-SNE needs at least 2 points, got {n}")
         clock = Clock(device)
         points = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
-        k = min(n - 1, int(3 * self.perplexity))
+        k = tsne_neighbours(self.perplexity, n)
         distances, indices = exact_neighbours(points, k)
         seconds_neighbours = clock.lap()
         edges, weights = joint_affinities(conditional_affinities(distances, min(self.perplexity, k)), indices)

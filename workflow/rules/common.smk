@@ -11,6 +11,16 @@ from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import chosen_tsne_backends
 from mnistflow.gpu import jobs_per_gpu, machine_devices
+from mnistflow.settings import (
+    gan_settings,
+    neighbour_count,
+    neighbour_search,
+    recording_options,
+    training_run,
+    transfer_settings,
+    transfer_source_options,
+    tsne_options,
+)
 from mnistflow.registry import (
     ANIMATIONS,
     ARTICLE_OPTIMIZERS,
@@ -182,31 +192,6 @@ def best_run_predictions(wildcards):
     return f"results/{wildcards.dataset}/train/{run}/test_predictions.npz"
 
 
-def neighbour_count():
-    """Neighbours a point in the shared graph: as many as its most demanding reader takes
-    (openTSNE 3 x perplexity, UMAP n_neighbors - 1 besides the point, the quality table's
-    neighbours kept knn_k)."""
-    embed = config["embed"]
-    return max(
-        int(3 * embed["tsne"]["perplexity"]),
-        embed["umap"]["n_neighbors"] - 1,
-        embed["quality"]["knn_k"],
-    )
-
-
-def neighbour_search():
-    """How the graph is searched: Annoy's settings only for an Annoy search, so that editing
-    them does not rebuild an exact graph."""
-    neighbours = config["embed"]["neighbours"]
-    if neighbours["search"] == "exact":
-        return {"search": "exact"}
-    return {
-        "search": "annoy",
-        "annoy_trees": neighbours["annoy_trees"],
-        "seed": config["embed"]["seed"],
-    }
-
-
 def tsne_graph(wildcards):
     """The neighbour graph, for the backends that read it (the others search their own)."""
     if wildcards.backend in GRAPH_BACKENDS:
@@ -217,26 +202,6 @@ def tsne_graph(wildcards):
 def tsne_gpus(wildcards):
     """The torch backend's ``gpu`` resource (the others never use a GPU)."""
     return gpus_per_job(wildcards) if wildcards.backend == "torch" else 0
-
-
-def tsne_options(wildcards):
-    """The shared t-SNE settings plus those of this backend alone, so that editing one backend's
-    settings reruns only that backend."""
-    tsne = config["embed"]["tsne"]
-    shared = ["perplexity", "early_exaggeration"]
-    options = {key: tsne[key] for key in shared}
-    options.update(tsne[wildcards.backend], seed=config["embed"]["seed"])
-    return options
-
-
-def train_run_config(wildcards):
-    runs = training_runs(config)
-    if wildcards.run not in runs:
-        raise ValueError(
-            f"unknown training run {wildcards.run!r}; train.runs and train.search define: "
-            f"{', '.join(sorted(runs))}"
-        )
-    return runs[wildcards.run]
 
 
 def run_metrics(wildcards):
@@ -267,11 +232,6 @@ def analysed_datasets_pattern():
     """The datasets of config["datasets"], as a wildcard constraint: a dataset trained only as
     a transfer source is not recorded."""
     return "|".join(re.escape(dataset) for dataset in config["datasets"]) or "(?!)"
-
-
-def recording_options():
-    options = config["introspect"]
-    return {key: options[key] for key in ("per_epoch", "weight_bins", "gradient_bins")}
 
 
 def hidden_layer_outputs():
@@ -315,22 +275,6 @@ def gan_figure_outputs():
 def gan_classifier(wildcards):
     """The checkpoint that scores the samples: train.best_run's model."""
     return f"results/{wildcards.dataset}/train/{config['train']['best_run']}/model.pt"
-
-
-def gan_settings(wildcards):
-    """The GanConfig of one model: the shared settings plus that model's own."""
-    gan = config["gan"]
-    shared = [
-        "epochs",
-        "batch_size",
-        "noise_dim",
-        "seed",
-        "train_subset",
-        "quality_samples",
-    ]
-    return dict(
-        {key: gan[key] for key in shared}, model=wildcards.gan, **gan[wildcards.gan]
-    )
 
 
 def gan_targets(dataset):
@@ -398,43 +342,11 @@ def transfer_source_checkpoint(wildcards):
     return f"results/{wildcards.source}/train/{config['train']['best_run']}/model.pt"
 
 
-def transfer_source_options(wildcards):
-    """The ImageNet options an ImageNet source needs; none for a checkpoint, so that editing
-    them does not rerun the dataset pairs."""
-    if not wildcards.source.startswith(IMAGENET_PREFIX):
-        return {}
-    imagenet = config["transfer"]["imagenet"]
-    return {key: imagenet[key] for key in ("image_size", "download")}
-
-
 def transfer_features_input(wildcards):
     """The cached backbone features, which only the frozen strategy trains on."""
     if wildcards.strategy != "frozen":
         return []
     return f"results/transfer/{wildcards.source}_to_{wildcards.target}/features.npz"
-
-
-def transfer_settings(wildcards):
-    """Budgets, seeds and the training settings of one strategy (its own learning rate)."""
-    transfer = config["transfer"]
-    shared = ["budgets", "seeds", "validation", "lr_factors"]
-    fit = ["max_steps", "eval_every", "patience", "batch_size", "weight_decay"]
-    settings = dict(
-        {key: transfer[key] for key in shared},
-        fit=dict(
-            {key: transfer[key] for key in fit}, lr=transfer["lr"][wildcards.strategy]
-        ),
-    )
-    if (
-        wildcards.source.startswith(IMAGENET_PREFIX)
-        and wildcards.strategy == "finetune"
-    ):
-        settings["fit"]["backbone_lr"] = transfer["imagenet"]["backbone_lr"]
-    # not the frozen head, which trains on float32 features: bfloat16 would only round them
-    if wildcards.source.startswith(IMAGENET_PREFIX) and wildcards.strategy != "frozen":
-        for key in ("mixed_precision", "channels_last"):
-            settings["fit"][key] = transfer["imagenet"][key]
-    return settings
 
 
 def transfer_runs(wildcards):

@@ -39,8 +39,8 @@ rule knn:
         "../../envs/embed.yaml"
     threads: config["embed"]["threads"]
     params:
-        k=neighbour_count(),
-        search=neighbour_search(),
+        k=neighbour_count(config),
+        search=neighbour_search(config),
     script:
         "../../scripts/knn.py"
 
@@ -62,7 +62,7 @@ rule tsne:
     resources:
         gpu=tsne_gpus,
     params:
-        options=tsne_options,
+        options=lambda w: tsne_options(config, w.backend),
     script:
         "../../scripts/tsne.py"
 

@@ -30,7 +30,7 @@ rule gan_train:
     resources:
         gpu=gpus_per_job,
     params:
-        settings=gan_settings,
+        settings=lambda w: gan_settings(config, w.gan),
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/gan/{gan}/resume.pt",
     script:

@@ -16,9 +16,9 @@ use rule train as train_recorded with:
         dataset=analysed_datasets_pattern(),
         run=recorded_runs_pattern(),
     params:
-        run=train_run_config,
+        run=lambda w: training_run(config, w.run),
         resume="results/{dataset}/train/{run}/resume.pt",
-        recording=recording_options(),
+        recording=recording_options(config),
 
 
 ruleorder: train_recorded > train

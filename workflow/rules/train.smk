@@ -21,7 +21,7 @@ rule train:
     resources:
         gpu=gpus_per_job,
     params:
-        run=train_run_config,
+        run=lambda w: training_run(config, w.run),
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/train/{run}/resume.pt",
         recording=None,

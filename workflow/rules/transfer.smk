@@ -22,7 +22,7 @@ rule transfer_features:
     resources:
         gpu=gpus_per_job,
     params:
-        source=transfer_source_options,
+        source=lambda w: transfer_source_options(config, w.source),
     script:
         "../../scripts/transfer_features.py"
 
@@ -47,8 +47,8 @@ rule transfer_strategy:
     resources:
         gpu=gpus_per_job,
     params:
-        source=transfer_source_options,
-        settings=transfer_settings,
+        source=lambda w: transfer_source_options(config, w.source),
+        settings=lambda w: transfer_settings(config, w.source, w.strategy),
     script:
         "../../scripts/transfer_strategy.py"
 

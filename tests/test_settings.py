@@ -1,0 +1,98 @@
+"""mnistflow.settings: the config becomes what each job takes, and every configured value arrives
+in the job's objects, key by key, for the default config and the article's."""
+
+import dataclasses
+import inspect
+import re
+
+import pytest
+import yaml
+
+from mnistflow.config import merged, validate_config
+from mnistflow.embed import TSNE_FUNCTIONS
+from mnistflow.gan import GanConfig
+from mnistflow.neighbours import tsne_neighbours
+from mnistflow.registry import GAN_MODELS, STRATEGIES, TSNE_BACKENDS
+from mnistflow.settings import (GAN_SHARED, TRANSFER_FIT, gan_settings, neighbour_count, training_run,
+                                transfer_settings, tsne_options)
+from mnistflow.train import TrainConfig
+from mnistflow.transfer import FitConfig
+
+from conftest import REPO
+
+
+def resolved(name: str) -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    if name == "article":
+        config = merged(config, yaml.safe_load((REPO / "config-article.yaml").read_text()))
+    return validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.fixture(params=["default", "article"])
+def config(request):
+    return resolved(request.param)
+
+
+def test_each_gan_job_holds_the_configured_values(config):
+    for model in GAN_MODELS:
+        held = dataclasses.asdict(GanConfig(**gan_settings(config, model)))
+        expected = {**{key: config["gan"][key] for key in GAN_SHARED}, **config["gan"][model], "model": model}
+        assert {key: held[key] for key in expected} == {
+            key: tuple(value) if isinstance(value, list) else value for key, value in expected.items()}
+
+
+def test_each_training_job_holds_its_runs_values(config):
+    for run, over in config["train"]["runs"].items():
+        if over is None:
+            continue
+        held = dataclasses.asdict(TrainConfig(**training_run(config, run)))
+        assert held == {**held, **config["train"]["defaults"], **over}
+
+
+def test_an_unknown_training_run_is_named():
+    with pytest.raises(ValueError, match="unknown training run 'nonesuch'; train.runs and train.search define: "):
+        training_run(resolved("default"), "nonesuch")
+
+
+@pytest.mark.parametrize("source", ["mnist", "imagenet_resnet18"])
+def test_each_transfer_job_holds_its_strategys_values(config, source):
+    transfer = config["transfer"]
+    for strategy in STRATEGIES:
+        settings = transfer_settings(config, source, strategy)
+        fit = dataclasses.asdict(FitConfig(**settings["fit"]))
+        assert {key: fit[key] for key in TRANSFER_FIT} == {key: transfer[key] for key in TRANSFER_FIT}
+        assert fit["lr"] == transfer["lr"][strategy]
+        imagenet = transfer["imagenet"]
+        finetuned_imagenet = source.startswith("imagenet_") and strategy == "finetune"
+        assert fit["backbone_lr"] == (imagenet["backbone_lr"] if finetuned_imagenet else None)
+        through_imagenet = source.startswith("imagenet_") and strategy != "frozen"
+        assert fit["mixed_precision"] == (imagenet["mixed_precision"] if through_imagenet else False)
+        assert settings["budgets"] == transfer["budgets"] and settings["validation"] == transfer["validation"]
+
+
+def test_each_tsne_backend_takes_its_options(config):
+    for backend in TSNE_BACKENDS:
+        options = tsne_options(config, backend)
+        accepted = set(inspect.signature(TSNE_FUNCTIONS[backend]).parameters)
+        assert set(options) <= accepted, backend
+        assert options["perplexity"] == config["embed"]["tsne"]["perplexity"]
+        assert options["seed"] == config["embed"]["seed"]
+
+
+def test_the_shared_graph_has_as_many_neighbours_as_its_most_demanding_reader():
+    config = resolved("default")
+    assert tsne_neighbours(30) == 90 and tsne_neighbours(30, points=50) == 49
+    embed = config["embed"]
+    assert neighbour_count(config) == max(3 * embed["tsne"]["perplexity"], embed["umap"]["n_neighbors"] - 1,
+                                          embed["quality"]["knn_k"])
+    embed["quality"]["knn_k"] = 500
+    assert neighbour_count(config) == 500
+
+
+def test_three_times_the_perplexity_is_written_once():
+    """The neighbour rule lives in neighbours.tsne_neighbours; every other place calls it."""
+    pattern = re.compile(r"3 \* [\w.\[\]\"']*perplexity")
+    places = [path.relative_to(REPO) for folder in ("src", "bench", "workflow", "scripts")
+              for path in (REPO / folder).rglob("*") if path.suffix in (".py", ".smk")
+              for line in path.read_text().splitlines() if pattern.search(line) and not line.strip().startswith("#")]
+    assert [str(p) for p in places] == ["src/mnistflow/neighbours.py"]
