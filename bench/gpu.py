@@ -28,7 +28,7 @@ the GPU, and a target missed gets a profile: the operators its time went to
 (``torch.profiler``). Kernels load in an untimed warm-up first. A part that fails records its
 traceback and the others still run; the JSON is rewritten after each part. From the
 measured times the script projects the whole ``--configfile config-article.yaml`` run, which
-takes longer than a device session can hold (README, "On a GPU"), counting its GPU jobs from
+takes longer than a device session can hold (bench/README.md, "On a GPU"), counting its GPU jobs from
 ``--article-jobs``.
 
 ``--parts`` runs some parts only, over the report of ``--merge`` (a JSON an earlier run wrote),

@@ -5,7 +5,7 @@ tooltip with the image itself for the point nearest the pointer, the switch betw
 the look-up of an index and the chosen point's ring. Every script, style and byte of data is
 inline: the page makes no request, so it works opened from disk, inside the Snakemake report and
 offline. The images travel zlib-compressed, and the browser inflates them itself (sizes and
-times: README, "The embedding explorer").
+times: bench/README.md, "The embedding explorer").
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                   backend: str = "canvas", decimation: int = 20) -> str:
     """The page as HTML text. ``run``: the run whose mistakes are ringed. ``backend``: Bokeh's
     output_backend, canvas or webgl. ``decimation``: while a pan or zoom lasts, Bokeh draws
-    every ``decimation``-th point (its own default: 10), and every point once it ends (README,
-    "Measured choices", for both)."""
+    every ``decimation``-th point (its own default: 10), and every point once it ends
+    (bench/README.md, "Measured choices", for both)."""
     from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.events import DocumentReady, MouseLeave, MouseMove, RangesUpdate, Tap, ValueSubmit

@@ -148,8 +148,8 @@ def bfloat16_autocast(device: torch.device | str, enabled: bool):
 
 
 def evaluation_batch(device: torch.device) -> int:
-    """Batches of 250 stay in the CPU's cache, which batches of 1,000 do not (README, "Measured
-    choices"); a GPU wants batches large enough to fill it."""
+    """Batches of 250 stay in the CPU's cache, which batches of 1,000 do not (bench/README.md,
+    "Measured choices"); a GPU wants batches large enough to fill it."""
     return 250 if device.type == "cpu" else 4096
 
 
@@ -182,7 +182,7 @@ def make_optimizer(name: str, parameters, kwargs: dict, capturable: bool = False
     options = inspect.signature(optimizer_class).parameters
     if "fused" in options:
         # The same update in one kernel instead of a chain of foreach ops over temporaries: much
-        # faster on CPU for large layers (README, "Measured choices").
+        # faster on CPU for large layers (bench/README.md, "Measured choices").
         kwargs = {"fused": True, **kwargs}
     if capturable and "capturable" in options:
         kwargs = {**kwargs, "capturable": True}

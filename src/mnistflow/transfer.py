@@ -272,8 +272,8 @@ def load_source(name: str, checkpoint: str | Path | None = None, image_size: int
 def convolutions_autotuned(device: torch.device | str):
     """cuDNN's benchmark mode on a GPU, restored after: each convolution's algorithms are timed
     on the first batch of a shape and the fastest kept, which pays where thousands of training
-    batches share one shape (the few others, a last evaluation batch, are timed once each; README,
-    "On a GPU"). Nothing on a CPU."""
+    batches share one shape (the few others, a last evaluation batch, are timed once each;
+    bench/README.md, "On a GPU"). Nothing on a CPU."""
     if torch.device(device).type != "cuda":
         yield
         return
