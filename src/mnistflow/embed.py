@@ -136,7 +136,7 @@ class PCAResult:
 def pca(points: Points, components: int = 50) -> PCAResult:
     """PCA by scikit-learn's ``covariance_eigh`` solver: one eigendecomposition of the 784 x 784
     covariance matrix, in float32, several times faster than the ``full`` SVD on 70,000 images
-    (README, "Measured choices"). Every eigenvalue is kept for the spectrum."""
+    (bench/README.md, "Measured choices"). Every eigenvalue is kept for the spectrum."""
     from sklearn.decomposition import PCA
 
     started = time.perf_counter()
@@ -189,7 +189,7 @@ def tsne_opentsne(x: np.ndarray, perplexity: float, early_exaggeration: float,
     """openTSNE with FFT-accelerated gradients, its affinities from the shared neighbour graph
     (``neighbours.tsne_neighbours``). ``intervals``: openTSNE's
     ``min_num_intervals`` of its interpolation grid. The settings in config.yaml and what they
-    cost in quality are measured by bench/embed.py (README, "Measured choices")."""
+    cost in quality are measured by bench/embed.py (bench/README.md, "Measured choices")."""
     import openTSNE
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
@@ -308,7 +308,7 @@ def umap(pca_result: PCAResult, graph: NeighbourGraph, n_neighbors: int, min_dis
          seed: int | None, threads: int = 1, epochs: int | None = None) -> Embedding:
     """UMAP (umap-learn) of the PCA projection, with its neighbours from the shared graph:
     umap-learn's own search (pynndescent) spends far longer compiling and searching on 2 cores
-    (README, "Measured choices"). A seed makes UMAP deterministic but single-threaded
+    (bench/README.md, "Measured choices"). A seed makes UMAP deterministic but single-threaded
     (umap-learn's rule); ``seed: null`` uses every thread. ``epochs``: umap-learn's ``n_epochs``
     (None: its own choice, 200 for large sets). Its seconds count the graph's."""
     import umap as umap_learn

@@ -172,7 +172,7 @@ class ScoringReference:
     digits the classifier never trained on (the held-out ones being the reference), scored as
     samples are. The floor is a line to read a chart by, it chooses nothing. On MNIST it sits
     above what a perfect generator would score, the held-out images (the last 5,000 training
-    images) being unlike the rest a little (README, GANs)."""
+    images) being unlike the rest a little (bench/README.md, "GANs")."""
 
     mu: np.ndarray
     sigma: np.ndarray

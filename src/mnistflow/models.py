@@ -77,7 +77,7 @@ class BestModel(nn.Module):
     """A compact modern CNN chosen by measurement on 2 CPU cores (bench/train.py): three
     convolution + BatchNorm + max-pooling stages of 16, 32 and 64 filters, then one linear layer.
     About 2 M multiply-adds per image against SecondModel's 15 M, 29 k parameters; its accuracy
-    and the wider variants it beat are in the README ("Measured choices").
+    and the wider variants it beat are in bench/README.md ("Measured choices").
 
     Weights and activations are kept channels-last: on CPU oneDNN's convolutions then run faster;
     the article's SecondModel, without pooling, runs slower that way."""
