@@ -19,6 +19,23 @@ TRANSFER_SHARED = ("budgets", "seeds", "validation", "lr_factors")
 TRANSFER_FIT = ("max_steps", "eval_every", "patience", "batch_size", "weight_decay")
 
 
+def custom_dataset(config: dict, dataset: str) -> dict:
+    """The custom_datasets entry of this dataset alone (empty for a built-in one), so that editing
+    another dataset's entry does not rerun this one."""
+    entries = config["custom_datasets"]
+    return {name: entries[name] for name in entries if name == dataset}
+
+
+def local_dir(config: dict, dataset: str) -> str:
+    """The folder data.local_dirs names for this dataset, if any."""
+    return config["data"]["local_dirs"].get(dataset, "")
+
+
+def stats_figure_options(config: dict, figure: str) -> dict:
+    """stats.<figure> of the config: changing one figure's options redraws only it."""
+    return config["stats"].get(figure, {})
+
+
 def neighbour_count(config: dict) -> int:
     """Neighbours a point in the shared graph: as many as its most demanding reader takes (t-SNE
     ``tsne_neighbours``, UMAP n_neighbors - 1 besides the point, the quality table's knn_k)."""

@@ -1,17 +1,27 @@
-# Input functions and target lists shared by the rule files (no rules here). The names they are
-# built from come from mnistflow.registry; what the config defines (its runs, its transfers) and
-# the checks between its keys from mnistflow.config.
+# Input functions shared by the rule files (no rules here). The names they are built from come
+# from mnistflow.registry, the target lists from mnistflow.targets, what each job takes of the
+# config from mnistflow.settings, and the checks between its keys from mnistflow.config.
 
-import ast
 import functools
 import os
 import re
 
+from mnistflow import registry
+from mnistflow.code_inputs import PACKAGE_DIR, script_modules
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
 from mnistflow.embed import chosen_tsne_backends
 from mnistflow.gpu import jobs_per_gpu, machine_devices
+from mnistflow.targets import (
+    all_targets,
+    compared_methods,
+    report_headline_inputs,
+    report_headline_tables,
+)
 from mnistflow.settings import (
+    custom_dataset,
+    local_dir,
+    stats_figure_options,
     gan_settings,
     neighbour_count,
     neighbour_search,
@@ -21,40 +31,20 @@ from mnistflow.settings import (
     transfer_source_options,
     tsne_options,
 )
-from mnistflow.registry import (
-    ANIMATIONS,
-    ARTICLE_OPTIMIZERS,
-    EMBEDDING_FIGURES,
-    GAN_ANIMATION_FILES,
-    GAN_FIGURES,
-    GAN_MODELS,
-    GRADIENT_FILES,
-    GRAPH_BACKENDS,
-    HIDDEN_LAYER_FIGURES,
-    IMAGENET_PREFIX,
-    PCA_FIGURES,
-    PROTOCOLS,
-    STATS_FIGURES,
-    STATS_FIGURES_FROM_DATASET,
-    STRATEGIES,
-    TSNE_BACKENDS,
-    TUNED_OPTIMIZERS,
-    WEIGHT_FILES,
-)
 
 
 wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
-    backend="|".join(TSNE_BACKENDS),
-    method="pca|umap|tsne-(" + "|".join(TSNE_BACKENDS) + ")",
+    backend="|".join(registry.TSNE_BACKENDS),
+    method="pca|umap|tsne-(" + "|".join(registry.TSNE_BACKENDS) + ")",
     run="[A-Za-z0-9_-]+",
-    optimizer="|".join(TUNED_OPTIMIZERS),
-    protocol="|".join(PROTOCOLS),
-    gan="|".join(GAN_MODELS),
+    optimizer="|".join(registry.TUNED_OPTIMIZERS),
+    protocol="|".join(registry.PROTOCOLS),
+    gan="|".join(registry.GAN_MODELS),
     # "_to_" separates a transfer's source from its target, so neither may contain it
     source="(?:(?!_to_)[a-z0-9_])+",
     target="(?:(?!_to_)[a-z0-9_])+",
-    strategy="|".join(STRATEGIES),
+    strategy="|".join(registry.STRATEGIES),
 
 
 # a bad MNISTFLOW_JOBS_PER_GPU stops the workflow here, not each GPU job once it has started
@@ -75,80 +65,23 @@ def gpus_per_job(wildcards):
     return 1 if not workflow.local_exec or gpus_on_this_machine() else 0
 
 
-PACKAGE_DIR = os.path.join(workflow.basedir, "src", "mnistflow")
-
-
-def imported_names(node):
-    """The package modules one import statement names: from . import x, from .x import y,
-    from mnistflow.x import y, import mnistflow.x."""
-    if isinstance(node, ast.ImportFrom) and node.level == 1:
-        return (
-            [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-        )
-    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnistflow"):
-        parts = node.module.split(".")
-        return parts[1:2] or [a.name for a in node.names]
-    if isinstance(node, ast.Import):
-        return [
-            a.name.split(".")[1] for a in node.names if a.name.startswith("mnistflow.")
-        ]
-    return []
-
-
-@functools.cache
-def imports_of(path):
-    """The package modules the Python file ``path`` imports, read from its source: nothing is
-    imported to find them."""
-    with open(path) as source:
-        tree = ast.parse(source.read())
-    names = {n for node in ast.walk(tree) for n in imported_names(node)}
-    return frozenset(
-        n for n in names if os.path.exists(os.path.join(PACKAGE_DIR, f"{n}.py"))
-    )
-
-
-# What runs a job (its log, its GPU lease) rather than computes its outputs: editing these
-# reruns nothing.
-JOB_RUNNER_MODULES = {"jobs", "gpu"}
-
-
 def script_code(script):
-    """The library modules a rule's script runs, as inputs: those scripts/<script>.py imports
-    and every package module they import, directly or not, so that editing any of them reruns
-    the rule (Snakemake's own code trigger only sees the rule's script)."""
-    seen = set(JOB_RUNNER_MODULES)
-    todo = list(imports_of(os.path.join(workflow.basedir, "scripts", f"{script}.py")))
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(imports_of(os.path.join(PACKAGE_DIR, f"{name}.py")))
-    return [
-        os.path.join(PACKAGE_DIR, f"{m}.py") for m in sorted(seen - JOB_RUNNER_MODULES)
-    ]
+    """The library modules scripts/<script>.py runs, as the rule's inputs (``code_inputs``)."""
+    return script_modules(os.path.join(workflow.basedir, "scripts", f"{script}.py"))
 
 
 def stats_figure_source(wildcards):
     """The dataset cache for the figures drawn from images, else the statistics summary."""
-    if wildcards.figure in STATS_FIGURES_FROM_DATASET:
+    if wildcards.figure in registry.STATS_FIGURES_FROM_DATASET:
         return f"results/{wildcards.dataset}/data/dataset.npz"
     return f"results/{wildcards.dataset}/stats/summary.npz"
 
 
 def stats_figure_labels(wildcards):
-    return {"dataset": wildcards.dataset, "item": STATS_FIGURES[wildcards.figure]}
-
-
-def stats_figure_options(wildcards):
-    """stats.<figure> of the config: changing one figure's options redraws only it."""
-    return config["stats"].get(wildcards.figure, {})
-
-
-def custom_dataset(wildcards):
-    """The custom_datasets entry of this dataset alone (empty for a built-in one), so that
-    editing another dataset's entry does not rerun this one."""
-    entries = config["custom_datasets"]
-    return {d: entries[d] for d in entries if d == wildcards.dataset}
+    return {
+        "dataset": wildcards.dataset,
+        "item": registry.STATS_FIGURES[wildcards.figure],
+    }
 
 
 def raw_files(wildcards):
@@ -159,16 +92,6 @@ def raw_files(wildcards):
     )
 
 
-def local_dir(wildcards):
-    return config["data"]["local_dirs"].get(wildcards.dataset, "")
-
-
-def stats_targets(dataset):
-    return [f"results/{dataset}/stats/stats.{ext}" for ext in ("csv", "html")] + [
-        f"results/{dataset}/stats/{figure}.png" for figure in STATS_FIGURES
-    ]
-
-
 # embed.tsne.backends: [auto] resolved once, for this machine, so that every target list and
 # the report's description name the backends this run builds
 config["embed"]["tsne"]["backends"] = chosen_tsne_backends(
@@ -176,14 +99,10 @@ config["embed"]["tsne"]["backends"] = chosen_tsne_backends(
 )
 
 
-def compared_methods():
-    embed = config["embed"]
-    methods = ["pca"] + [f"tsne-{b}" for b in embed["tsne"]["backends"]]
-    return methods + (["umap"] if embed["umap"]["enabled"] else [])
-
-
 def embeddings_to_compare(wildcards):
-    return [f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods()]
+    return [
+        f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods(config)
+    ]
 
 
 def best_run_predictions(wildcards):
@@ -194,7 +113,7 @@ def best_run_predictions(wildcards):
 
 def tsne_graph(wildcards):
     """The neighbour graph, for the backends that read it (the others search their own)."""
-    if wildcards.backend in GRAPH_BACKENDS:
+    if wildcards.backend in registry.GRAPH_BACKENDS:
         return f"results/{wildcards.dataset}/embed/knn.npz"
     return []
 
@@ -208,16 +127,6 @@ def run_metrics(wildcards):
     return [
         f"results/{wildcards.dataset}/train/{run}/metrics.csv"
         for run in training_runs(config)
-    ]
-
-
-def train_targets(dataset):
-    return [
-        f"results/{dataset}/train/leaderboard.{ext}" for ext in ("csv", "html", "png")
-    ] + [
-        f"results/{dataset}/train/{run}/{name}"
-        for run in training_runs(config)
-        for name in ("model.pt", "metrics.csv", "curves.png")
     ]
 
 
@@ -243,19 +152,8 @@ def hidden_layer_outputs():
             subcategory="{dataset} {run}",
             labels={"run": "{run}", "figure": figure},
         )
-        for figure in HIDDEN_LAYER_FIGURES
+        for figure in registry.HIDDEN_LAYER_FIGURES
     }
-
-
-def introspect_targets(dataset):
-    files = WEIGHT_FILES + GRADIENT_FILES
-    files += tuple(f"{animation}.html" for animation in ANIMATIONS)
-    files += tuple(f"{figure}.png" for figure in HIDDEN_LAYER_FIGURES)
-    return [
-        f"results/{dataset}/introspect/{run}/{name}"
-        for run in config["introspect"]["runs"]
-        for name in files
-    ]
 
 
 def gan_figure_outputs():
@@ -268,28 +166,13 @@ def gan_figure_outputs():
             subcategory="{dataset} {gan}",
             labels={"model": "{gan}", "figure": label},
         )
-        for figure, label in GAN_FIGURES.items()
+        for figure, label in registry.GAN_FIGURES.items()
     }
 
 
 def gan_classifier(wildcards):
     """The checkpoint that scores the samples: train.best_run's model."""
     return f"results/{wildcards.dataset}/train/{config['train']['best_run']}/model.pt"
-
-
-def gan_targets(dataset):
-    files = [
-        "gan_quality.csv",
-        "gan_quality.html",
-        "samples.html",
-        *GAN_ANIMATION_FILES,
-    ]
-    files += [f"{figure}.png" for figure in GAN_FIGURES]
-    return [
-        f"results/{dataset}/gan/{model}/{name}"
-        for model in config["gan"]["models"]
-        for name in files
-    ]
 
 
 def tuned_sweep(wildcards):
@@ -301,43 +184,15 @@ def tuned_sweep(wildcards):
 
 def optimizer_runs(wildcards):
     prefix = f"results/{wildcards.dataset}/optimizers"
-    return [f"{prefix}/article/{o}.csv" for o in ARTICLE_OPTIMIZERS] + [
+    return [f"{prefix}/article/{o}.csv" for o in registry.ARTICLE_OPTIMIZERS] + [
         f"{prefix}/tuned/{o}.csv" for o in config["optimizers"]["tuned"]
     ]
-
-
-def optimizer_targets(dataset):
-    prefix = f"results/{dataset}/optimizers"
-    return [
-        f"{prefix}/optimizers.csv",
-        f"{prefix}/optimizers.html",
-        f"{prefix}/optimizers-curves.png",
-        f"{prefix}/optimizers-bars.png",
-    ]
-
-
-def embed_targets(dataset):
-    prefix = f"results/{dataset}/embed"
-    return (
-        [f"{prefix}/embed_quality.{ext}" for ext in ("csv", "html", "png")]
-        + [f"{prefix}/pca-{figure}.png" for figure in PCA_FIGURES]
-        + [
-            f"{prefix}/{method}-{figure}.png"
-            for method in compared_methods()
-            for figure in EMBEDDING_FIGURES
-        ]
-        + (
-            [f"{prefix}/explorer.html"]
-            if config["embed"]["explorer"]["enabled"]
-            else []
-        )
-    )
 
 
 def transfer_source_checkpoint(wildcards):
     """The source's train.best_run checkpoint, shared with every other analysis of that
     dataset; none for an ImageNet network."""
-    if wildcards.source.startswith(IMAGENET_PREFIX):
+    if wildcards.source.startswith(registry.IMAGENET_PREFIX):
         return []
     return f"results/{wildcards.source}/train/{config['train']['best_run']}/model.pt"
 
@@ -359,54 +214,3 @@ def transfer_runs(wildcards):
         )
     prefix = f"results/transfer/{wildcards.source}_to_{wildcards.target}"
     return [f"{prefix}/runs/{strategy}.csv" for strategy in strategies]
-
-
-def transfer_targets():
-    return [
-        f"results/transfer/{source}_to_{target}/{name}"
-        for source, target, _ in transfer_pairs(config)
-        for name in ("transfer.csv", "transfer.html", "label_efficiency.png")
-    ]
-
-
-def report_headline_tables():
-    """The result tables the report's headline numbers come from, as report.headline takes them."""
-    datasets = config["datasets"]
-    return {
-        "leaderboards": {d: f"results/{d}/train/leaderboard.csv" for d in datasets},
-        "embed_qualities": {
-            d: f"results/{d}/embed/embed_quality.csv" for d in datasets
-        },
-        "optimizer_tables": {
-            d: f"results/{d}/optimizers/optimizers.csv" for d in datasets
-        },
-        "gan_qualities": {
-            d: {
-                m: f"results/{d}/gan/{m}/gan_quality.csv"
-                for m in config["gan"]["models"]
-            }
-            for d in datasets
-        },
-        "transfer_results": {
-            f"{source} → {target}": f"results/transfer/{source}_to_{target}/transfer.csv"
-            for source, target, _ in transfer_pairs(config)
-        },
-    }
-
-
-def report_headline_inputs(wildcards):
-    """Every table of report_headline_tables (the GAN ones one level deeper, per dataset)."""
-    tables = report_headline_tables()
-    gans = tables.pop("gan_qualities")
-    return [p for section in tables.values() for p in section.values()] + [
-        p for models in gans.values() for p in models.values()
-    ]
-
-
-def all_targets():
-    targets = []
-    for dataset in config["datasets"]:
-        targets += stats_targets(dataset) + embed_targets(dataset)
-        targets += train_targets(dataset) + optimizer_targets(dataset)
-        targets += introspect_targets(dataset) + gan_targets(dataset)
-    return targets + transfer_targets() + ["results/report/headline.rst"]

@@ -15,9 +15,9 @@ rule acquire_raw:
         "../../envs/data.yaml"
     threads: 1
     params:
-        custom_datasets=custom_dataset,
+        custom_datasets=lambda w: custom_dataset(config, w.dataset),
         sources=config["data"]["sources"],
-        local_dir=local_dir,
+        local_dir=lambda w: local_dir(config, w.dataset),
     script:
         "../../scripts/acquire_raw.py"
 
@@ -35,6 +35,6 @@ rule dataset_cache:
         "../../envs/data.yaml"
     threads: 1
     params:
-        custom_datasets=custom_dataset,
+        custom_datasets=lambda w: custom_dataset(config, w.dataset),
     script:
         "../../scripts/dataset_cache.py"

@@ -112,7 +112,7 @@ rule plot_embedding:
     benchmark:
         "results/benchmarks/{dataset}/plot_embedding-{method}-{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(EMBEDDING_FIGURES),
+        figure="|".join(registry.EMBEDDING_FIGURES),
     localrule: True
     conda:
         "../../envs/embed.yaml"
@@ -141,7 +141,7 @@ rule plot_pca:
     benchmark:
         "results/benchmarks/{dataset}/plot_pca-{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(PCA_FIGURES),
+        figure="|".join(registry.PCA_FIGURES),
     localrule: True
     conda:
         "../../envs/embed.yaml"
@@ -199,7 +199,7 @@ rule explorer:
         embeddings=embeddings_to_compare,
         dataset="results/{dataset}/data/dataset.npz",
         predictions=best_run_predictions,
-        code=script_code("explorer") + [os.path.join(PACKAGE_DIR, "explorer.js")],
+        code=script_code("explorer") + [str(PACKAGE_DIR / "explorer.js")],
     output:
         report(
             "results/{dataset}/embed/explorer.html",

@@ -118,7 +118,7 @@ rule introspect_animation_page:
     benchmark:
         "results/benchmarks/{dataset}/introspect_animation_page-{run}-{animation}.tsv"
     wildcard_constraints:
-        animation="|".join(ANIMATIONS),
+        animation="|".join(registry.ANIMATIONS),
     localrule: True
     conda:
         "../../envs/train.yaml"

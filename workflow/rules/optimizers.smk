@@ -83,7 +83,9 @@ rule optimizer_comparison:
     params:
         # a diverged seed counts at chance accuracy, 1 / classes
         classes=lambda wildcards: len(
-            get_spec(wildcards.dataset, custom_dataset(wildcards)).classes
+            get_spec(
+                wildcards.dataset, custom_dataset(config, wildcards.dataset)
+            ).classes
         ),
     script:
         "../../scripts/optimizer_comparison.py"

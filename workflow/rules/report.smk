@@ -3,7 +3,7 @@
 
 rule report_headline:
     input:
-        tables=report_headline_inputs,
+        tables=report_headline_inputs(config),
         code=script_code("report_headline"),
     output:
         "results/report/headline.rst",
@@ -16,6 +16,6 @@ rule report_headline:
         "../../envs/train.yaml"
     threads: 1
     params:
-        tables=report_headline_tables(),
+        tables=report_headline_tables(config),
     script:
         "../../scripts/report_headline.py"

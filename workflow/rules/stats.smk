@@ -46,12 +46,12 @@ rule plot_stats:
     benchmark:
         "results/benchmarks/{dataset}/plot_stats-{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(STATS_FIGURES),
+        figure="|".join(registry.STATS_FIGURES),
     localrule: True
     conda:
         "../../envs/stats.yaml"
     threads: 1
     params:
-        options=stats_figure_options,
+        options=lambda w: stats_figure_options(config, w.figure),
     script:
         "../../scripts/plot_stats.py"
