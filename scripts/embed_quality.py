@@ -1,7 +1,6 @@
 from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding, quality_table
-from mnistflow.plots_embed import quality_comparison
 from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 from mnistflow.neighbours import NeighbourGraph
@@ -16,4 +15,3 @@ with rule_context(snakemake) as log:
     atomic.save_csv(snakemake.output.table, table)
     title = f"{snakemake.wildcards.dataset} embedding quality"
     atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
-    atomic.save_figure(snakemake.output.figure, quality_comparison(embeddings, table, dataset.classes, p.point_size))

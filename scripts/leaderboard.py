@@ -1,5 +1,4 @@
 from mnistflow import atomic
-from mnistflow.plots_train import leaderboard_figure
 from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 from mnistflow.search import leaderboard
@@ -10,4 +9,3 @@ with rule_context(snakemake) as log:
     atomic.save_csv(snakemake.output.table, table)
     title = f"{snakemake.wildcards.dataset} leaderboard"
     atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
-    atomic.save_figure(snakemake.output.figure, leaderboard_figure(table))

@@ -2,7 +2,6 @@ import pandas as pd
 
 from mnistflow import atomic
 from mnistflow.optimizers import summarize
-from mnistflow.plots_train import optimizer_bars, optimizer_curves
 from mnistflow.report import table_page
 from mnistflow.jobs import rule_context
 
@@ -13,5 +12,3 @@ with rule_context(snakemake) as log:
     atomic.save_csv(snakemake.output.table, table)
     title = f"{snakemake.wildcards.dataset} optimizer comparison"
     atomic.write_text(snakemake.output.table_page, table_page(snakemake.output.table, title))
-    atomic.save_figure(snakemake.output.curves, optimizer_curves(runs))
-    atomic.save_figure(snakemake.output.bars, optimizer_bars(table))

@@ -362,6 +362,25 @@ def test_changing_one_plots_parameters_reruns_only_that_plot(tiny_run):
     assert changed == {"pixel_histograms.png"}
 
 
+def test_restyling_the_drawn_tables_recomputes_none_of_them(tiny_run):
+    """The leaderboard, the embedding comparison, the optimizer comparison and the transfer
+    figures are drawn by jobs of their own from the tables: forcing the drawing jobs reruns no
+    job that computes, and the tables stay as they were."""
+    workdir = tiny_run["workdir"]
+    drawing = ["plot_leaderboard", "plot_embed_quality", "plot_optimizers", "plot_transfer"]
+    planned = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n", "--forcerun", *drawing)
+    assert set(jobs(planned)) == {"all", *drawing}
+    original = (workdir / "config.yaml").read_text()
+    config = yaml.safe_load(original)
+    config["embed"]["point_size"] = 3.5
+    write_config(workdir, config)
+    try:
+        planned = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n")
+    finally:
+        (workdir / "config.yaml").write_text(original)
+    assert "embed_quality" not in jobs(planned) and "plot_embed_quality" in jobs(planned)
+
+
 def test_rebuilding_one_figure_by_file_name(tiny_run):
     workdir = tiny_run["workdir"]
     target = "results/tiny/stats/class_means.png"

@@ -169,13 +169,6 @@ rule embed_quality:
                 "figure": "quality table",
             },
         ),
-        figure=report(
-            "results/{dataset}/embed/embed_quality.png",
-            caption="../report/embed_quality.rst",
-            category="2. Embeddings",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "method": "all", "figure": "comparison"},
-        ),
     log:
         "results/logs/{dataset}/embed_quality.log",
     benchmark:
@@ -186,9 +179,37 @@ rule embed_quality:
     params:
         **config["embed"]["quality"],
         seed=config["embed"]["seed"],
-        point_size=config["embed"]["point_size"],
     script:
         "../../scripts/embed_quality.py"
+
+
+# The embeddings side by side, titled with their scores: restyling them recomputes no score.
+rule plot_embed_quality:
+    input:
+        table="results/{dataset}/embed/embed_quality.csv",
+        embeddings=embeddings_to_compare,
+        dataset="results/{dataset}/data/dataset.npz",
+        code=script_code("plot_embed_quality"),
+    output:
+        figure=report(
+            "results/{dataset}/embed/embed_quality.png",
+            caption="../report/embed_quality.rst",
+            category="2. Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "method": "all", "figure": "comparison"},
+        ),
+    log:
+        "results/logs/{dataset}/plot_embed_quality.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_embed_quality.tsv"
+    localrule: True
+    conda:
+        "../../envs/embed.yaml"
+    threads: 1
+    params:
+        point_size=config["embed"]["point_size"],
+    script:
+        "../../scripts/plot_embed_quality.py"
 
 
 # Every point of every embedding above on one offline page: hover shows the image, the switch

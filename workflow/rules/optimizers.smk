@@ -58,20 +58,6 @@ rule optimizer_comparison:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "table"},
         ),
-        curves=report(
-            "results/{dataset}/optimizers/optimizers-curves.png",
-            caption="../report/optimizers.rst",
-            category="4. Optimizers",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "curves"},
-        ),
-        bars=report(
-            "results/{dataset}/optimizers/optimizers-bars.png",
-            caption="../report/optimizers.rst",
-            category="4. Optimizers",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "bars"},
-        ),
     log:
         "results/logs/{dataset}/optimizer_comparison.log",
     benchmark:
@@ -89,3 +75,36 @@ rule optimizer_comparison:
         ),
     script:
         "../../scripts/optimizer_comparison.py"
+
+
+# The comparison's curves (from the runs) and bars (from the table).
+rule plot_optimizers:
+    input:
+        table="results/{dataset}/optimizers/optimizers.csv",
+        runs=optimizer_runs,
+        code=script_code("plot_optimizers"),
+    output:
+        curves=report(
+            "results/{dataset}/optimizers/optimizers-curves.png",
+            caption="../report/optimizers.rst",
+            category="4. Optimizers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "curves"},
+        ),
+        bars=report(
+            "results/{dataset}/optimizers/optimizers-bars.png",
+            caption="../report/optimizers.rst",
+            category="4. Optimizers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "bars"},
+        ),
+    log:
+        "results/logs/{dataset}/plot_optimizers.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_optimizers.tsv"
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/plot_optimizers.py"

@@ -66,6 +66,24 @@ rule transfer_summary:
             subcategory="{source} to {target}",
             labels={"source": "{source}", "target": "{target}", "figure": "table"},
         ),
+    log:
+        "results/logs/transfer/{source}_to_{target}/summary.log",
+    benchmark:
+        "results/benchmarks/transfer/{source}_to_{target}/summary.tsv"
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    script:
+        "../../scripts/transfer_summary.py"
+
+
+# Test accuracy against labels per class, from the transfer's table.
+rule plot_transfer:
+    input:
+        table="results/transfer/{source}_to_{target}/transfer.csv",
+        code=script_code("plot_transfer"),
+    output:
         figure=report(
             "results/transfer/{source}_to_{target}/label_efficiency.png",
             caption="../report/transfer.rst",
@@ -78,12 +96,12 @@ rule transfer_summary:
             },
         ),
     log:
-        "results/logs/transfer/{source}_to_{target}/summary.log",
+        "results/logs/transfer/{source}_to_{target}/plot_transfer.log",
     benchmark:
-        "results/benchmarks/transfer/{source}_to_{target}/summary.tsv"
+        "results/benchmarks/transfer/{source}_to_{target}/plot_transfer.tsv"
     localrule: True
     conda:
         "../../envs/train.yaml"
     threads: 1
     script:
-        "../../scripts/transfer_summary.py"
+        "../../scripts/plot_transfer.py"
