@@ -96,3 +96,21 @@ def test_three_times_the_perplexity_is_written_once():
               for path in (REPO / folder).rglob("*") if path.suffix in (".py", ".smk")
               for line in path.read_text().splitlines() if pattern.search(line) and not line.strip().startswith("#")]
     assert [str(p) for p in places] == ["src/mnistflow/neighbours.py"]
+
+
+def test_auto_tsne_carries_the_options_of_each_backend_it_may_pick():
+    config = resolved("default")
+    assert tsne_options(config, "auto") == {"opentsne": tsne_options(config, "opentsne"),
+                                            "torch": tsne_options(config, "torch")}
+
+
+def test_auto_beside_a_backend_it_may_pick_is_refused_before_any_job():
+    from mnistflow.config import ConfigError, check_config
+
+    config = resolved("default")
+    config["embed"]["tsne"]["backends"] = ["auto", "opentsne"]
+    with pytest.raises(ConfigError, match="embed.tsne.backends: auto builds opentsne or torch, decided where its job "
+                                          "runs, so beside opentsne it may build the same twice"):
+        check_config(config)
+    config["embed"]["tsne"]["backends"] = ["auto", "multicore"]
+    check_config(config)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnistflow.embed import chosen_tsne_backends
+from mnistflow.embed import job_tsne_backend
 from mnistflow.tsne_torch import (
     TorchTSNE,
     conditional_affinities,
@@ -139,11 +139,11 @@ def test_fft_sizes_have_only_small_prime_factors():
     assert [fft_friendly(n) for n in (50, 97, 121, 150, 251)] == [50, 100, 125, 150, 256]
 
 
-def test_auto_is_torch_with_a_gpu_and_opentsne_without():
-    assert chosen_tsne_backends(["auto"], has_gpu=True) == ["torch"]
-    assert chosen_tsne_backends(["auto"], has_gpu=False) == ["opentsne"]
-    assert chosen_tsne_backends(["opentsne", "auto", "multicore"], has_gpu=False) == ["opentsne", "multicore"]
-    assert chosen_tsne_backends(["auto", "opentsne"], has_gpu=True) == ["torch", "opentsne"]
+def test_auto_is_picked_by_the_job_torch_with_a_gpu_and_opentsne_without():
+    assert job_tsne_backend("auto", has_gpu=True) == "torch"
+    assert job_tsne_backend("auto", has_gpu=False) == "opentsne"
+    assert job_tsne_backend("multicore", has_gpu=True) == "multicore"
+    assert job_tsne_backend("auto") == ("torch" if torch.cuda.is_available() else "opentsne")
 
 
 def test_the_grid_keeps_intervals_at_most_one_wide_while_the_map_grows(clusters):

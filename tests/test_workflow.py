@@ -89,10 +89,10 @@ def test_every_stats_output_is_produced(tiny_run):
 
 
 EMBED_OUTPUTS = (
-    ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "knn.npz", "tsne-opentsne.npz",
+    ["embed_quality.csv", "embed_quality.html", "embed_quality.png", "pca50.npz", "pca.npz", "knn.npz", "tsne-auto.npz",
      "umap.npz", "explorer.html"]
     + [f"pca-{f}.png" for f in ("3d", "variance", "components")]
-    + [f"{m}-{f}.png" for m in ("pca", "tsne-opentsne", "umap") for f in ("scatter", "classes", "axes", "values")]
+    + [f"{m}-{f}.png" for m in ("pca", "tsne-auto", "umap") for f in ("scatter", "classes", "axes", "values")]
 )
 
 
@@ -100,15 +100,16 @@ def test_every_embedding_output_is_produced(tiny_run):
     embed = tiny_run["workdir"] / "results/tiny/embed"
     assert sorted(p.name for p in embed.iterdir()) == sorted(EMBED_OUTPUTS)
     quality = pd.read_csv(embed / "embed_quality.csv")
-    assert list(quality.method) == ["pca", "tsne-opentsne", "umap"]
+    assert list(quality.method) == ["pca", "tsne-auto", "umap"]
     for row in quality.itertuples():
         embedding = Embedding.load(embed / f"{row.method}.npz")
         assert embedding.coords.shape == (400, 2) and np.isfinite(embedding.coords).all()
         assert row.knn_accuracy == pytest.approx(knn_accuracy(embedding, 10))
         assert 0.5 < row.trustworthiness <= 1.0
-    tsne = Embedding.load(embed / "tsne-opentsne.npz")
+    tsne = Embedding.load(embed / "tsne-auto.npz")
+    assert tsne.params["backend"] == "opentsne"  # picked by the job: no GPU here, two fake ones in the DAG
     assert tsne.params["perplexity"] == 30 and tsne.params["seed"] == 7 and tsne.params["points"] == 400
-    assert quality.set_index("method").kl_divergence["tsne-opentsne"] == pytest.approx(tsne.params["kl_divergence"])
+    assert quality.set_index("method").kl_divergence["tsne-auto"] == pytest.approx(tsne.params["kl_divergence"])
     assert quality.set_index("method").kl_divergence[["pca", "umap"]].isna().all()
 
 
@@ -124,7 +125,7 @@ def test_every_embedding_reads_the_one_neighbour_graph(tiny_run):
     assert planned["embed_quality"] == 1  # the quality table reads the graph too: neighbours kept
     quality = pd.read_csv(workdir / "results/tiny/embed/embed_quality.csv")
     assert quality.neighbours_kept.between(0, 1).all() and quality.set_index("method").neighbours_kept["umap"] > 0.1
-    for method in ("tsne-opentsne", "umap"):
+    for method in ("tsne-auto", "umap"):
         embedding = Embedding.load(workdir / f"results/tiny/embed/{method}.npz")
         assert embedding.params["neighbour_search"] == "exact"
         assert embedding.params["seconds_neighbour_graph"] == pytest.approx(graph.seconds)
@@ -132,7 +133,7 @@ def test_every_embedding_reads_the_one_neighbour_graph(tiny_run):
 
 def test_a_new_tsne_setting_reruns_tsne_and_not_the_graph(tiny_run):
     workdir = tiny_run["workdir"]
-    target = "results/tiny/embed/tsne-opentsne.npz"
+    target = "results/tiny/embed/tsne-auto.npz"  # auto's settings hold openTSNE's
     result = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", "-n", target,
                        "--config", "embed={tsne: {opentsne: {iterations: 60}}}")
     assert jobs(result) == {"tsne": 1}
@@ -163,7 +164,7 @@ def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
 def test_every_gpu_job_leased_a_device(tiny_run):
     workdir = tiny_run["workdir"]
     gpu_rules = {"train", "train_recorded", "optimizer_sweep", "optimizer_seeds", "gan_train", "transfer_features",
-                 "transfer_strategy"}
+                 "transfer_strategy", "tsne"}  # t-SNE's auto may pick torch: it holds a GPU where one is given
     logs = [path for path in (workdir / "results/logs").rglob("*.log")
             if re.match(r".* rule (\w+),", path.read_text()).group(1) in gpu_rules]
     assert len(logs) > 20
@@ -444,6 +445,19 @@ def test_dry_run_of_the_default_config_lists_every_rule_without_importing_torch_
                        env={"PYTHONPATH": path})
     rules = set(snakemake(tmp_path, "--list-rules").stdout.split())
     assert rules and set(jobs(result)) == rules
+
+
+def test_the_dag_is_the_same_whatever_gpus_the_machine_that_builds_it_has(tmp_path):
+    """t-SNE's auto is decided by its job (under SLURM the machine that builds the DAG is the
+    login node): the same jobs and files with four GPUs and with none."""
+    def outputs(gpus: str) -> list[str]:
+        result = snakemake(tmp_path, "--cores", "2", "-n", "--configfile", str(REPO / "config.yaml"),
+                           env={"MNISTFLOW_GPU_COUNT": gpus})
+        return sorted(line.strip() for line in result.stdout.splitlines() if line.strip().startswith("output:"))
+
+    with_gpus = outputs("4")
+    assert with_gpus == outputs("0")
+    assert any("results/mnist/embed/tsne-auto.npz" in line for line in with_gpus)
 
 
 def test_lint_is_clean(tmp_path):

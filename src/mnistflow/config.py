@@ -210,11 +210,12 @@ def check_config(config: dict) -> None:
     """What the schema cannot check, before any job starts: every dataset and transfer names a
     known dataset, no transfer goes to itself, the runs that other keys name exist, every
     run's optimizer and schedule are ones torch builds and training can step (``recipes``: no
-    torch is imported), and t-SNE's perplexity suits an ``embed.subset``."""
+    torch is imported), t-SNE's perplexity suits an ``embed.subset`` and auto is not asked beside a
+    backend it may pick."""
     from .datasets import DataError, get_spec
     from .embed import check_perplexity
-    from .registry import IMAGENET_PREFIX
     from .recipes import check_recipe
+    from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, IMAGENET_PREFIX
 
     for i, dataset in enumerate(config["datasets"]):
         try:
@@ -244,5 +245,10 @@ def check_config(config: dict) -> None:
         check_recipe(settings, f"train.runs.{run}" if config["train"]["runs"].get(run) is not None else
                      f"train.search.grid (run {run})")
     embed = config["embed"]
+    picked_by_auto = sorted(set(AUTO_TSNE_CHOICES.values()) & set(embed["tsne"]["backends"]))
+    if AUTO_TSNE in embed["tsne"]["backends"] and picked_by_auto:
+        choices = " or ".join(sorted(set(AUTO_TSNE_CHOICES.values())))
+        raise ConfigError(f"embed.tsne.backends: {AUTO_TSNE} builds {choices}, decided where its job runs, so beside "
+                          f"{', '.join(picked_by_auto)} it may build the same twice: name the backends without auto")
     if embed["subset"] is not None:  # no more points than that; the job checks the dataset's count
         check_perplexity(embed["tsne"]["perplexity"], embed["subset"], ConfigError, " (embed.subset)")

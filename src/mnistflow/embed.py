@@ -18,21 +18,23 @@ from . import atomic
 from .datasets import Dataset
 from .errors import ConfigValueError
 from .neighbours import tsne_neighbours
-from .registry import GRAPH_BACKENDS, TSNE_BACKENDS
+from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, GRAPH_BACKENDS, TSNE_BACKENDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .neighbours import NeighbourGraph
 
-# what config's ``embed.tsne.backends: [auto]`` stands for on a machine with a GPU, and without
-AUTO_TSNE_BACKEND = {True: "torch", False: "opentsne"}
+def job_tsne_backend(asked: str, has_gpu: bool | None = None) -> str:
+    """The backend a t-SNE job runs: the one asked, or for ``auto`` torch where this process sees a
+    GPU (``has_gpu``: None asks torch), else openTSNE."""
+    if asked != AUTO_TSNE:
+        return asked
+    if has_gpu is None:
+        import torch
 
-
-def chosen_tsne_backends(backends: list[str], has_gpu: bool) -> list[str]:
-    """The config's t-SNE backends with ``auto`` resolved for this machine, each once, in order."""
-    resolved = [AUTO_TSNE_BACKEND[has_gpu] if name == "auto" else name for name in backends]
-    return list(dict.fromkeys(resolved))
+        has_gpu = torch.cuda.is_available()
+    return AUTO_TSNE_CHOICES[has_gpu]
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,13 @@ def check_perplexity(perplexity: float, points: int, error: type[Exception] = Co
 def tsne(pca_result: PCAResult, backend: str, threads: int = 1, graph: NeighbourGraph | None = None,
          **params) -> Embedding:
     """t-SNE of the PCA projection with one of ``TSNE_BACKENDS``; ``params`` are that backend's.
-    A backend of ``GRAPH_BACKENDS`` needs the neighbour ``graph``; its seconds count the graph's."""
+    A backend of ``GRAPH_BACKENDS`` needs the neighbour ``graph``; its seconds count the graph's.
+    ``auto``: the backend ``job_tsne_backend`` picks here, ``params`` holding each choice's by
+    name; the embedding is named ``tsne-auto`` and its params say which backend built it."""
+    asked = backend
+    if backend == AUTO_TSNE:
+        backend = job_tsne_backend(AUTO_TSNE)
+        params = params[backend]
     if backend not in TSNE_FUNCTIONS:
         raise ValueError(f"unknown t-SNE backend {backend!r}; choose one of {', '.join(TSNE_BACKENDS)}")
     check_perplexity(params["perplexity"], len(pca_result.projection))
@@ -300,7 +308,7 @@ def tsne(pca_result: PCAResult, backend: str, threads: int = 1, graph: Neighbour
     seconds = time.perf_counter() - started + (graph.seconds if backend in GRAPH_BACKENDS else 0.0)
     recorded = dict(params, backend=backend, threads=threads, points=len(coords),
                     input_dimensions=int(pca_result.projection.shape[1]), **details)
-    return Embedding(f"tsne-{backend}", coords, pca_result.labels, pca_result.is_test,
+    return Embedding(f"tsne-{asked}", coords, pca_result.labels, pca_result.is_test,
                      pca_result.index, seconds, recorded)
 
 

@@ -28,7 +28,7 @@ from .predictions import Predictions
 # A method's name in the switch; a method not listed is shown by its own name.
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne-opentsne": "t-SNE (openTSNE)",
                 "tsne-multicore": "t-SNE (MulticoreTSNE)", "tsne-sklearn": "t-SNE (scikit-learn)",
-                "tsne-torch": "t-SNE (torch)"}
+                "tsne-torch": "t-SNE (torch)", "tsne-auto": "t-SNE"}
 # t-SNE and UMAP separate the classes best, so the page opens on them
 METHOD_ORDER = ("tsne", "umap", "pca")
 # outside the class palette (Category10, matplotlib's tab10 in the static figures)

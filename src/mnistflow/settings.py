@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .config import training_runs
 from .neighbours import tsne_neighbours
-from .registry import IMAGENET_PREFIX
+from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, IMAGENET_PREFIX
 
 # the t-SNE settings every backend shares; each backend's own are under embed.tsne.<backend>
 TSNE_SHARED = ("perplexity", "early_exaggeration")
@@ -55,7 +55,9 @@ def neighbour_search(config: dict) -> dict:
 
 def tsne_options(config: dict, backend: str) -> dict:
     """The keyword arguments of ``embed.tsne`` for one backend: the shared settings, the seed and
-    that backend's own."""
+    that backend's own; for ``auto``, those of each backend it may pick, by name."""
+    if backend == AUTO_TSNE:
+        return {choice: tsne_options(config, choice) for choice in sorted(set(AUTO_TSNE_CHOICES.values()))}
     tsne = config["embed"]["tsne"]
     options = {key: tsne[key] for key in TSNE_SHARED}
     options.update(tsne[backend], seed=config["embed"]["seed"])

@@ -10,7 +10,6 @@ from mnistflow import registry
 from mnistflow.code_inputs import PACKAGE_DIR, script_modules
 from mnistflow.config import training_runs, transfer_pairs
 from mnistflow.datasets import RAW_FILES, get_spec
-from mnistflow.embed import chosen_tsne_backends
 from mnistflow.gpu import jobs_per_gpu, machine_devices
 from mnistflow.targets import (
     all_targets,
@@ -35,8 +34,10 @@ from mnistflow.settings import (
 
 wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
-    backend="|".join(registry.TSNE_BACKENDS),
-    method="pca|umap|tsne-(" + "|".join(registry.TSNE_BACKENDS) + ")",
+    backend="|".join((*registry.TSNE_BACKENDS, registry.AUTO_TSNE)),
+    method="pca|umap|tsne-("
+    + "|".join((*registry.TSNE_BACKENDS, registry.AUTO_TSNE))
+    + ")",
     run="[A-Za-z0-9_-]+",
     optimizer="|".join(registry.TUNED_OPTIMIZERS),
     protocol="|".join(registry.PROTOCOLS),
@@ -92,13 +93,6 @@ def raw_files(wildcards):
     )
 
 
-# embed.tsne.backends: [auto] resolved once, for this machine, so that every target list and
-# the report's description name the backends this run builds
-config["embed"]["tsne"]["backends"] = chosen_tsne_backends(
-    config["embed"]["tsne"]["backends"], gpus_on_this_machine() > 0
-)
-
-
 def embeddings_to_compare(wildcards):
     return [
         f"results/{wildcards.dataset}/embed/{m}.npz" for m in compared_methods(config)
@@ -112,15 +106,21 @@ def best_run_predictions(wildcards):
 
 
 def tsne_graph(wildcards):
-    """The neighbour graph, for the backends that read it (the others search their own)."""
-    if wildcards.backend in registry.GRAPH_BACKENDS:
+    """The neighbour graph, for the backends that read it (the others search their own) and for
+    auto, which may pick one of them."""
+    if wildcards.backend in (*registry.GRAPH_BACKENDS, registry.AUTO_TSNE):
         return f"results/{wildcards.dataset}/embed/knn.npz"
     return []
 
 
 def tsne_gpus(wildcards):
-    """The torch backend's ``gpu`` resource (the others never use a GPU)."""
-    return gpus_per_job(wildcards) if wildcards.backend == "torch" else 0
+    """The ``gpu`` resource of the torch backend and of auto, which picks torch where it sees a
+    GPU (the others never use one)."""
+    return (
+        gpus_per_job(wildcards)
+        if wildcards.backend in ("torch", registry.AUTO_TSNE)
+        else 0
+    )
 
 
 def run_metrics(wildcards):
