@@ -52,11 +52,12 @@ CANDIDATES = {
 
 def recipe(name: str, seed: int):
     from mnistflow.config import load_yaml, validate_config
+    from mnistflow.settings import training_run
     from mnistflow.train import TrainConfig
 
-    train = validate_config(load_yaml(ROOT / "config.yaml"), ROOT / "workflow/schemas/config.schema.yaml")["train"]
+    config = validate_config(load_yaml(ROOT / "config.yaml"), ROOT / "workflow/schemas/config.schema.yaml")
     widths, epochs = CANDIDATES[name]
-    settings = {**train["defaults"], **train["runs"]["best"], "model": f"best-{name}", "epochs": epochs, "seed": seed}
+    settings = {**training_run(config, "best"), "model": f"best-{name}", "epochs": epochs, "seed": seed}
     return TrainConfig(**settings), widths
 
 

@@ -22,6 +22,7 @@ import torch
 
 from mnistflow.config import load_yaml, validate_config
 from mnistflow.datasets import load_dataset
+from mnistflow.settings import recording_options, training_run
 from mnistflow.train import TensorData, TrainConfig, Trainer
 
 
@@ -57,14 +58,14 @@ def main() -> None:
 
     torch.set_num_threads(os.cpu_count())
     config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")
-    recording = {k: config["introspect"][k] for k in ("per_epoch", "weight_bins", "gradient_bins")}
+    recording = recording_options(config)
     data = TensorData.from_dataset(load_dataset(Path("results") / args.dataset / "data" / "dataset.npz"),
                                    train_subset=args.train_subset)
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
               "torch": torch.__version__, "train_images": len(data.train_y), "recording": recording, "runs": {}}
     for run in args.models:
-        settings = dict(config["train"]["defaults"], **config["train"]["runs"][run])
-        settings.update(epochs=1, augment=False)  # augmentation would only dilute the overhead
+        # augmentation would only dilute the overhead
+        settings = dict(training_run(config, run), epochs=1, augment=False)
         train_config = TrainConfig(**settings)
         plain, recorded, inside = [], [], []
         for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from mnistflow.config import load_yaml, validate_config
 from mnistflow.datasets import load_dataset
 from mnistflow.models import build_model
+from mnistflow.settings import training_run
 from mnistflow.train import TensorData, TrainConfig, Trainer, evaluate, make_optimizer, pick_device
 
 
@@ -143,7 +144,8 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(os.cpu_count())
-    config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")["train"]
+    workflow_config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")
+    config = workflow_config["train"]
     dataset = load_dataset(Path("results") / args.dataset / "data" / "dataset.npz")
     device = pick_device()
     data = TensorData.from_dataset(dataset, device, validation=config["defaults"]["validation"], test=False)
@@ -157,7 +159,7 @@ def main() -> None:
                                    "speedup": round(ours / article, 2)}
     print(json.dumps(result["images_per_second"]), flush=True)
     if args.recipe in config["runs"]:
-        recipe = TrainConfig(**dict(config["defaults"], **config["runs"][args.recipe]))
+        recipe = TrainConfig(**training_run(workflow_config, args.recipe))
         result["profile_shares"] = profile_step(data, recipe)
         print(json.dumps(result["profile_shares"]), flush=True)
         # the recipe as configured, and the same without augmentation over fewer epochs (the fast path)
