@@ -64,7 +64,8 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "bench")]  # the library, and benc
 from mnistflow import atomic  # noqa: E402
 from mnistflow.compare import paired_seed_difference  # noqa: E402
 from mnistflow.config import training_runs  # noqa: E402
-from mnistflow.settings import gan_settings, neighbour_count, transfer_settings, tsne_options  # noqa: E402
+from mnistflow.settings import (gan_settings, neighbour_count, optimizer_study, transfer_settings,  # noqa: E402
+                                tsne_options)
 from mnistflow.config import transfer_pairs as configured_pairs  # noqa: E402
 from mnistflow.datasets import get_spec, load_dataset, read_raw  # noqa: E402
 from mnistflow.optimizers import ARTICLE  # noqa: E402
@@ -181,12 +182,9 @@ def job_start(config: dict, dataset, scratch: Path) -> dict:
 
     save_dataset(scratch / "job-dataset.npz", dataset)
     optimizers = config["optimizers"]
-    settings = dict(config["train"]["defaults"], model=optimizers["model"], epochs=optimizers["epochs"],
-                    batch_size=optimizers["batch_size"])
     job = {"dataset": str(scratch / "job-dataset.npz"), "resume": str(scratch / "job-resume.pt"),
            "checkpoint": str(scratch / "job.pt"), "train_subset": optimizers["train_subset"],
-           "validation": optimizers["validation"],
-           "settings": {k: v for k, v in settings.items() if k not in ("validation", "train_subset")}}
+           "validation": optimizers["validation"], "settings": optimizer_study(config)["run"]}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
     report = {"settings": job["settings"], "train_subset": job["train_subset"], "runs": []}
     jobs_started = 0
@@ -395,7 +393,7 @@ def transfer_between_datasets(config: dict, dataset, scratch: Path, device, quic
     def run_steps(n: int) -> float:  # one learning rate: a step's time, not the sweep's
         fit = FitConfig(**dict(transfer_settings(config, "mnist", "finetune")["fit"], max_steps=n, eval_every=n))
         return float(run_strategy("finetune", source, dataset, [per_class], [0], fit,
-                                  ValidationShare(**transfer["validation"]), device=device,
+                                  ValidationShare(**transfer["validation"]), (1.0,), device=device,
                                   log=lambda s: None).seconds.iloc[0])
 
     return {"batch_size": transfer["batch_size"], "labels_per_class": per_class, "runs_steps": list(steps),
@@ -447,7 +445,8 @@ def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool)
     os.environ["TORCH_HOME"] = str(scratch / "torch-home")
     import torchvision
 
-    from mnistflow.transfer import IMAGENET_URL_ENV, FitConfig, backbone_features, load_source, run_strategy, sha256_of
+    from mnistflow.transfer import (IMAGENET_URL_ENV, FitConfig, ValidationShare, backbone_features, load_source,
+                                    run_strategy, sha256_of)
 
     report = {}
     imagenet = config["transfer"]["imagenet"]
@@ -470,8 +469,9 @@ def imagenet_transfer(config: dict, dataset, scratch: Path, device, quick: bool)
 
             def run_steps(n: int) -> float:
                 fit = FitConfig(**dict(workflow_fit, max_steps=n, eval_every=n, **settings))
-                return float(run_strategy("finetune", source, dataset, [per_class], [0], fit, device=device,
-                                          log=lambda s: None).seconds.iloc[0])
+                share = ValidationShare(**config["transfer"]["validation"])
+                return float(run_strategy("finetune", source, dataset, [per_class], [0], fit, share, (1.0,),
+                                          device=device, log=lambda s: None).seconds.iloc[0])
 
             return {**settings, **step_seconds(run_steps, steps)}
 

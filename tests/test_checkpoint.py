@@ -5,6 +5,8 @@ import torch
 from mnistflow.atomic import BrokenFileError
 from mnistflow.checkpoint import load_checkpoint
 
+from conftest import train_recipe
+
 
 def damaged(path, damage):
     """``path`` written as a damaged or foreign .pt file of the kind ``damage`` names."""
@@ -51,18 +53,16 @@ def test_a_broken_checkpoint_names_the_file_and_how_to_rebuild_it(tmp_path, dama
 ], ids=["dict", "tensor", "list", "empty"])
 def test_a_resume_file_that_holds_no_resume_state_means_a_fresh_start_said_why(tmp_path, content, reason):
     from mnistflow.checkpoint import read_resume_file
-    from mnistflow.train import TrainConfig
 
     path = tmp_path / "resume.pt"
     path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
     lines = []
-    assert read_resume_file(path, TrainConfig(), "cpu", lines.append) is None
+    assert read_resume_file(path, train_recipe(), "cpu", lines.append) is None
     assert lines == [f"ignoring {path}, starting afresh: {reason}"]
 
 
 def test_an_error_without_a_message_is_logged_by_its_type(tmp_path, monkeypatch):
     from mnistflow import checkpoint
-    from mnistflow.train import TrainConfig
 
     def fail(*args, **kwargs):
         raise EOFError
@@ -70,5 +70,5 @@ def test_an_error_without_a_message_is_logged_by_its_type(tmp_path, monkeypatch)
     monkeypatch.setattr(checkpoint, "load_state", fail)
     (tmp_path / "resume.pt").write_bytes(b"x")
     lines = []
-    assert checkpoint.read_resume_file(tmp_path / "resume.pt", TrainConfig(), "cpu", lines.append) is None
+    assert checkpoint.read_resume_file(tmp_path / "resume.pt", train_recipe(), "cpu", lines.append) is None
     assert lines == [f"ignoring {tmp_path / 'resume.pt'}, starting afresh: EOFError"]

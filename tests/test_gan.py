@@ -8,7 +8,6 @@ from mnistflow import rng
 from mnistflow.datasets import DatasetSpec, read_raw, save_dataset
 from mnistflow.gan import (
     GAN_NETWORKS,
-    GanConfig,
     GanTrainer,
     build_gan,
     fresh_samples,
@@ -31,7 +30,9 @@ from mnistflow.gan_quality import (
 from mnistflow.animation import save_gif
 from mnistflow.plots_gan import frame_images, gan_figures
 from mnistflow.registry import GAN_FIGURES
-from mnistflow.train import TensorData, TrainConfig, Trainer
+from mnistflow.train import TensorData, Trainer
+
+from conftest import train_recipe, gan_recipe
 
 SETTINGS = {"model": "cgan_mlp", "epochs": 2, "batch_size": 50, "seed": 3, "quality_samples": 200}
 
@@ -45,7 +46,7 @@ def trained_classifier(out, n_train: int, n_test: int, validation: int) -> dict:
     torch.set_num_threads(1)
     dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), out / "idx")
     save_dataset(out / "dataset.npz", dataset)
-    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32,
+    config = train_recipe(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32,
                          validation=validation)
     trainer = Trainer(config, TensorData.from_dataset(dataset, validation=validation), out / "r.pt", log=lambda s: None)
     trainer.save(out / "classifier.pt", trainer.run())
@@ -64,7 +65,7 @@ def test_real_images_are_scaled_to_the_generators_range():
 
 @pytest.mark.parametrize("model", sorted(GAN_NETWORKS))
 def test_generators_make_28x28_images_in_tanh_range(model):
-    generator, discriminator = build_gan(GanConfig(model=model))
+    generator, discriminator = build_gan(gan_recipe(model=model))
     labels = torch.arange(4)
     images = generator(torch.randn(4, 100), labels)
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
@@ -133,7 +134,7 @@ def test_conditional_accuracy_equals_a_direct_computation(setup):
 
 def trainer(setup, resume, **overrides):
     dataset = setup["dataset"]
-    config = GanConfig(**dict(SETTINGS, **overrides))
+    config = gan_recipe(**dict(SETTINGS, **overrides))
     return GanTrainer(config, dataset.train_images, dataset.train_labels, resume, setup["scorer"],
                       scoring_reference(setup["scorer"], dataset, config.train_subset), log=lambda s: None)
 
@@ -218,7 +219,7 @@ def test_the_scoring_reference_is_the_training_images_the_classifier_held_out(se
     held_out_labels = dataset.train_labels[160:]
     # the GAN trains on the 160 before them only: never on the images it is scored against
     assert reference.training_images == 160 and scoring_reference(scorer, dataset, 100).training_images == 100
-    gan = GanTrainer(GanConfig(**SETTINGS), dataset.train_images, dataset.train_labels, setup["dir"] / "r.pt", scorer,
+    gan = GanTrainer(gan_recipe(**SETTINGS), dataset.train_images, dataset.train_labels, setup["dir"] / "r.pt", scorer,
                      reference, log=lambda s: None)
     assert len(gan.real) == 160
     frequencies = class_frequencies(dataset.train_labels[:160], 10)
@@ -295,7 +296,7 @@ def test_at_equal_distributions_the_epoch_final_and_floor_points_agree(larger, t
     chart on one sample size. At a quarter of it the same generator scores far worse (the
     Fréchet distance's small-sample bias), as per-epoch points on fewer samples used to."""
     dataset = larger["dataset"]
-    config = GanConfig(**dict(SETTINGS, quality_samples=1000, epochs=1))
+    config = gan_recipe(**dict(SETTINGS, quality_samples=1000, epochs=1))
     gan = GanTrainer(config, dataset.train_images, dataset.train_labels, tmp_path / "r.pt", larger["scorer"],
                      scoring_reference(larger["scorer"], dataset), log=lambda s: None)
     gan.sampler = RealImages(3000, seed=5)
@@ -310,9 +311,9 @@ def test_at_equal_distributions_the_epoch_final_and_floor_points_agree(larger, t
     assert gan.score(1, 250)["frechet_distance"] > 1.3 * distance["final"]  # 10.0: 8.2 to 10.2 over pools
 def test_an_auxiliary_classifier_needs_a_discriminator_that_does_not_see_the_label():
     with pytest.raises(ValueError, match="an auxiliary classifier needs conditioning 'projection'"):
-        build_gan(GanConfig(class_loss_weight=1.0))
+        build_gan(gan_recipe(class_loss_weight=1.0))
     with pytest.raises(ValueError, match="unknown conditioning 'sum'; choose one of concat, projection"):
-        build_gan(GanConfig(conditioning="sum"))
+        build_gan(gan_recipe(conditioning="sum"))
 
 
 @pytest.mark.parametrize("model", sorted(GAN_NETWORKS))
@@ -320,7 +321,7 @@ def test_projection_discriminator_reads_the_label_only_through_its_embedding(mod
     """Its class logits do not depend on the label given, and its real/fake logit depends on it
     only through <embedding(label), features>."""
     torch.manual_seed(0)
-    _, discriminator = build_gan(GanConfig(model=model, conditioning="projection", class_loss_weight=1.0))
+    _, discriminator = build_gan(gan_recipe(model=model, conditioning="projection", class_loss_weight=1.0))
     discriminator.eval()
     images = torch.rand(6, 1, 28, 28) * 2 - 1
     ones, sevens = torch.ones(6, dtype=torch.long), torch.full((6,), 7)
@@ -334,7 +335,7 @@ def test_projection_discriminator_reads_the_label_only_through_its_embedding(mod
 
 
 def test_the_article_recipe_keeps_the_article_discriminator():
-    _, discriminator = build_gan(GanConfig(model="cgan_mlp"))
+    _, discriminator = build_gan(gan_recipe(model="cgan_mlp"))
     shapes = [tuple(p.shape) for p in discriminator.parameters()]
     assert shapes == [(1024, 794), (1024,), (512, 1024), (512,), (256, 512), (256,), (1, 256), (1,)]
 
@@ -390,7 +391,7 @@ def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_
 
     def gan(epochs, lines):
         scorer = Scorer(tmp_path / "classifier.pt")
-        return GanTrainer(GanConfig(**dict(SETTINGS, epochs=epochs)), dataset.train_images, dataset.train_labels,
+        return GanTrainer(gan_recipe(**dict(SETTINGS, epochs=epochs)), dataset.train_images, dataset.train_labels,
                           tmp_path / "resume.pt", scorer, scoring_reference(scorer, dataset),
                           log=lines.append)
 
@@ -418,7 +419,7 @@ def test_a_gan_resume_file_survives_a_classifier_file_that_differs_only_in_wall_
     checkpoint["metrics"] = [dict(row, seconds=row["seconds"] + 1) for row in checkpoint["metrics"]]
     torch.save(checkpoint, tmp_path / "b.pt")
     dataset = setup["dataset"]
-    digests = [GanTrainer(GanConfig(**SETTINGS), dataset.train_images, dataset.train_labels, tmp_path / "r.pt",
+    digests = [GanTrainer(gan_recipe(**SETTINGS), dataset.train_images, dataset.train_labels, tmp_path / "r.pt",
                           Scorer(path), None, log=lambda s: None).inputs for path in (tmp_path / "a.pt", tmp_path / "b.pt")]
     assert digests[0] == digests[1]
 

@@ -24,9 +24,11 @@ from mnistflow.plots_introspect import (
     weight_frames,
 )
 from mnistflow import rng
-from mnistflow.train import TensorData, TrainConfig, Trainer
+from mnistflow.train import TensorData, Trainer
 
-CONFIG = TrainConfig(model="best", optimizer="SGD", optimizer_kwargs={"lr": 0.05, "momentum": 0.9},
+from conftest import train_recipe
+
+CONFIG = train_recipe(model="best", optimizer="SGD", optimizer_kwargs={"lr": 0.05, "momentum": 0.9},
                      epochs=2, batch_size=32, seed=5)
 RECORDING = {"per_epoch": 4, "weight_bins": 20, "gradient_bins": 28}
 

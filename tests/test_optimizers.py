@@ -15,10 +15,14 @@ from mnistflow.optimizers import (
     summarize,
     sweep_step,
 )
-from mnistflow.train import TensorData, TrainConfig, Trainer, weights_copy
+from mnistflow.train import TensorData, Trainer, weights_copy
+
+from conftest import resolved_config, train_recipe
 
 SETTINGS = {"model": "first", "epochs": 1, "batch_size": 32, "train_subset": None, "validation": 60,
             "seeds": [0, 1], "sweep_seeds": [0, 1], "lr_factors": [0.5, 2.0], "sweep_extensions": 0}
+SETTINGS["run"] = dict(resolved_config()["train"]["defaults"],  # as settings.optimizer_study makes it
+                       **{key: SETTINGS[key] for key in ("model", "epochs", "batch_size", "train_subset")})
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def test_every_optimizer_starts_from_the_same_weights_and_sees_the_same_batches(
     initial = {}
     for optimizer in OPTIMIZERS:
         name, kwargs = optimizer_settings(optimizer, "tuned", OPTIMIZERS[optimizer][2])
-        trainer = Trainer(TrainConfig(model="first", optimizer=name, optimizer_kwargs=kwargs, epochs=2,
+        trainer = Trainer(train_recipe(model="first", optimizer=name, optimizer_kwargs=kwargs, epochs=2,
                                       batch_size=32, seed=5), data, tmp_path / f"{optimizer}.pt")
         initial[optimizer] = weights_copy(trainer.model)
         batches = []

@@ -114,3 +114,32 @@ def test_auto_beside_a_backend_it_may_pick_is_refused_before_any_job():
         check_config(config)
     config["embed"]["tsne"]["backends"] = ["auto", "multicore"]
     check_config(config)
+
+
+def test_each_optimizer_study_run_holds_train_defaults_but_for_the_studys_own(config):
+    from mnistflow.settings import optimizer_study
+
+    study = optimizer_study(config)
+    held = dataclasses.asdict(TrainConfig(**dict(study["run"], optimizer="Adam", optimizer_kwargs={"lr": 0.001},
+                                                 seed=0)))
+    own = {key: config["optimizers"][key] for key in ("model", "epochs", "batch_size", "train_subset")}
+    assert held == {**config["train"]["defaults"], **own, "optimizer": "Adam", "optimizer_kwargs": {"lr": 0.001},
+                    "seed": 0}
+
+
+def test_the_librarys_recipe_objects_hold_no_defaults_of_their_own():
+    """A setting's one default is the config schema's: the objects take every recipe value given
+    (FitConfig's ImageNet-only switches are off unless given)."""
+    from mnistflow.transfer import ValidationShare
+
+    for recipe in (TrainConfig, GanConfig, ValidationShare):
+        defaulted = [f.name for f in dataclasses.fields(recipe)
+                     if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+        assert defaulted == [], recipe
+    fit_defaults = {f.name: f.default for f in dataclasses.fields(FitConfig) if f.default is not dataclasses.MISSING}
+    assert fit_defaults == {"backbone_lr": None, "mixed_precision": False, "channels_last": False}
+
+
+def test_a_minimal_config_trains_with_the_same_settings_as_config_yaml():
+    minimal = validate_config({"datasets": ["mnist"]}, REPO / "workflow/schemas/config.schema.yaml")
+    assert minimal["train"]["defaults"] == resolved("default")["train"]["defaults"]

@@ -21,6 +21,8 @@ from mnistflow.train import (
     warp_draws,
 )
 
+from conftest import gan_recipe, train_recipe
+
 TIMING = ["seconds", "images_per_second"]
 
 
@@ -48,7 +50,7 @@ def quick(**overrides) -> TrainConfig:
     settings = dict(model="lenet", optimizer="SGD", optimizer_kwargs={"lr": 0.05, "momentum": 0.5},
                     epochs=2, batch_size=32, seed=3)
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return train_recipe(**settings)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -220,7 +222,7 @@ class WritesAFileWhenUnpickled:
 
 
 def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
-    from mnistflow.gan import GanConfig, load_generator
+    from mnistflow.gan import load_generator
     from mnistflow.gan_quality import Scorer
     from mnistflow.checkpoint import load_checkpoint, read_resume_file
 
@@ -234,7 +236,7 @@ def test_no_loader_runs_code_from_a_crafted_checkpoint(tmp_path):
         with pytest.raises(ValueError, match=re.escape(f"{crafted}: {refused}")):
             load(crafted)
     lines = []
-    assert read_resume_file(crafted, GanConfig(), "cpu", lines.append) is None  # a resume file: start afresh
+    assert read_resume_file(crafted, gan_recipe(), "cpu", lines.append) is None  # a resume file: start afresh
     assert lines == [f"ignoring {crafted}, starting afresh: {refused}"]
     assert not marker.exists()
 
@@ -246,7 +248,7 @@ def test_a_truncated_resume_file_means_a_fresh_start_not_a_crash(tmp_path):
     torch.save({"config": {}, "epoch": 3}, path)
     path.write_bytes(path.read_bytes()[:40])
     lines = []
-    assert read_resume_file(path, TrainConfig(), "cpu", lines.append) is None
+    assert read_resume_file(path, train_recipe(), "cpu", lines.append) is None
     assert lines[0].startswith(f"ignoring {path}, starting afresh:")
 
 

@@ -13,9 +13,8 @@ from mnistflow.checkpoint import InputPipeline
 from mnistflow.datasets import DatasetSpec, read_raw
 from mnistflow.plots_transfer import label_efficiency
 from mnistflow.transfer_results import summarise
-from mnistflow.train import TensorData, TrainConfig, Trainer
+from mnistflow.train import TensorData, Trainer
 from mnistflow.transfer import (
-    FitConfig,
     budget_indices,
     extract_features,
     imagenet_weights_file,
@@ -27,7 +26,10 @@ from mnistflow.transfer import (
     ValidationShare,
 )
 
-FIT = FitConfig(lr=0.01, batch_size=32, max_steps=5, eval_every=5)
+from conftest import fit_recipe, train_recipe
+
+FIT = fit_recipe(lr=0.01, batch_size=32, max_steps=5, eval_every=5)
+SHARE, ONE_RATE = ValidationShare(fraction=0.2, max_per_class=100), (1.0,)
 
 
 def read_synthetic(directory, name, seed, n_train=300):
@@ -44,7 +46,7 @@ def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("transfer")
     source = read_synthetic(root / "source-idx", "source", seed=1)
     target = read_synthetic(root / "target-idx", "target", seed=2)
-    config = TrainConfig(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.01}, epochs=1,
+    config = train_recipe(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.01}, epochs=1,
                          batch_size=32, seed=3)
     trainer = Trainer(config, TensorData.from_dataset(source), root / "resume.pt", log=lambda m: None)
     checkpoint = root / "model.pt"
@@ -132,11 +134,11 @@ def test_a_run_sees_only_its_budget_and_keeps_the_rate_its_validation_picks(pair
 def test_every_strategy_and_seed_trains_on_its_budget(pair):
     runs = []
     for strategy in ("scratch", "finetune"):
-        runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], FIT,
+        runs.append(run_strategy(strategy, pair["source"], pair["target"], [2, None], [0, 1], FIT, SHARE, ONE_RATE,
                                  log=lambda m: None))
     features_path = pair["root"] / "features.npz"
     atomic.save_npz(features_path, **backbone_features(pair["source"], pair["target"], log=lambda m: None))
-    runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], FIT,
+    runs.append(run_strategy("frozen", pair["source"], pair["target"], [2, None], [0, 1], FIT, SHARE, ONE_RATE,
                              features=load_features(features_path), log=lambda m: None))
     results = pd.concat(runs, ignore_index=True)
     assert len(results) == 3 * 2 * 2
@@ -224,7 +226,7 @@ def test_imagenet_weights_load_from_the_hub_cache_under_torchvision_file_name(hu
     assert all(torch.equal(loaded[k], written[k]) for k in loaded)
     assert net.head.out_features == 10 and net.head.in_features == 512
     images, labels = labelled(pair["target"], 2)
-    model, _ = train_one("finetune", source, images, labels, 10, 0, FitConfig(batch_size=10, max_steps=2),
+    model, _ = train_one("finetune", source, images, labels, 10, 0, fit_recipe(batch_size=10, max_steps=2),
                          (images, labels))
     assert not model.training and model(source.pipeline(images[:3])).shape == (3, 10)
 
@@ -359,7 +361,7 @@ def test_fine_tuning_gives_the_pretrained_backbone_its_own_rate():
     for backbone_lr, backbone_moves in ((None, True), (1e-12, False)):
         model = net()
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        fit(model, x, y, FitConfig(lr=0.05, max_steps=6, batch_size=16, backbone_lr=backbone_lr), seed=0,
+        fit(model, x, y, fit_recipe(lr=0.05, max_steps=6, batch_size=16, backbone_lr=backbone_lr), seed=0,
             validation=(x, y))
         moved = {k: (v - before[k]).abs().max().item() for k, v in model.state_dict().items()}
         assert moved["head.weight"] > 1e-3
@@ -378,7 +380,7 @@ def test_mixed_precision_runs_the_training_and_scoring_forward_passes_in_bfloat1
     model.backbone[1].register_forward_hook(
         lambda module, _, out: seen["training" if module.training else "scoring"].add(out.dtype))
     x, y = torch.randn(64, 1, 4, 4), torch.arange(64) % 3
-    fit(model, x, y, FitConfig(lr=0.05, max_steps=4, eval_every=2, batch_size=16, mixed_precision=mixed_precision),
+    fit(model, x, y, fit_recipe(lr=0.05, max_steps=4, eval_every=2, batch_size=16, mixed_precision=mixed_precision),
         seed=0, validation=(x, y))
     expected = {torch.bfloat16 if mixed_precision else torch.float32}
     assert seen == {"training": expected, "scoring": expected}
@@ -398,8 +400,9 @@ def test_a_run_scores_validation_and_test_images_in_its_precision(pair, monkeypa
 
     original = transfer.evaluate
     monkeypatch.setattr(transfer, "evaluate", spy)
-    config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, mixed_precision=mixed_precision)
-    results = run_strategy("finetune", pair["source"], pair["target"], [2], [0], config, log=lambda m: None)
+    config = fit_recipe(lr=0.01, batch_size=32, max_steps=4, eval_every=2, mixed_precision=mixed_precision)
+    results = run_strategy("finetune", pair["source"], pair["target"], [2], [0], config, SHARE, ONE_RATE,
+                           log=lambda m: None)
     assert scored_under_autocast == [mixed_precision] * 3  # validation at steps 2 and 4, then the test set
     assert results.test_accuracy.between(0, 1).all()
 
@@ -428,7 +431,7 @@ def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weight
 
     transfer.evaluate, saved = spy, transfer.evaluate
     try:
-        fitted = fit(model, x, y, FitConfig(lr=0.1, batch_size=32, max_steps=400, eval_every=4, patience=3), 0, val)
+        fitted = fit(model, x, y, fit_recipe(lr=0.1, batch_size=32, max_steps=400, eval_every=4, patience=3), 0, val)
     finally:
         transfer.evaluate = saved
     assert fitted.stopped == "converged" and fitted.steps < 400 and fitted.steps == 4 * len(scores)
@@ -437,14 +440,14 @@ def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weight
     assert scores[-3:] and all(score <= best for score in scores[-3:])  # three scores without a new best
     assert original_evaluate(model, *val)[1] == best  # the kept weights are the best-scoring ones
 
-    capped = fit(nn.Linear(8, 2), x, y, FitConfig(lr=1e-6, max_steps=8, eval_every=4, patience=3), 0, val)
+    capped = fit(nn.Linear(8, 2), x, y, fit_recipe(lr=1e-6, max_steps=8, eval_every=4, patience=3), 0, val)
     assert capped.stopped == "cap" and capped.steps == 8
 
 
 def test_budgets_train_different_lengths(pair):
     results = run_strategy("scratch", pair["source"], pair["target"], [2, None], [0],
-                           FitConfig(lr=0.01, batch_size=32, max_steps=200, eval_every=10, patience=2),
-                           log=lambda m: None)
+                           fit_recipe(lr=0.01, batch_size=32, max_steps=200, eval_every=10, patience=2),
+                           SHARE, ONE_RATE, log=lambda m: None)
     # the bars are learnt in a few dozen batches: every budget stops there, not at a fixed count
     assert (results.stopped == "converged").all() and results.steps.between(20, 100).all()
     assert (results.best_step <= results.steps - 2 * 10).all() and results.val_accuracy.between(0, 1).all()
@@ -472,11 +475,11 @@ def test_channels_last_trains_the_network_in_that_layout_to_the_same_results(pai
     source = Source("lenet", lambda pretrained: build_model("lenet", 10), InputPipeline((0.5,), (0.25,)))
     results = {}
     for channels_last in (False, True):
-        config = FitConfig(lr=0.01, batch_size=32, max_steps=4, eval_every=2, channels_last=channels_last)
+        config = fit_recipe(lr=0.01, batch_size=32, max_steps=4, eval_every=2, channels_last=channels_last)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(transfer, "train_one", spy)
-            results[channels_last] = run_strategy("finetune", source, pair["target"], [2], [0], config,
-                                                  log=lambda m: None)
+            results[channels_last] = run_strategy("finetune", source, pair["target"], [2], [0], config, SHARE,
+                                                  ONE_RATE, log=lambda m: None)
     assert layouts == [{False}, {True}]
     assert all(len(r) == 1 and r.test_accuracy.between(0, 1).all() for r in results.values())
     # the layout changes no function: the same weights give the same outputs, to rounding (Adam's

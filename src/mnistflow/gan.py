@@ -161,26 +161,29 @@ CONDITIONINGS = ("concat", "projection")
 
 @dataclass(frozen=True)
 class GanConfig:
-    model: str = "cgan_mlp"
-    epochs: int = 201
-    batch_size: int = 100
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    noise_dim: int = 100
-    seed: int = 0
-    train_subset: int | None = None
+    """A GAN's recipe, every setting given: their defaults are the config schema's (``gan``), and
+    ``settings.gan_settings`` makes them from the config."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    noise_dim: int
+    seed: int
+    train_subset: int | None
     # scored after each epoch (the final row is the last epoch's), and as many real images for the
     # floor: every point of the quality chart on one sample size
-    quality_samples: int = 10000
-    conditioning: str = "concat"  # the article's; see MLPDiscriminator
+    quality_samples: int
+    conditioning: str  # "concat" (the article's) or "projection"; see MLPDiscriminator
     # Weight of the auxiliary class loss (AC-GAN, Odena et al. 2017): the discriminator also learns
     # the class of real images, and the generator is pushed to make samples it classifies as the
     # label they were drawn for. 0: the article's plain conditional GAN.
-    class_loss_weight: float = 0.0
+    class_loss_weight: float
     # Decay of an exponential moving average of the generator's weights, which then makes every
     # sample, frame and score (Karras et al. 2018; Yazici et al. 2019). 0: the trained generator
     # itself, as the article sampled.
-    generator_ema: float = 0.0
+    generator_ema: float
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))  # a list from YAML

@@ -179,9 +179,7 @@ def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, l
 
     from .train import TrainConfig, Trainer
 
-    config = TrainConfig(model=settings["model"], optimizer=optimizer_name, optimizer_kwargs=kwargs,
-                         epochs=settings["epochs"], batch_size=settings["batch_size"], seed=seed,
-                         train_subset=settings["train_subset"])
+    config = TrainConfig(**dict(settings["run"], optimizer=optimizer_name, optimizer_kwargs=kwargs, seed=seed))
     with tempfile.TemporaryDirectory() as scratch:
         return Trainer(config, data, f"{scratch}/resume.pt", log=log).run()
 

@@ -73,6 +73,15 @@ def training_run(config: dict, run: str) -> dict:
     return runs[run]
 
 
+def optimizer_study(config: dict) -> dict:
+    """The optimizer comparison's settings, with ``run``: the training settings each of its runs
+    starts from (train.defaults, with the study's model, epochs, batch size and subset)."""
+    study = config["optimizers"]
+    run = dict(config["train"]["defaults"], **{key: study[key] for key in ("model", "epochs", "batch_size",
+                                                                         "train_subset")})
+    return dict(study, run=run)
+
+
 def recording_options(config: dict) -> dict:
     """What a recorded run's ``Recorder`` takes."""
     introspect = config["introspect"]

@@ -8,7 +8,7 @@ import inspect
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,19 +35,22 @@ METRIC_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accu
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "second"
-    optimizer: str = "SGD"
-    optimizer_kwargs: dict = field(default_factory=lambda: {"lr": 0.01, "momentum": 0.5})
-    schedule: str = "constant"
-    schedule_kwargs: dict = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 32
-    augment: bool = False
-    mixed_precision: bool = False  # bfloat16 autocast of the forward pass and loss
-    seed: int = 7
-    train_subset: int | None = None  # the first n training images, for quick runs
-    validation: int = 0  # of those, the last n held out to select the epoch on (0: the last epoch)
-    input_scaling: str = "standardise"  # or "unit" (``INPUT_SCALINGS``)
+    """A training run's settings, every one given: their defaults are the config schema's
+    (``train.defaults``), and ``settings.training_run`` makes them from the config."""
+
+    model: str
+    optimizer: str
+    optimizer_kwargs: dict
+    schedule: str
+    schedule_kwargs: dict
+    epochs: int
+    batch_size: int
+    augment: bool
+    mixed_precision: bool  # bfloat16 autocast of the forward pass and loss
+    seed: int
+    train_subset: int | None  # the first n training images, for quick runs
+    validation: int  # of those, the last n held out to select the epoch on (0: the last epoch)
+    input_scaling: str  # "standardise" or "unit" (``INPUT_SCALINGS``)
 
 
 def pick_device() -> torch.device:

@@ -79,8 +79,8 @@ class ValidationShare:
     """How much of a budget's own images each run holds out of training, per class: to stop on,
     keep the best weights and pick the learning rate. The budget is every label a run sees."""
 
-    fraction: float = 0.2
-    max_per_class: int = 100
+    fraction: float
+    max_per_class: int
 
     def per_class(self, images: int) -> int:
         """Held out of a class with ``images`` in the budget: ``fraction`` of them, at least 1
@@ -299,14 +299,17 @@ class FitConfig:
     """How a head or a whole network trains on a labelled subset: AdamW, a linear warm-up over
     the first 5% of ``max_steps`` and a cosine decay over ``max_steps``, scored on a validation
     split every ``eval_every`` steps, stopped once ``patience`` scores in a row have not beaten
-    the best, which is kept. Every budget trains until it has converged or reached the cap."""
+    the best, which is kept. Every budget trains until it has converged or reached the cap.
+    The recipe's values have their defaults in the config schema (``transfer``), and
+    ``settings.transfer_settings`` makes them; the last three apply to ImageNet networks alone
+    and are off unless given."""
 
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    max_steps: int = 800
-    eval_every: int = 50
-    patience: int = 3
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_steps: int
+    eval_every: int
+    patience: int
     # The pretrained backbone's own peak rate when the whole network trains (fine-tuning an
     # ImageNet network at the head's rate wrecks its features); None: one rate for all.
     backbone_lr: float | None = None
@@ -404,8 +407,8 @@ def train_one(strategy: str, source: Source, images: torch.Tensor, labels: torch
 
 
 def run_strategy(strategy: str, source: Source, target, budgets: list[int | None], seeds: list[int],
-                 config: FitConfig, validation: ValidationShare = ValidationShare(),
-                 lr_factors: tuple[float, ...] = (1.0,), features: dict | None = None,
+                 config: FitConfig, validation: ValidationShare, lr_factors: tuple[float, ...],
+                 features: dict | None = None,
                  device: torch.device | str = "cpu", log: Callable[[str], None] = print) -> pd.DataFrame:
     """Every (budget, seed) run of one strategy on the target dataset, one row each. Each seed
     draws its own budget images (nested across budgets), and a run sees only those: it holds

@@ -18,6 +18,7 @@ from mnistflow.targets import (
     report_headline_tables,
 )
 from mnistflow.settings import (
+    optimizer_study,
     custom_dataset,
     local_dir,
     stats_figure_options,

@@ -18,7 +18,7 @@ rule optimizer_sweep:
     resources:
         gpu=gpus_per_job,
     params:
-        settings=config["optimizers"],
+        settings=optimizer_study(config),
     script:
         "../../scripts/optimizer_sweep.py"
 
@@ -40,7 +40,7 @@ rule optimizer_seeds:
     resources:
         gpu=gpus_per_job,
     params:
-        settings=config["optimizers"],
+        settings=optimizer_study(config),
     script:
         "../../scripts/optimizer_seeds.py"
 
