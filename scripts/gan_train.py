@@ -2,6 +2,7 @@ from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.gan import GanConfig, GanTrainer
 from mnistflow.gan_quality import Scorer, scoring_reference
+from mnistflow.graphs import graphs_wanted
 from mnistflow.jobs import rule_context
 from mnistflow.report import table_page
 from mnistflow.train import pick_device
@@ -18,8 +19,11 @@ with rule_context(snakemake) as log:
     log.info("scoring reference: %d held-out training images; floor pool: %d test images; %d samples a point",
              reference.reference_images, len(reference.floor_labels), config.quality_samples)
     trainer = GanTrainer(config, dataset.train_images, dataset.train_labels, snakemake.params.resume, scorer,
-                         reference, device, len(dataset.classes), log.info, log.handlers[0].stream)
+                         reference, device, len(dataset.classes), log.info, log.handlers[0].stream,
+                         graphs=graphs_wanted(snakemake.params.cuda_graphs, device))
     trainer.run()
+    log.info("CUDA graphs (train.cuda_graphs: %s): %d steps replayed", snakemake.params.cuda_graphs,
+             trainer.step.replays)
     atomic.save_csv(out.losses, trainer.losses_table())
     atomic.save_npz_compressed(out.frames, **trainer.frame_arrays())
     atomic.save_csv(out.quality, trainer.quality_table())

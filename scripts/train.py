@@ -2,6 +2,7 @@ from mnistflow.datasets import load_dataset
 from mnistflow.errors import ConfigValueError
 from mnistflow.jobs import rule_context
 from mnistflow import atomic
+from mnistflow.graphs import graphs_wanted
 from mnistflow.train import TensorData, TrainConfig, Trainer, pick_device
 
 with rule_context(snakemake) as log:
@@ -16,8 +17,10 @@ with rule_context(snakemake) as log:
         raise ConfigValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
     progress = log.handlers[0].stream
     trainer = Trainer(config, data, snakemake.params.resume, log=log.info, progress_file=progress,
-                      recording=snakemake.params.recording)
+                      recording=snakemake.params.recording, graphs=graphs_wanted(snakemake.params.cuda_graphs, device))
     metrics = trainer.run()
+    log.info("CUDA graphs (train.cuda_graphs: %s): %d steps replayed", snakemake.params.cuda_graphs,
+             trainer.forward_backward.replays)
     if trainer.recorder is not None:
         atomic.save_npz_compressed(snakemake.output.weights, **trainer.recorder.weight_arrays())
         atomic.save_npz_compressed(snakemake.output.gradients, **trainer.recorder.gradient_arrays())

@@ -263,3 +263,13 @@ def test_a_filesystem_without_locks_runs_the_job_unguarded_saying_so(tmp_path, m
                                            "(No locks available); the job runs without one"]
     lock.release()  # nothing to release
 
+
+
+def test_cuda_graphs_follow_the_setting_and_on_is_refused_without_a_gpu():
+    from mnistflow.graphs import graphs_wanted
+
+    assert graphs_wanted("auto", "cuda") and not graphs_wanted("auto", "cpu")
+    assert not graphs_wanted("off", "cuda") and graphs_wanted("on", "cuda")
+    with pytest.raises(ValueError, match="train.cuda_graphs: on, but this job runs on cpu, without a GPU: set it to "
+                                         "auto or off"):
+        graphs_wanted("on", "cpu")

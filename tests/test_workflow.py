@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -159,6 +160,10 @@ def test_training_runs_and_a_diverged_run_does_not_stop_the_workflow(tiny_run):
     blowup = pd.read_csv(train / "blowup/metrics.csv")
     assert blowup.status.iloc[-1] == "diverged"
     assert "marked diverged" in (tiny_run["workdir"] / "results/logs/tiny/train-blowup.log").read_text()
+    # train.cuda_graphs: auto, and the jobs ran on the CPU (under two fake GPUs): no step replayed
+    assert torch.load(train / "quick/model.pt", weights_only=True)["cuda_graph_replays"] == 0
+    assert ("CUDA graphs (train.cuda_graphs: auto): 0 steps replayed"
+            in (tiny_run["workdir"] / "results/logs/tiny/train-quick.log").read_text())
 
 
 def test_every_gpu_job_leased_a_device(tiny_run):

@@ -428,7 +428,7 @@ class GanTrainer:
     def save(self, path: str | Path) -> None:
         """The final checkpoint (what ``load_generator`` reads)."""
         with atomic.atomic_path(path) as tmp:
-            torch.save(self.state(self.config.epochs), tmp)
+            torch.save(dict(self.state(self.config.epochs), cuda_graph_replays=self.step.replays), tmp)
 
 
 def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:

@@ -21,6 +21,22 @@ from typing import Callable
 
 import torch
 
+# train.cuda_graphs
+CUDA_GRAPH_SETTINGS = ("auto", "on", "off")
+
+
+def graphs_wanted(setting: str, device: torch.device | str) -> bool:
+    """Whether a job on ``device`` replays its steps as CUDA graphs under ``train.cuda_graphs``:
+    auto where the device is a GPU, on everywhere (a job without a GPU is refused), off never."""
+    on_gpu = torch.device(device).type == "cuda"
+    if setting not in CUDA_GRAPH_SETTINGS:
+        raise ValueError(f"train.cuda_graphs: {setting!r}; choose one of {', '.join(CUDA_GRAPH_SETTINGS)}")
+    if setting == "on" and not on_gpu:
+        raise ValueError(f"train.cuda_graphs: on, but this job runs on {torch.device(device).type}, without a GPU: "
+                         "set it to auto or off")
+    return setting != "off" and on_gpu
+
+
 # Set when a capture failed inside CUDA: torch then still counts that capture as under way, and
 # its next capture (which empties the allocator's cache first) would fail an internal check, so
 # none is tried again in this process.

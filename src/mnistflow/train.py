@@ -519,7 +519,7 @@ class Trainer:
         """The final checkpoint: the selected epoch's weights, config, normalisation, classes and metrics."""
         state = {"config": asdict(self.config), "model": self.model.state_dict(),
                  "classes": self.data.classes, "mean": self.data.mean, "std": self.data.std,
-                 "metrics": metrics.to_dict("records"),
+                 "metrics": metrics.to_dict("records"), "cuda_graph_replays": self.forward_backward.replays,
                  "status": "diverged" if (metrics.status == "diverged").any() else "ok"}
         with atomic.atomic_path(checkpoint_path) as tmp:
             torch.save(state, tmp)

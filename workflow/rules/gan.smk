@@ -31,6 +31,7 @@ rule gan_train:
         gpu=gpus_per_job,
     params:
         settings=lambda w: gan_settings(config, w.gan),
+        cuda_graphs=config["train"]["cuda_graphs"],
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/gan/{gan}/resume.pt",
     script:

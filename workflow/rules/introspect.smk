@@ -19,6 +19,7 @@ use rule train as train_recorded with:
         run=lambda w: training_run(config, w.run),
         resume="results/{dataset}/train/{run}/resume.pt",
         recording=recording_options(config),
+        cuda_graphs=config["train"]["cuda_graphs"],
 
 
 ruleorder: train_recorded > train

@@ -25,6 +25,7 @@ rule train:
         # Not an output: Snakemake deletes the outputs of a killed job, this must survive it.
         resume="results/{dataset}/train/{run}/resume.pt",
         recording=None,
+        cuda_graphs=config["train"]["cuda_graphs"],
     script:
         "../../scripts/train.py"
 
