@@ -7,7 +7,8 @@ leave them as they were: bench/results/compare-<label>.json.
 side is compared by its kind:
 - csv: the same rows and columns, and equal values but in timing columns;
 - npz: the same arrays, equal, but timing entries;
-- pt: the same keys, every tensor equal (timing and path entries aside);
+- pt: every entry both hold equal, tensor by tensor (timing entries aside; an entry on one side
+  only is listed under ``entries_added``);
 - a table's page (an html beside a csv of its name): by its csv;
 - anything else (figures, pages): byte for byte (a figure that prints a time differs).
 
@@ -71,7 +72,8 @@ def compare_file(before: Path, after: Path) -> str | None:
         from mnistflow.checkpoint import load_state
 
         a, b = load_state(before), load_state(after)
-        differing = sorted(str(k) for k in set(a) | set(b) if not timing(str(k)) and not same_value(a.get(k), b.get(k)))
+        # an entry the change added (one side only) is listed by main(), not counted as a difference
+        differing = sorted(str(k) for k in set(a) & set(b) if not timing(str(k)) and not same_value(a[k], b[k]))
         return f"entries differ: {differing}" if differing else None
     if before.suffix == ".html" and before.with_suffix(".csv").exists():
         return compare_file(before.with_suffix(".csv"), after.with_suffix(".csv"))
@@ -95,13 +97,20 @@ def main() -> None:
 
     before, after = files(args.before), files(args.after)
     pairs = {name: renamed.get(name, name) for name in before if renamed.get(name, name) in after}
-    differing = {}
+    differing, added = {}, {}
     for name, new in sorted(pairs.items()):
         problem = compare_file(args.before / name, args.after / new)
         if problem:
             differing[name] = problem
+        if name.endswith(".pt"):
+            from mnistflow.checkpoint import load_state
+
+            extra = sorted(set(load_state(args.after / new)) - set(load_state(args.before / name)))
+            if extra:
+                added[name] = extra
     result = {"label": args.label, "before": str(args.before), "after": str(args.after),
               "compared": len(pairs), "same": len(pairs) - len(differing), "differing": differing,
+              "entries_added": added,
               "renamed": renamed, "only_before": sorted(before - set(pairs)),
               "only_after": sorted(after - set(pairs.values()))}
     out = ROOT / "bench" / "results" / f"compare-{args.label}.json"

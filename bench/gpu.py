@@ -184,7 +184,10 @@ def job_start(config: dict, dataset, scratch: Path) -> dict:
     optimizers = config["optimizers"]
     job = {"dataset": str(scratch / "job-dataset.npz"), "resume": str(scratch / "job-resume.pt"),
            "checkpoint": str(scratch / "job.pt"), "train_subset": optimizers["train_subset"],
-           "validation": optimizers["validation"], "settings": optimizer_study(config)["run"]}
+           "validation": optimizers["validation"],
+           # an optimizer job's run, with the article's optimizer (its rate and seed do not change the time)
+           "settings": dict(optimizer_study(config)["run"], optimizer="SGD", optimizer_kwargs={"lr": 0.01, "momentum": 0.5},
+                            seed=0)}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
     report = {"settings": job["settings"], "train_subset": job["train_subset"], "runs": []}
     jobs_started = 0

@@ -94,7 +94,12 @@ def test_an_auxiliary_class_loss_without_projection_is_refused_naming_the_key(co
     config["gan"]["cgan_mlp"] = {"lr": 0.0002, "class_loss_weight": 1.0}
     with pytest.raises(ConfigError, match="'conditioning' is a required property"):
         validate_config(config, SCHEMA)
-    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "class_loss_weight": 0}  # the article's plain cGAN
+    # every recipe value given: the library holds no defaults to fill a partial one
+    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "class_loss_weight": 0}
+    with pytest.raises(ConfigError, match="config key gan.cgan_mlp: 'betas' is a required property"):
+        validate_config(config, SCHEMA)
+    config["gan"]["cgan_mlp"] = {"lr": 0.0002, "betas": [0.5, 0.999], "conditioning": "concat",  # the article's
+                                 "class_loss_weight": 0, "generator_ema": 0}
     validate_config(config, SCHEMA)
 
 

@@ -17,12 +17,14 @@ from mnistflow.optimizers import (
 )
 from mnistflow.train import TensorData, Trainer, weights_copy
 
+from mnistflow.settings import optimizer_study
+
 from conftest import resolved_config, train_recipe
 
 SETTINGS = {"model": "first", "epochs": 1, "batch_size": 32, "train_subset": None, "validation": 60,
             "seeds": [0, 1], "sweep_seeds": [0, 1], "lr_factors": [0.5, 2.0], "sweep_extensions": 0}
-SETTINGS["run"] = dict(resolved_config()["train"]["defaults"],  # as settings.optimizer_study makes it
-                       **{key: SETTINGS[key] for key in ("model", "epochs", "batch_size", "train_subset")})
+SETTINGS.update(run=optimizer_study({"train": resolved_config()["train"], "optimizers": SETTINGS})["run"],
+                cuda_graphs="auto")
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +177,11 @@ def test_each_row_leads_the_next_by_a_paired_difference_over_seeds():
 def test_chance_is_one_over_the_number_of_classes():
     table = summarize(final_epochs({"adam": [0.9, None]}), classes=2)
     assert table.test_accuracy_mean.iloc[0] == pytest.approx((0.9 + 0.5) / 2)
+
+
+def test_the_studys_cuda_graphs_setting_reaches_its_runs(dataset):
+    """train.cuda_graphs: on is refused by a run without a GPU, naming the key."""
+    from mnistflow.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="train.cuda_graphs: on, but this job runs on cpu"):
+        run_seeds(dataset, "adam", "tuned", dict(SETTINGS, cuda_graphs="on"), lr=0.001, log=lambda s: None)

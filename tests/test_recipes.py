@@ -83,3 +83,19 @@ def test_a_refused_recipe_names_its_config_key_and_what_torch_would_say():
         torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lrr=0.1)
     check_recipe({"optimizer": "AdamW", "optimizer_kwargs": {"lr": 0.01, "weight_decay": 0.0005},
                   "schedule": "onecycle", "schedule_kwargs": {}}, "train.runs.best")
+
+
+@pytest.mark.parametrize("optimizer, kwargs, schedule, schedule_kwargs", [
+    ("SGD", {"lr": 0.1}, "onecycle", {"pct_start": 1.5}),
+    ("SGD", {"lr": 0.1}, "onecycle", {"anneal_strategy": "cosine"}),
+    ("Adadelta", {"rho": 1.5}, "constant", {}),
+    ("Adam", {"betas": 0.9}, "constant", {}),
+])
+def test_a_value_torch_refuses_the_table_refuses_before_any_job(optimizer, kwargs, schedule, schedule_kwargs):
+    weight = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises((ValueError, TypeError)):
+        built = getattr(torch.optim, optimizer)([weight], **kwargs)
+        make_schedule(schedule, built, schedule_kwargs, steps_per_epoch=2, epochs=2)
+    with pytest.raises(ValueError, match="config key train.runs.first: "):
+        check_recipe({"optimizer": optimizer, "optimizer_kwargs": kwargs, "schedule": schedule,
+                      "schedule_kwargs": schedule_kwargs}, "train.runs.first")

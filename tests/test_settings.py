@@ -122,9 +122,12 @@ def test_each_optimizer_study_run_holds_train_defaults_but_for_the_studys_own(co
     study = optimizer_study(config)
     held = dataclasses.asdict(TrainConfig(**dict(study["run"], optimizer="Adam", optimizer_kwargs={"lr": 0.001},
                                                  seed=0)))
-    own = {key: config["optimizers"][key] for key in ("model", "epochs", "batch_size", "train_subset")}
+    own = {key: config["optimizers"][key] for key in ("model", "epochs", "batch_size", "train_subset", "validation")}
     assert held == {**config["train"]["defaults"], **own, "optimizer": "Adam", "optimizer_kwargs": {"lr": 0.001},
                     "seed": 0}
+    assert study["cuda_graphs"] == config["train"]["cuda_graphs"]
+    # what the study's runs do not read is not in their settings: editing it reruns none of them
+    assert {"optimizer", "optimizer_kwargs", "seed"}.isdisjoint(study["run"])
 
 
 def test_the_librarys_recipe_objects_hold_no_defaults_of_their_own():

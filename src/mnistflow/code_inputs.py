@@ -9,9 +9,10 @@ import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# What runs a job (its log, its GPU lease) rather than computes its outputs: editing these
-# reruns nothing.
-JOB_RUNNER_MODULES = frozenset({"jobs", "gpu"})
+# What runs a job (its log, its GPU lease) rather than computes its outputs, and what the DAG is
+# built and checked from (the registry's names, the recipe table): editing these reruns nothing;
+# a name that changes a job changes the DAG or the job's params.
+JOB_RUNNER_MODULES = frozenset({"jobs", "gpu", "registry", "recipes"})
 
 
 def imported_names(node: ast.AST) -> list[str]:

@@ -213,9 +213,9 @@ def check_config(config: dict) -> None:
     torch is imported), t-SNE's perplexity suits an ``embed.subset`` and auto is not asked beside a
     backend it may pick."""
     from .datasets import DataError, get_spec
-    from .embed import check_perplexity
+    from .embed import AUTO_TSNE_CHOICES, check_perplexity
     from .recipes import check_recipe
-    from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, IMAGENET_PREFIX
+    from .registry import AUTO_TSNE, IMAGENET_PREFIX
 
     for i, dataset in enumerate(config["datasets"]):
         try:

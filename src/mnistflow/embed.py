@@ -18,12 +18,16 @@ from . import atomic
 from .datasets import Dataset
 from .errors import ConfigValueError
 from .neighbours import tsne_neighbours
-from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, GRAPH_BACKENDS, TSNE_BACKENDS
+from .registry import AUTO_TSNE, GRAPH_BACKENDS, TSNE_BACKENDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .neighbours import NeighbourGraph
+
+# what ``auto`` runs where its job sees a GPU, and where it does not
+AUTO_TSNE_CHOICES = {True: "torch", False: "opentsne"}
+
 
 def job_tsne_backend(asked: str, has_gpu: bool | None = None) -> str:
     """The backend a t-SNE job runs: the one asked, or for ``auto`` torch where this process sees a
@@ -31,9 +35,12 @@ def job_tsne_backend(asked: str, has_gpu: bool | None = None) -> str:
     if asked != AUTO_TSNE:
         return asked
     if has_gpu is None:
-        import torch
-
-        has_gpu = torch.cuda.is_available()
+        try:
+            import torch
+        except ImportError:  # the embedding jobs' conda env has no torch, so no GPU to use
+            has_gpu = False
+        else:
+            has_gpu = torch.cuda.is_available()
     return AUTO_TSNE_CHOICES[has_gpu]
 
 

@@ -21,6 +21,8 @@ from typing import Callable
 
 import torch
 
+from .errors import ConfigValueError
+
 # train.cuda_graphs
 CUDA_GRAPH_SETTINGS = ("auto", "on", "off")
 
@@ -30,9 +32,9 @@ def graphs_wanted(setting: str, device: torch.device | str) -> bool:
     auto where the device is a GPU, on everywhere (a job without a GPU is refused), off never."""
     on_gpu = torch.device(device).type == "cuda"
     if setting not in CUDA_GRAPH_SETTINGS:
-        raise ValueError(f"train.cuda_graphs: {setting!r}; choose one of {', '.join(CUDA_GRAPH_SETTINGS)}")
+        raise ConfigValueError(f"train.cuda_graphs: {setting!r}; choose one of {', '.join(CUDA_GRAPH_SETTINGS)}")
     if setting == "on" and not on_gpu:
-        raise ValueError(f"train.cuda_graphs: on, but this job runs on {torch.device(device).type}, without a GPU: "
+        raise ConfigValueError(f"train.cuda_graphs: on, but this job runs on {torch.device(device).type}, without a GPU: "
                          "set it to auto or off")
     return setting != "off" and on_gpu
 

@@ -179,9 +179,12 @@ def _train(data, settings: dict, optimizer_name: str, kwargs: dict, seed: int, l
 
     from .train import TrainConfig, Trainer
 
+    from .graphs import graphs_wanted
+
     config = TrainConfig(**dict(settings["run"], optimizer=optimizer_name, optimizer_kwargs=kwargs, seed=seed))
+    graphs = graphs_wanted(settings["cuda_graphs"], data.train_x.device)
     with tempfile.TemporaryDirectory() as scratch:
-        return Trainer(config, data, f"{scratch}/resume.pt", log=log).run()
+        return Trainer(config, data, f"{scratch}/resume.pt", log=log, graphs=graphs).run()
 
 
 def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) -> pd.DataFrame:
@@ -191,7 +194,8 @@ def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) 
     ``sweep_extensions`` more are tried beyond it. One row per rate and seed."""
     from .train import TensorData
 
-    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"], test=False)
+    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"], test=False,
+                                   scaling=settings["run"]["input_scaling"])
     rows = []
 
     def score(lr: float) -> None:
@@ -222,7 +226,7 @@ def run_seeds(dataset, optimizer: str, protocol: str, settings: dict, lr: float 
     from .train import TensorData
 
     name, kwargs = optimizer_settings(optimizer, protocol, lr)
-    data = TensorData.from_dataset(dataset, device, settings["train_subset"])
+    data = TensorData.from_dataset(dataset, device, settings["train_subset"], scaling=settings["run"]["input_scaling"])
     frames = []
     for seed in settings["seeds"]:
         log(f"{protocol} {optimizer} ({name} {kwargs}), seed {seed}")

@@ -16,6 +16,7 @@ class OptimizerArguments:
     accepted: tuple[str, ...]  # keyword arguments besides the parameters
     non_negative: tuple[str, ...] = ()  # those torch refuses below 0
     at_least_one: tuple[str, ...] = ()  # those torch refuses below 1
+    at_most_one: tuple[str, ...] = ()  # those torch refuses above 1 (and below 0)
     betas: bool = False  # ``betas``: each in [0, 1)
 
 
@@ -26,7 +27,7 @@ _COMMON = ("foreach", "maximize", "capturable", "differentiable")
 OPTIMIZERS = {
     "ASGD": OptimizerArguments(("lr", "lambd", "alpha", "t0", "weight_decay", *_COMMON), ("lr", "weight_decay")),
     "Adadelta": OptimizerArguments(("lr", "rho", "eps", "weight_decay", *_COMMON),
-                                   ("lr", "rho", "eps", "weight_decay")),
+                                   ("lr", "rho", "eps", "weight_decay"), at_most_one=("rho",)),
     "Adafactor": OptimizerArguments(("lr", "beta2_decay", "eps", "d", "weight_decay", "foreach", "maximize"),
                                     ("lr", "weight_decay"), at_least_one=("d",)),
     "Adagrad": OptimizerArguments(("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "foreach",
@@ -68,10 +69,16 @@ SCHEDULE_ARGUMENTS = {
                       "div_factor", "final_div_factor", "three_phase", "last_epoch")),
 }
 _SCHEDULE_CLASSES = {"step": "StepLR", "onecycle": "OneCycleLR"}
+ANNEAL_STRATEGIES = ("cos", "linear")  # onecycle's anneal_strategy
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def recipe_problem(optimizer: str, optimizer_kwargs: dict, schedule: str, schedule_kwargs: dict) -> str | None:
-    """Why torch would refuse this recipe, in torch's words where it has them; None if it would not."""
+    """Why torch would refuse this recipe, in torch's words where it has them; None if it would not
+    (as far as the table knows: torch's own check still stops the job on anything else)."""
     arguments = OPTIMIZERS.get(optimizer)
     if arguments is None:
         return f"unknown optimizer {optimizer!r}: not a class in torch.optim"
@@ -82,8 +89,13 @@ def recipe_problem(optimizer: str, optimizer_kwargs: dict, schedule: str, schedu
             return f"Invalid {key} value: {value} ({optimizer} takes {key} >= 0)"
         if key in arguments.at_least_one and isinstance(value, (int, float)) and value < 1:
             return f"Invalid {key} value: {value} ({optimizer} takes {key} >= 1)"
+        if key in arguments.at_most_one and _number(value) and not 0 <= value <= 1:
+            return f"Invalid {key} value: {value} ({optimizer} takes {key} from 0 to 1)"
     if arguments.betas and "betas" in optimizer_kwargs:
-        for index, beta in enumerate(optimizer_kwargs["betas"]):
+        betas = optimizer_kwargs["betas"]
+        if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_number(b) for b in betas)):
+            return f"betas must be a pair of numbers, not {betas!r}"
+        for index, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
                 return f"Invalid beta parameter at index {index}: {beta}"
     if optimizer == "SGD" and optimizer_kwargs.get("nesterov") and (
@@ -101,6 +113,12 @@ def recipe_problem(optimizer: str, optimizer_kwargs: dict, schedule: str, schedu
     if missing:
         return (f"{_SCHEDULE_CLASSES[schedule]}.__init__() missing {len(missing)} required positional argument"
                 f"{'s' if len(missing) > 1 else ''}: {', '.join(repr(k) for k in missing)}")
+    pct_start = schedule_kwargs.get("pct_start", 0.3)
+    if schedule == "onecycle" and not (_number(pct_start) and 0 <= pct_start <= 1):
+        return f"Expected float between 0 and 1 pct_start, but got {pct_start}"
+    if schedule == "onecycle" and schedule_kwargs.get("anneal_strategy", "cos") not in ANNEAL_STRATEGIES:
+        return (f"anneal_strategy must be one of 'cos' or 'linear', instead got "
+                f"{schedule_kwargs['anneal_strategy']}")
     return None
 
 

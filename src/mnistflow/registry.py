@@ -32,9 +32,8 @@ STATS_FIGURES_FROM_DATASET = ("samples",)
 TSNE_BACKENDS = ("opentsne", "multicore", "sklearn", "torch")
 GRAPH_BACKENDS = ("opentsne",)
 # embed.tsne.backends' ``auto``, a job of its own (tsne-auto.npz) that picks its backend where it
-# runs, not where the DAG is built (under SLURM, the login node): torch where it sees a GPU
+# runs, not where the DAG is built (under SLURM, the login node): ``embed.job_tsne_backend``
 AUTO_TSNE = "auto"
-AUTO_TSNE_CHOICES = {True: "torch", False: "opentsne"}
 
 # per embedding method (rule plot_embedding), and PCA's own (rule plot_pca)
 EMBEDDING_FIGURES = ("scatter", "classes", "axes", "values")

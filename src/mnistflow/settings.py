@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .config import training_runs
 from .neighbours import tsne_neighbours
-from .registry import AUTO_TSNE, AUTO_TSNE_CHOICES, IMAGENET_PREFIX
+from .embed import AUTO_TSNE_CHOICES
+from .registry import AUTO_TSNE, IMAGENET_PREFIX
 
 # the t-SNE settings every backend shares; each backend's own are under embed.tsne.<backend>
 TSNE_SHARED = ("perplexity", "early_exaggeration")
@@ -73,13 +74,18 @@ def training_run(config: dict, run: str) -> dict:
     return runs[run]
 
 
+# what the optimizer study's runs take of train.defaults (each run sets its own optimizer, rate
+# and seed; the study its model, epochs, batch size, images and held-out share)
+STUDY_RUN_DEFAULTS = ("schedule", "schedule_kwargs", "augment", "mixed_precision", "input_scaling")
+
+
 def optimizer_study(config: dict) -> dict:
     """The optimizer comparison's settings, with ``run``: the training settings each of its runs
-    starts from (train.defaults, with the study's model, epochs, batch size and subset)."""
+    starts from, and ``cuda_graphs``."""
     study = config["optimizers"]
-    run = dict(config["train"]["defaults"], **{key: study[key] for key in ("model", "epochs", "batch_size",
-                                                                         "train_subset")})
-    return dict(study, run=run)
+    run = {key: config["train"]["defaults"][key] for key in STUDY_RUN_DEFAULTS}
+    run.update({key: study[key] for key in ("model", "epochs", "batch_size", "train_subset", "validation")})
+    return dict(study, run=run, cuda_graphs=config["train"]["cuda_graphs"])
 
 
 def recording_options(config: dict) -> dict:
