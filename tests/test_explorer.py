@@ -222,7 +222,7 @@ def test_explorer_of_the_tiny_run_in_a_browser(tiny_run):
         pytest.skip(f"no browser: {reason}")
     results = tiny_run["results_as_run"] / "tiny"
     path = results / "embed" / "explorer.html"
-    methods = ("tsne-opentsne", "umap", "pca")
+    methods = ("tsne-auto", "umap", "pca")
     [predictions_file] = (results / "train").glob("*/test_predictions.npz")  # train.best_run's alone
     predictions = Predictions.load(predictions_file)
     points = ExplorerPoints.gather([Embedding.load(results / "embed" / f"{m}.npz") for m in methods],
