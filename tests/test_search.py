@@ -3,9 +3,9 @@ import pytest
 
 from mnistflow.search import expand_grid, leaderboard, run_id
 
-DEFAULTS = {"model": "second", "optimizer": "SGD", "optimizer_kwargs": {"lr": 0.01, "momentum": 0.5},
-            "schedule": "constant", "schedule_kwargs": {}, "epochs": 10, "batch_size": 32,
-            "augment": False, "seed": 7, "train_subset": None}
+from conftest import resolved_config
+
+DEFAULTS = resolved_config()["train"]["defaults"]  # every run setting, as the schema fills them
 
 
 def test_grid_expands_every_combination_over_the_defaults():
@@ -53,6 +53,7 @@ def test_leaderboard_ranks_on_validation_shows_the_selected_epochs_test_accuracy
     assert list(table.run) == [ids[1], ids[0], ids[2]]
     top = table.iloc[0]
     assert top.validation_accuracy == 0.97 and top.selected_epoch == 1 and top.test_accuracy == 0.93
+    assert (table.validation_images == DEFAULTS["validation"]).all()  # the run's own, never assumed
     assert table.iloc[1].selected_epoch == 2 and table.iloc[1].test_accuracy == 0.99
     assert table.iloc[2].status == "diverged" and pd.isna(table.iloc[2].validation_accuracy)
     assert table.iloc[1].train_seconds == pytest.approx(20.0)

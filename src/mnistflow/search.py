@@ -66,7 +66,7 @@ def leaderboard(metrics_paths: list[str | Path], runs: dict[str, dict]) -> pd.Da
             "batch_size": settings["batch_size"],
             "augment": settings["augment"],
             "schedule": settings["schedule"],
-            "validation_images": settings.get("validation", 0),
+            "validation_images": settings["validation"],
             "selected_epoch": None if chosen is None else int(chosen.epoch),
             "validation_accuracy": None if chosen is None else chosen.val_accuracy,
             "test_accuracy": None if chosen is None else chosen.test_accuracy,
