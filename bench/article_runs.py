@@ -41,9 +41,9 @@ def article_runs() -> dict[str, dict]:
     """run id -> settings of config-article's runs of the notebook's models."""
     from mnistflow.config import training_runs
 
-    runs = article_config()["train"]["runs"]
-    return {run: settings for run, settings in training_runs(article_config()).items()
-            if run in runs and settings["model"] in ARTICLE_MODELS}
+    config = article_config()
+    return {run: settings for run, settings in training_runs(config).items()
+            if run in config["train"]["runs"] and settings["model"] in ARTICLE_MODELS}
 
 
 def train_one(dataset_path: str, scratch: str, run: str, settings: dict, seed: int) -> dict:

@@ -6,9 +6,8 @@ import inspect
 import re
 
 import pytest
-import yaml
 
-from mnistflow.config import merged, validate_config
+from mnistflow.config import validate_config
 from mnistflow.embed import TSNE_FUNCTIONS
 from mnistflow.gan import GanConfig
 from mnistflow.neighbours import tsne_neighbours
@@ -18,19 +17,12 @@ from mnistflow.settings import (GAN_SHARED, TRANSFER_FIT, gan_settings, neighbou
 from mnistflow.train import TrainConfig
 from mnistflow.transfer import FitConfig
 
-from conftest import REPO
+from conftest import REPO, resolved_config
 
 
-def resolved(name: str) -> dict:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    if name == "article":
-        config = merged(config, yaml.safe_load((REPO / "config-article.yaml").read_text()))
-    return validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
-
-
-@pytest.fixture(params=["default", "article"])
+@pytest.fixture(params=["config.yaml", "config-article.yaml"])
 def config(request):
-    return resolved(request.param)
+    return resolved_config(request.param)
 
 
 def test_each_gan_job_holds_the_configured_values(config):
@@ -51,7 +43,7 @@ def test_each_training_job_holds_its_runs_values(config):
 
 def test_an_unknown_training_run_is_named():
     with pytest.raises(ValueError, match="unknown training run 'nonesuch'; train.runs and train.search define: "):
-        training_run(resolved("default"), "nonesuch")
+        training_run(resolved_config(), "nonesuch")
 
 
 @pytest.mark.parametrize("source", ["mnist", "imagenet_resnet18"])
@@ -80,7 +72,7 @@ def test_each_tsne_backend_takes_its_options(config):
 
 
 def test_the_shared_graph_has_as_many_neighbours_as_its_most_demanding_reader():
-    config = resolved("default")
+    config = resolved_config()
     assert tsne_neighbours(30) == 90 and tsne_neighbours(30, points=50) == 49
     embed = config["embed"]
     assert neighbour_count(config) == max(3 * embed["tsne"]["perplexity"], embed["umap"]["n_neighbors"] - 1,
@@ -99,7 +91,7 @@ def test_three_times_the_perplexity_is_written_once():
 
 
 def test_auto_tsne_carries_the_options_of_each_backend_it_may_pick():
-    config = resolved("default")
+    config = resolved_config()
     assert tsne_options(config, "auto") == {"opentsne": tsne_options(config, "opentsne"),
                                             "torch": tsne_options(config, "torch")}
 
@@ -107,7 +99,7 @@ def test_auto_tsne_carries_the_options_of_each_backend_it_may_pick():
 def test_auto_beside_a_backend_it_may_pick_is_refused_before_any_job():
     from mnistflow.config import ConfigError, check_config
 
-    config = resolved("default")
+    config = resolved_config()
     config["embed"]["tsne"]["backends"] = ["auto", "opentsne"]
     with pytest.raises(ConfigError, match="embed.tsne.backends: auto builds opentsne or torch, decided where its job "
                                           "runs, so beside opentsne it may build the same twice"):
@@ -145,4 +137,4 @@ def test_the_librarys_recipe_objects_hold_no_defaults_of_their_own():
 
 def test_a_minimal_config_trains_with_the_same_settings_as_config_yaml():
     minimal = validate_config({"datasets": ["mnist"]}, REPO / "workflow/schemas/config.schema.yaml")
-    assert minimal["train"]["defaults"] == resolved("default")["train"]["defaults"]
+    assert minimal["train"]["defaults"] == resolved_config()["train"]["defaults"]

@@ -213,7 +213,7 @@ def check_config(config: dict) -> None:
     torch is imported), t-SNE's perplexity suits an ``embed.subset`` and auto is not asked beside a
     backend it may pick."""
     from .datasets import DataError, get_spec
-    from .embed import AUTO_TSNE_CHOICES, check_perplexity
+    from .embed import AUTO_TSNE_BACKENDS, check_perplexity
     from .recipes import check_recipe
     from .registry import AUTO_TSNE, IMAGENET_PREFIX
 
@@ -245,10 +245,9 @@ def check_config(config: dict) -> None:
         check_recipe(settings, f"train.runs.{run}" if config["train"]["runs"].get(run) is not None else
                      f"train.search.grid (run {run})")
     embed = config["embed"]
-    picked_by_auto = sorted(set(AUTO_TSNE_CHOICES.values()) & set(embed["tsne"]["backends"]))
+    picked_by_auto = [backend for backend in AUTO_TSNE_BACKENDS if backend in embed["tsne"]["backends"]]
     if AUTO_TSNE in embed["tsne"]["backends"] and picked_by_auto:
-        choices = " or ".join(sorted(set(AUTO_TSNE_CHOICES.values())))
-        raise ConfigError(f"embed.tsne.backends: {AUTO_TSNE} builds {choices}, decided where its job runs, so beside "
+        raise ConfigError(f"embed.tsne.backends: {AUTO_TSNE} builds {' or '.join(AUTO_TSNE_BACKENDS)}, decided where its job runs, so beside "
                           f"{', '.join(picked_by_auto)} it may build the same twice: name the backends without auto")
     if embed["subset"] is not None:  # no more points than that; the job checks the dataset's count
         check_perplexity(embed["tsne"]["perplexity"], embed["subset"], ConfigError, " (embed.subset)")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # what ``auto`` runs where its job sees a GPU, and where it does not
 AUTO_TSNE_CHOICES = {True: "torch", False: "opentsne"}
+AUTO_TSNE_BACKENDS = tuple(sorted(set(AUTO_TSNE_CHOICES.values())))  # those auto may pick
 
 
 def job_tsne_backend(asked: str, has_gpu: bool | None = None) -> str:

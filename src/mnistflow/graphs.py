@@ -34,8 +34,8 @@ def graphs_wanted(setting: str, device: torch.device | str) -> bool:
     if setting not in CUDA_GRAPH_SETTINGS:
         raise ConfigValueError(f"train.cuda_graphs: {setting!r}; choose one of {', '.join(CUDA_GRAPH_SETTINGS)}")
     if setting == "on" and not on_gpu:
-        raise ConfigValueError(f"train.cuda_graphs: on, but this job runs on {torch.device(device).type}, without a GPU: "
-                         "set it to auto or off")
+        raise ConfigValueError(f"train.cuda_graphs: on, but this job runs on {torch.device(device).type}, "
+                               "without a GPU: set it to auto or off")
     return setting != "off" and on_gpu
 
 

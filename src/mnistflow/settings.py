@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .config import training_runs
 from .neighbours import tsne_neighbours
-from .embed import AUTO_TSNE_CHOICES
+from .embed import AUTO_TSNE_BACKENDS
 from .registry import AUTO_TSNE, IMAGENET_PREFIX
 
 # the t-SNE settings every backend shares; each backend's own are under embed.tsne.<backend>
@@ -58,7 +58,7 @@ def tsne_options(config: dict, backend: str) -> dict:
     """The keyword arguments of ``embed.tsne`` for one backend: the shared settings, the seed and
     that backend's own; for ``auto``, those of each backend it may pick, by name."""
     if backend == AUTO_TSNE:
-        return {choice: tsne_options(config, choice) for choice in sorted(set(AUTO_TSNE_CHOICES.values()))}
+        return {choice: tsne_options(config, choice) for choice in AUTO_TSNE_BACKENDS}
     tsne = config["embed"]["tsne"]
     options = {key: tsne[key] for key in TSNE_SHARED}
     options.update(tsne[backend], seed=config["embed"]["seed"])
