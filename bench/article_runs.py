@@ -54,10 +54,9 @@ def train_one(dataset_path: str, scratch: str, run: str, settings: dict, seed: i
 
     torch.set_num_threads(1)
     config = TrainConfig(**{**settings, "seed": seed})
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), "cpu", config.train_subset,
-                                   config.validation, scaling=config.input_scaling)
+    data = TensorData.for_run(load_dataset(Path(dataset_path)), config)
     out = Path(scratch) / f"{run}-seed{seed}"
-    trainer = Trainer(config, data, out.with_suffix(".resume.pt"), log=lambda line: None)
+    trainer = Trainer(config, data, out.with_suffix(".resume.pt"), log=lambda line: None, graphs=False)
     started = time.perf_counter()
     metrics = trainer.run()
     selected = metrics[metrics.selected].iloc[0]

@@ -78,9 +78,9 @@ def train_one(dataset_path: str, scratch: str, name: str, seed: int) -> dict:
     torch.set_num_threads(1)
     config, widths = recipe(name, seed)
     register(name, widths)
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000, test=False)
+    data = TensorData.for_run(load_dataset(Path(dataset_path)), config, test=False)
     out = Path(scratch) / f"{name}-seed{seed}"
-    trainer = Trainer(config, data, out.with_suffix(".resume.pt"), log=lambda line: None)
+    trainer = Trainer(config, data, out.with_suffix(".resume.pt"), log=lambda line: None, graphs=False)
     started = time.perf_counter()
     metrics = trainer.run()
     seconds = time.perf_counter() - started
@@ -109,11 +109,13 @@ def step_seconds(dataset_path: str, widths_by_name: dict, steps: int = 30, round
     from mnistflow.train import TensorData, Trainer, warp_draws
 
     torch.set_num_threads(1)
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000, test=False)
     trainers = {}
     for name, widths in widths_by_name.items():
         register(name, widths)
-        trainers[name] = Trainer(recipe(name, 0)[0], data, Path(tempfile.mkdtemp()) / "unused.pt", log=lambda line: None)
+        config = recipe(name, 0)[0]
+        data = TensorData.for_run(load_dataset(Path(dataset_path)), config, test=False) if not trainers else data
+        trainers[name] = Trainer(config, data, Path(tempfile.mkdtemp()) / "unused.pt", log=lambda line: None,
+                                 graphs=False)
     best = {name: float("inf") for name in trainers}
     generator = torch.Generator().manual_seed(0)
     for _ in range(rounds):
@@ -122,8 +124,8 @@ def step_seconds(dataset_path: str, widths_by_name: dict, steps: int = 30, round
             started = time.perf_counter()
             for _ in range(steps):
                 index = torch.randint(0, len(data.train_y), (128,), generator=generator)
-                trainer.forward_backward(index, warp_draws(128, generator))
-                trainer.optimizer.step()
+                trainer.step.backward(index, warp_draws(128, generator))
+                trainer.step.update()
             best[name] = min(best[name], (time.perf_counter() - started) / steps)
     return best
 
@@ -144,7 +146,7 @@ def test_accuracy(dataset_path: str, scratch: str, name: str, seed: int) -> floa
     from mnistflow.datasets import load_dataset
     from mnistflow.train import TensorData, evaluate
 
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000)
+    data = TensorData.for_run(load_dataset(Path(dataset_path)), recipe(name, seed)[0])
     return evaluate(saved_model(scratch, name, seed), data.test_x, data.test_y)[1]
 
 
@@ -175,7 +177,7 @@ def levers(dataset_path: str, scratch: str, name: str, seeds: list[int], split: 
     from mnistflow.datasets import load_dataset
     from mnistflow.train import TensorData
 
-    data = TensorData.from_dataset(load_dataset(Path(dataset_path)), validation=5000, test=split == "test")
+    data = TensorData.for_run(load_dataset(Path(dataset_path)), recipe(name, seeds[0])[0], test=split == "test")
     x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
     plain, shifted = [], []
     for seed in seeds:

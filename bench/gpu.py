@@ -162,10 +162,10 @@ resumed = Path(job["resume"]).exists()  # a job finding a resume file would skip
 device = pick_device()
 torch.zeros(1, device=device).sum().item()
 ready = time.perf_counter()
-data = TensorData.from_dataset(load_dataset(job["dataset"]), device, train_subset=job["train_subset"],
-                               validation=job["validation"])
+config = TrainConfig(**job["settings"])
+data = TensorData.for_run(load_dataset(job["dataset"]), config, device)
 loaded = time.perf_counter()
-trainer = Trainer(TrainConfig(**job["settings"]), data, job["resume"], log=lambda s: None)
+trainer = Trainer(config, data, job["resume"], log=lambda s: None, graphs=True)
 metrics = trainer.run()
 trainer.save(job["checkpoint"], metrics)
 print(json.dumps({"imports": imported - started, "device": ready - imported, "dataset": loaded - ready,
@@ -184,7 +184,6 @@ def job_start(config: dict, dataset, scratch: Path) -> dict:
     optimizers = config["optimizers"]
     job = {"dataset": str(scratch / "job-dataset.npz"), "resume": str(scratch / "job-resume.pt"),
            "checkpoint": str(scratch / "job.pt"), "train_subset": optimizers["train_subset"],
-           "validation": optimizers["validation"],
            # an optimizer job's run, with the article's optimizer (its rate and seed do not change the time)
            "settings": dict(optimizer_study(config)["run"], optimizer="SGD", optimizer_kwargs={"lr": 0.01, "momentum": 0.5},
                             seed=0)}
@@ -252,13 +251,13 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
     report = {"warm_up_seconds": warm_up}
     for run in ("best", "first", "second", "search_sample"):
         settings = dict(runs[run], train_subset=None, epochs=1 if run != "best" or quick else runs[run]["epochs"])
-        trainer = Trainer(TrainConfig(**settings), data, scratch / f"{run}-resume.pt", log=lambda s: None)
+        trainer = Trainer(TrainConfig(**settings), data, scratch / f"{run}-resume.pt", log=lambda s: None, graphs=True)
         metrics, seconds = timed(trainer.run)
         trainer.save(scratch / f"{run}.pt", metrics)
         selected = metrics[metrics.selected]
         report[run] = {"seconds": seconds, "epochs": len(metrics), "batch_size": settings["batch_size"],
-                       **graph_state(trainer.forward_backward),
-                       "steps_per_epoch": trainer.steps_per_epoch,
+                       **graph_state(trainer.step.graph),
+                       "steps_per_epoch": trainer.step.steps_per_epoch,
                        "epoch_seconds": [round(s, 3) for s in metrics.seconds],
                        "status": metrics.status.iloc[-1], "note": metrics.note.iloc[-1],
                        "selected_epoch": int(selected.epoch.iloc[0]) if len(selected) else None,
@@ -269,8 +268,8 @@ def train_runs(config: dict, data: TensorData, scratch: Path, quick: bool) -> di
     report["search_models"] = {}
     for model in config["train"]["search"]["grid"]["model"]:
         trainer, seconds = first_epoch(dict(runs["search_sample"], model=model))
-        report["search_models"][model] = {"epoch_seconds": seconds, "steps_per_epoch": trainer.steps_per_epoch,
-                                          **graph_state(trainer.forward_backward)}
+        report["search_models"][model] = {"epoch_seconds": seconds, "steps_per_epoch": trainer.step.steps_per_epoch,
+                                          **graph_state(trainer.step.graph)}
     for run in ("best", "first", "second", "search_sample"):
         _, report[run]["epoch_seconds_without_graphs"] = first_epoch(runs[run], graphs=False)
     best = report["best"]
@@ -290,7 +289,7 @@ def best_recipe_seeds(config: dict, data: TensorData, scratch: Path, quick: bool
         runs = []
         for seed in seeds:
             trainer = Trainer(TrainConfig(**dict(best, epochs=epochs, seed=seed, train_subset=None)), data,
-                              scratch / "seeds-resume.pt", log=lambda s: None)
+                              scratch / "seeds-resume.pt", log=lambda s: None, graphs=True)
             metrics, seconds = timed(trainer.run)
             selected = metrics[metrics.selected].iloc[0]
             runs.append({"seed": seed, "seconds": seconds, "status": metrics.status.iloc[-1],
@@ -341,7 +340,7 @@ def gan_epochs(config: dict, dataset, scratch: Path, device) -> dict:
         settings = dict(gan_settings(config, model), epochs=2)
         trainer = GanTrainer(GanConfig(**settings), dataset.train_images, dataset.train_labels,
                              scratch / f"gan-{model}.pt", scorer, reference, device, len(dataset.classes),
-                             lambda s: None)
+                             lambda s: None, graphs=True)
         walls = []
         for epoch in (1, 2):
             _, wall = timed(lambda: trainer.run_epoch(epoch))
@@ -621,7 +620,7 @@ def main() -> None:
             config["transfer"]["imagenet"]["backbones"] = ["resnet18"]
         section("lease", lambda: lease_check(scratch))
         section("job_start", lambda: job_start(config, dataset, scratch))
-        data = TensorData.from_dataset(dataset, device, validation=config["train"]["defaults"]["validation"])
+        data = TensorData.for_run(dataset, TrainConfig(**dict(config["train"]["defaults"], train_subset=None)), device)
         section("train", lambda: train_runs(config, data, scratch, args.quick))
         section("best_seeds", lambda: best_recipe_seeds(config, data, scratch, args.quick))
         section("gan", lambda: gan_epochs(config, dataset, scratch, device))

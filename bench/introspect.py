@@ -29,7 +29,7 @@ from mnistflow.train import TensorData, TrainConfig, Trainer
 def epoch_seconds(config: TrainConfig, data: TensorData, recording: dict | None) -> tuple[float, float, int]:
     """(seconds of one training epoch, seconds spent inside the recorder, steps recorded)."""
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(config, data, Path(scratch) / "r.pt", log=lambda s: None, recording=recording)
+        trainer = Trainer(config, data, Path(scratch) / "r.pt", log=lambda s: None, recording=recording, graphs=False)
         inside = 0.0
         if trainer.recorder is not None:
             record = trainer.recorder.record
@@ -60,7 +60,8 @@ def main() -> None:
     config = validate_config(load_yaml("config.yaml"), "workflow/schemas/config.schema.yaml")
     recording = recording_options(config)
     data = TensorData.from_dataset(load_dataset(Path("results") / args.dataset / "data" / "dataset.npz"),
-                                   train_subset=args.train_subset)
+                                   train_subset=args.train_subset, validation=0,
+                                   scaling=config["train"]["defaults"]["input_scaling"])
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
               "torch": torch.__version__, "train_images": len(data.train_y), "recording": recording, "runs": {}}
     for run in args.models:

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from mnistflow.config import load_yaml, validate_config
 from mnistflow.datasets import load_dataset
+from mnistflow.graphs import graphs_wanted
 from mnistflow.models import build_model
 from mnistflow.settings import training_run
 from mnistflow.train import TensorData, TrainConfig, Trainer, evaluate, make_optimizer, pick_device
@@ -115,12 +116,12 @@ def profile_step(data: TensorData, config: TrainConfig, steps: int = 50) -> dict
     return {k: round(v / whole, 3) for k, v in totals.items()}
 
 
-def time_to_accuracy(data: TensorData, config: TrainConfig, targets: list[float]) -> dict:
+def time_to_accuracy(data: TensorData, config: TrainConfig, targets: list[float], graphs: bool) -> dict:
     """Wall time (training and per-epoch evaluation) until each target validation accuracy."""
     reached: dict[str, float | None] = {f"{t:.3f}": None for t in targets}
     curve = []
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(config, data, Path(scratch) / "r.pt", log=lambda s: None)
+        trainer = Trainer(config, data, Path(scratch) / "r.pt", log=lambda s: None, graphs=graphs)
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
             trainer.train_epoch(epoch)
@@ -148,7 +149,10 @@ def main() -> None:
     config = workflow_config["train"]
     dataset = load_dataset(Path("results") / args.dataset / "data" / "dataset.npz")
     device = pick_device()
-    data = TensorData.from_dataset(dataset, device, validation=config["defaults"]["validation"], test=False)
+    # the images as the recipe reads them (its validation split, its scaling)
+    recipe = TrainConfig(**training_run(workflow_config, args.recipe)) if args.recipe in config["runs"] else None
+    data = TensorData.for_run(dataset, recipe or TrainConfig(**config["defaults"]), device, test=False)
+    graphs = graphs_wanted(config["cuda_graphs"], device)
     result = {"dataset": args.dataset, "machine": platform.machine(), "cpus": os.cpu_count(),
               "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "loop_model": args.model, "loop_batches": args.batches}
@@ -158,15 +162,14 @@ def main() -> None:
     result["images_per_second"] = {"article_dataloader": round(article), "mnistflow_tensors": round(ours),
                                    "speedup": round(ours / article, 2)}
     print(json.dumps(result["images_per_second"]), flush=True)
-    if args.recipe in config["runs"]:
-        recipe = TrainConfig(**training_run(workflow_config, args.recipe))
+    if recipe is not None:
         result["profile_shares"] = profile_step(data, recipe)
         print(json.dumps(result["profile_shares"]), flush=True)
         # the recipe as configured, and the same without augmentation over fewer epochs (the fast path)
         fast = dataclasses.replace(recipe, augment=False, epochs=args.fast_epochs)
         result["recipes"] = {}
         for name, config_ in ((args.recipe, recipe), (f"{args.recipe}-no-aug-{args.fast_epochs}-epochs", fast)):
-            result["recipes"][name] = {"settings": vars(config_), **time_to_accuracy(data, config_, args.targets)}
+            result["recipes"][name] = {"settings": vars(config_), **time_to_accuracy(data, config_, args.targets, graphs)}
             print(name, json.dumps(result["recipes"][name]["seconds_to_accuracy"]), flush=True)
     out = Path(f"bench/results/train-{args.dataset}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

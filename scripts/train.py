@@ -11,8 +11,7 @@ with rule_context(snakemake) as log:
     log.info("run %s on %s: %s", snakemake.wildcards.run, device, config)
     dataset = load_dataset(snakemake.input.dataset)
     try:
-        data = TensorData.from_dataset(dataset, device, config.train_subset, config.validation,
-                                       scaling=config.input_scaling)
+        data = TensorData.for_run(dataset, config, device)
     except ValueError as exc:  # a validation split as large as the training images
         raise ConfigValueError(f"training run {snakemake.wildcards.run} (train.runs / train.defaults): {exc}") from None
     progress = log.handlers[0].stream
@@ -20,7 +19,7 @@ with rule_context(snakemake) as log:
                       recording=snakemake.params.recording, graphs=graphs_wanted(snakemake.params.cuda_graphs, device))
     metrics = trainer.run()
     log.info("CUDA graphs (train.cuda_graphs: %s): %d steps replayed", snakemake.params.cuda_graphs,
-             trainer.forward_backward.replays)
+             trainer.step.graph.replays)
     if trainer.recorder is not None:
         atomic.save_npz_compressed(snakemake.output.weights, **trainer.recorder.weight_arrays())
         atomic.save_npz_compressed(snakemake.output.gradients, **trainer.recorder.gradient_arrays())

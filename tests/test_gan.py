@@ -48,7 +48,7 @@ def trained_classifier(out, n_train: int, n_test: int, validation: int) -> dict:
     save_dataset(out / "dataset.npz", dataset)
     config = train_recipe(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.003}, epochs=2, batch_size=32,
                          validation=validation)
-    trainer = Trainer(config, TensorData.from_dataset(dataset, validation=validation), out / "r.pt", log=lambda s: None)
+    trainer = Trainer(config, TensorData.for_run(dataset, config), out / "r.pt", log=lambda s: None, graphs=False)
     trainer.save(out / "classifier.pt", trainer.run())
     return {"dir": out, "dataset": dataset, "scorer": Scorer(out / "classifier.pt")}
 
@@ -136,7 +136,7 @@ def trainer(setup, resume, **overrides):
     dataset = setup["dataset"]
     config = gan_recipe(**dict(SETTINGS, **overrides))
     return GanTrainer(config, dataset.train_images, dataset.train_labels, resume, setup["scorer"],
-                      scoring_reference(setup["scorer"], dataset, config.train_subset), log=lambda s: None)
+                      scoring_reference(setup["scorer"], dataset, config.train_subset), log=lambda s: None, graphs=False)
 
 
 def test_resume_continues_to_the_same_state(setup, tmp_path):
@@ -220,7 +220,7 @@ def test_the_scoring_reference_is_the_training_images_the_classifier_held_out(se
     # the GAN trains on the 160 before them only: never on the images it is scored against
     assert reference.training_images == 160 and scoring_reference(scorer, dataset, 100).training_images == 100
     gan = GanTrainer(gan_recipe(**SETTINGS), dataset.train_images, dataset.train_labels, setup["dir"] / "r.pt", scorer,
-                     reference, log=lambda s: None)
+                     reference, log=lambda s: None, graphs=False)
     assert len(gan.real) == 160
     frequencies = class_frequencies(dataset.train_labels[:160], 10)
     assert reference.frequencies == pytest.approx(frequencies) and reference.reference_images == 40
@@ -298,7 +298,7 @@ def test_at_equal_distributions_the_epoch_final_and_floor_points_agree(larger, t
     dataset = larger["dataset"]
     config = gan_recipe(**dict(SETTINGS, quality_samples=1000, epochs=1))
     gan = GanTrainer(config, dataset.train_images, dataset.train_labels, tmp_path / "r.pt", larger["scorer"],
-                     scoring_reference(larger["scorer"], dataset), log=lambda s: None)
+                     scoring_reference(larger["scorer"], dataset), log=lambda s: None, graphs=False)
     gan.sampler = RealImages(3000, seed=5)
     gan.quality = [gan.score(1, 1000)]
     quality = gan.quality_table().set_index("epoch")
@@ -393,7 +393,7 @@ def test_a_gan_resume_file_is_not_reused_once_its_classifier_changed(setup, tmp_
         scorer = Scorer(tmp_path / "classifier.pt")
         return GanTrainer(gan_recipe(**dict(SETTINGS, epochs=epochs)), dataset.train_images, dataset.train_labels,
                           tmp_path / "resume.pt", scorer, scoring_reference(scorer, dataset),
-                          log=lines.append)
+                          log=lines.append, graphs=False)
 
     gan(1, []).run()  # killed after epoch 1: its resume file stays
     state = torch.load(tmp_path / "resume.pt", weights_only=False)
@@ -420,7 +420,7 @@ def test_a_gan_resume_file_survives_a_classifier_file_that_differs_only_in_wall_
     torch.save(checkpoint, tmp_path / "b.pt")
     dataset = setup["dataset"]
     digests = [GanTrainer(gan_recipe(**SETTINGS), dataset.train_images, dataset.train_labels, tmp_path / "r.pt",
-                          Scorer(path), None, log=lambda s: None).inputs for path in (tmp_path / "a.pt", tmp_path / "b.pt")]
+                          Scorer(path), None, log=lambda s: None, graphs=False).inputs for path in (tmp_path / "a.pt", tmp_path / "b.pt")]
     assert digests[0] == digests[1]
 
 

@@ -48,8 +48,8 @@ def dataset_files(tmp_path_factory):
 def recorded(dataset_files, tmp_path_factory):
     """A two-epoch run of the best model with recording, its dumps and checkpoint."""
     out = tmp_path_factory.mktemp("recorded")
-    data = TensorData.from_dataset(dataset_files)
-    trainer = Trainer(CONFIG, data, out / "resume.pt", log=lambda s: None, recording=RECORDING)
+    data = TensorData.for_run(dataset_files, CONFIG)
+    trainer = Trainer(CONFIG, data, out / "resume.pt", log=lambda s: None, recording=RECORDING, graphs=False)
     metrics = trainer.run()
     atomic.save_npz_compressed(out / "weights.npz", **trainer.recorder.weight_arrays())
     atomic.save_npz_compressed(out / "gradients.npz", **trainer.recorder.gradient_arrays())
@@ -109,7 +109,7 @@ def test_histogram_puts_out_of_range_values_in_the_end_bins():
 
 
 def test_recording_does_not_change_training(recorded, tmp_path):
-    plain = Trainer(CONFIG, recorded["data"], tmp_path / "resume.pt", log=lambda s: None).run()
+    plain = Trainer(CONFIG, recorded["data"], tmp_path / "resume.pt", log=lambda s: None, graphs=False).run()
     with_recording = pd.DataFrame(recorded["trainer"].metrics)
     columns = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
     pd.testing.assert_frame_equal(plain[columns], with_recording.reindex(columns=columns))
@@ -118,11 +118,11 @@ def test_recording_does_not_change_training(recorded, tmp_path):
 def test_resume_keeps_the_recording(recorded, tmp_path):
     data = recorded["data"]
     resume = tmp_path / "resume.pt"
-    one_epoch = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING)
+    one_epoch = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING, graphs=False)
     one_epoch.train_epoch(1)
     one_epoch.metrics.append({"epoch": 1})
     one_epoch._save_resume(1)
-    resumed = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING)
+    resumed = Trainer(CONFIG, data, resume, log=lambda s: None, recording=RECORDING, graphs=False)
     resumed.run()
     assert [r["step"] for r in resumed.recorder.rows] == list(recorded["weights"]["step"])
     assert np.array([r["mean_abs_gradient"] for r in resumed.recorder.rows]) == pytest.approx(

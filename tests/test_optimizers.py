@@ -38,13 +38,13 @@ def dataset(tmp_path_factory):
 
 
 def test_every_optimizer_starts_from_the_same_weights_and_sees_the_same_batches(dataset, tmp_path):
-    data = TensorData.from_dataset(dataset)
+    data = TensorData.for_run(dataset, train_recipe())
     seen = {}
     initial = {}
     for optimizer in OPTIMIZERS:
         name, kwargs = optimizer_settings(optimizer, "tuned", OPTIMIZERS[optimizer][2])
         trainer = Trainer(train_recipe(model="first", optimizer=name, optimizer_kwargs=kwargs, epochs=2,
-                                      batch_size=32, seed=5), data, tmp_path / f"{optimizer}.pt")
+                                      batch_size=32, seed=5), data, tmp_path / f"{optimizer}.pt", graphs=False)
         initial[optimizer] = weights_copy(trainer.model)
         batches = []
         trainer.model.register_forward_pre_hook(

@@ -33,7 +33,7 @@ def data(tmp_path_factory):
     directory = tmp_path_factory.mktemp("train") / "idx"
     written = write_dataset(directory, n_train=256, n_test=100)
     torch.set_num_threads(1)
-    return TensorData.from_dataset(read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory))
+    return TensorData.for_run(read_raw(DatasetSpec.from_config("tiny", written["entry"]), directory), train_recipe())
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +77,22 @@ def test_unit_scaling_feeds_the_notebooks_pixels_in_0_1_and_the_checkpoint_carri
 
     written = write_dataset(tmp_path / "idx", n_train=64, n_test=16)
     dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), tmp_path / "idx")
-    unit = TensorData.from_dataset(dataset, scaling="unit")
+    unit = TensorData.for_run(dataset, train_recipe(input_scaling="unit"))
     # ToTensor(): pixel / 255, nothing subtracted
     expected = torch.from_numpy(dataset.train_images.astype(np.float32) / 255)
     torch.testing.assert_close(unit.train_x.reshape(expected.shape), expected)
     assert (unit.mean, unit.std) == (0.0, 1.0)
-    trainer = Trainer(quick(epochs=1, input_scaling="unit"), unit, tmp_path / "r.pt", log=lambda s: None)
+    trainer = Trainer(quick(epochs=1, input_scaling="unit"), unit, tmp_path / "r.pt", log=lambda s: None, graphs=False)
     trainer.save(tmp_path / "model.pt", trainer.run())
     _, state = load_checkpoint(tmp_path / "model.pt")
     pipeline = InputPipeline.from_checkpoint(state)  # what every later analysis feeds the model
     torch.testing.assert_close(pipeline(torch.from_numpy(dataset.test_images)), unit.test_x)
     with pytest.raises(ValueError, match="unknown input_scaling 'raw'; choose one of standardise, unit"):
-        TensorData.from_dataset(dataset, scaling="raw")
+        TensorData.for_run(dataset, train_recipe(input_scaling="raw"))
 
 
 def test_metrics_test_accuracy_equals_checkpoint_evaluation(data, tmp_path):
-    trainer = Trainer(quick(), data, tmp_path / "resume.pt")
+    trainer = Trainer(quick(), data, tmp_path / "resume.pt", graphs=False)
     metrics = trainer.run()
     trainer.save(tmp_path / "model.pt", metrics)
     model, state = load_checkpoint(tmp_path / "model.pt")
@@ -106,8 +106,8 @@ def test_metrics_test_accuracy_equals_checkpoint_evaluation(data, tmp_path):
 
 
 def test_same_seed_same_metrics(data, tmp_path):
-    first = Trainer(quick(augment=True), data, tmp_path / "a.pt").run()
-    second = Trainer(quick(augment=True), data, tmp_path / "b.pt").run()
+    first = Trainer(quick(augment=True), data, tmp_path / "a.pt", graphs=False).run()
+    second = Trainer(quick(augment=True), data, tmp_path / "b.pt", graphs=False).run()
     pd.testing.assert_frame_equal(first.drop(columns=TIMING), second.drop(columns=TIMING))
 
 
@@ -128,17 +128,17 @@ def run_killed_in_epoch(trainer: Trainer, epoch: int, monkeypatch) -> None:
 
 def test_resume_after_a_killed_epoch_matches_an_uninterrupted_run(data, tmp_path, monkeypatch):
     config = quick(epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 0.5}, augment=True)
-    uninterrupted = Trainer(config, data, tmp_path / "whole.pt").run()
+    uninterrupted = Trainer(config, data, tmp_path / "whole.pt", graphs=False).run()
 
-    run_killed_in_epoch(Trainer(config, data, tmp_path / "resume.pt"), 2, monkeypatch)
+    run_killed_in_epoch(Trainer(config, data, tmp_path / "resume.pt", graphs=False), 2, monkeypatch)
     lines = []
-    resumed = Trainer(config, data, tmp_path / "resume.pt", log=lines.append).run()
+    resumed = Trainer(config, data, tmp_path / "resume.pt", log=lines.append, graphs=False).run()
     assert any("resuming after epoch 1" in line for line in lines)
     pd.testing.assert_frame_equal(uninterrupted.drop(columns=TIMING), resumed.drop(columns=TIMING))
 
 
 def test_huge_learning_rate_is_marked_diverged(data, tmp_path):
-    trainer = Trainer(quick(optimizer_kwargs={"lr": 1e12}, epochs=3), data, tmp_path / "r.pt")
+    trainer = Trainer(quick(optimizer_kwargs={"lr": 1e12}, epochs=3), data, tmp_path / "r.pt", graphs=False)
     metrics = trainer.run()
     assert metrics.status.iloc[-1] == "diverged"
     assert len(metrics) < 3 or math.isnan(metrics.val_loss.iloc[-1])
@@ -201,7 +201,7 @@ def test_an_optimizer_whose_step_training_cannot_take_is_refused_naming_the_key(
 
 
 def test_mixed_precision_runs_the_forward_pass_in_bfloat16(data, tmp_path):
-    trainer = Trainer(quick(mixed_precision=True, epochs=1), data, tmp_path / "resume.pt", log=lambda s: None)
+    trainer = Trainer(quick(mixed_precision=True, epochs=1), data, tmp_path / "resume.pt", log=lambda s: None, graphs=False)
     dtypes = set()
     trainer.model.conv1.register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
     trainer.train_epoch(1)
@@ -256,7 +256,7 @@ def test_a_resume_file_written_for_other_data_is_not_reused(data, tmp_path):
     import dataclasses
 
     config = quick(epochs=2)
-    first = Trainer(dataclasses.replace(config, epochs=1), data, tmp_path / "resume.pt")
+    first = Trainer(dataclasses.replace(config, epochs=1), data, tmp_path / "resume.pt", graphs=False)
     first.run()
     first._save_resume(1)  # as a run killed after epoch 1 leaves it
     state = torch.load(tmp_path / "resume.pt", weights_only=True)
@@ -264,12 +264,12 @@ def test_a_resume_file_written_for_other_data_is_not_reused(data, tmp_path):
     torch.save(state, tmp_path / "resume.pt")
     replaced = dataclasses.replace(data, train_y=data.train_y.flip(0), digest="the dataset was replaced")
     lines = []
-    metrics = Trainer(config, replaced, tmp_path / "resume.pt", log=lines.append).run()
+    metrics = Trainer(config, replaced, tmp_path / "resume.pt", log=lines.append, graphs=False).run()
     assert f"ignoring {tmp_path / 'resume.pt'}, starting afresh: it was written for other inputs (data changed)" in lines
     assert metrics.epoch.tolist() == [1, 2]  # trained from the start
     lines = []
     torch.save(state, tmp_path / "resume.pt")
-    Trainer(config, data, tmp_path / "resume.pt", log=lines.append).run()
+    Trainer(config, data, tmp_path / "resume.pt", log=lines.append, graphs=False).run()
     assert any("resuming after epoch 1" in line for line in lines)  # the same data: resumed
 
 
@@ -278,11 +278,11 @@ def test_the_data_digest_tells_datasets_apart(tmp_path):
 
     written = write_dataset(tmp_path / "idx", n_train=64, n_test=20)
     dataset = read_raw(DatasetSpec.from_config("tiny", written["entry"]), tmp_path / "idx")
-    same = TensorData.from_dataset(dataset).digest
-    assert len(same) == 64 and same == TensorData.from_dataset(dataset).digest
-    assert TensorData.from_dataset(dataset, train_subset=32).digest != same
+    same = TensorData.for_run(dataset, train_recipe()).digest
+    assert len(same) == 64 and same == TensorData.for_run(dataset, train_recipe()).digest
+    assert TensorData.for_run(dataset, train_recipe(train_subset=32)).digest != same
     dataset.train_labels[0] = (dataset.train_labels[0] + 1) % 10
-    assert TensorData.from_dataset(dataset).digest != same
+    assert TensorData.for_run(dataset, train_recipe()).digest != same
 
 
 def spy_on_evaluate(monkeypatch, data, fake_validation=None):
@@ -306,7 +306,7 @@ def spy_on_evaluate(monkeypatch, data, fake_validation=None):
 
 def test_the_epoch_is_selected_on_validation_and_the_test_set_is_read_once_for_it(split_data, tmp_path, monkeypatch):
     calls = spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9, 0.7])
-    trainer = Trainer(quick(epochs=3), split_data, tmp_path / "r.pt", log=lambda s: None)
+    trainer = Trainer(quick(epochs=3), split_data, tmp_path / "r.pt", log=lambda s: None, graphs=False)
     metrics = trainer.run()
     assert [name for name, _ in calls] == ["validation"] * 3 + ["test"]  # test: once, after training
     assert metrics.selected.tolist() == [False, True, False] and metrics.val_accuracy.tolist() == [0.5, 0.9, 0.7]
@@ -325,8 +325,8 @@ def test_no_selection_reads_a_test_image(split_data, tmp_path):
     config = quick(epochs=3, optimizer_kwargs={"lr": 0.2, "momentum": 0.5})
     garbage = dataclasses.replace(split_data, test_x=torch.randn_like(split_data.test_x) * 50,
                                   test_y=(split_data.test_y + 3) % 10)
-    real = Trainer(config, split_data, tmp_path / "a.pt", log=lambda s: None)
-    fake = Trainer(config, garbage, tmp_path / "b.pt", log=lambda s: None)
+    real = Trainer(config, split_data, tmp_path / "a.pt", log=lambda s: None, graphs=False)
+    fake = Trainer(config, garbage, tmp_path / "b.pt", log=lambda s: None, graphs=False)
     real_metrics, fake_metrics = real.run(), fake.run()
     tested = ["test_loss", "test_accuracy"]
     pd.testing.assert_frame_equal(real_metrics.drop(columns=TIMING + tested), fake_metrics.drop(columns=TIMING + tested))
@@ -337,7 +337,7 @@ def test_no_selection_reads_a_test_image(split_data, tmp_path):
 def test_a_finite_blow_up_is_marked_diverged_and_stops_the_run(split_data, tmp_path):
     # epoch 1 learns the bars; then the rate jumps 30-fold and the loss blows up, still finite
     config = quick(batch_size=4, epochs=3, schedule="step", schedule_kwargs={"step_size": 1, "gamma": 30})
-    metrics = Trainer(config, split_data, tmp_path / "r.pt", log=lambda s: None).run()
+    metrics = Trainer(config, split_data, tmp_path / "r.pt", log=lambda s: None, graphs=False).run()
     assert metrics.status.tolist() == ["ok", "diverged"] and math.isfinite(metrics.train_loss.iloc[-1])
     assert metrics.val_accuracy.iloc[0] > 0.5
     assert re.match(r"the smoothed training loss rose to [\d.e+]+, more than ln\(classes\) = 2.303 above its lowest "
@@ -355,7 +355,7 @@ def test_reading_the_losses_in_blocks_as_on_a_gpu_gives_the_metrics_of_a_check_e
     runs = []
     for check_every in (1, 3):  # 3 divides neither 200 / 32 = 7 batches nor 200 / 4 = 50
         trainer = Trainer(quick(**settings), split_data, tmp_path / f"{check_every}.pt", log=lambda s: None,
-                          recording=recording)
+                          recording=recording, graphs=False)
         trainer.check_every = check_every
         runs.append((trainer.run(), None if recording is None else trainer.recorder.weight_arrays()))
     (every_batch, recorded), (blocks, recorded_in_blocks) = runs
@@ -375,12 +375,12 @@ def test_gradients_zeroed_in_place_as_a_cuda_graph_needs_stay_the_same_tensors_a
     # epoch's smaller last batch: 200 images in batches of 32) must read those same tensors
     settings = dict(epochs=2, augment=True, model="best", optimizer="AdamW", schedule=schedule,
                     optimizer_kwargs={"lr": 0.01, "weight_decay": 5e-4})
-    dropped = Trainer(quick(**settings), split_data, tmp_path / "a.pt", log=lambda s: None)
-    in_place = Trainer(quick(**settings), split_data, tmp_path / "b.pt", log=lambda s: None)
-    assert not dropped.forward_backward.enabled and not dropped.gradients_in_place  # a CPU records no graph
-    in_place.gradients_in_place = True  # as with graphs
+    dropped = Trainer(quick(**settings), split_data, tmp_path / "a.pt", log=lambda s: None, graphs=False)
+    in_place = Trainer(quick(**settings), split_data, tmp_path / "b.pt", log=lambda s: None, graphs=False)
+    assert not dropped.step.graph.enabled and not dropped.step.gradients_in_place  # a CPU records no graph
+    in_place.step.gradients_in_place = True  # as with graphs
     gradients = []
-    in_place.optimizer.register_step_pre_hook(
+    in_place.step.optimizer.register_step_pre_hook(
         lambda optimizer, args, kwargs: gradients.append([p.grad for p in in_place.model.parameters()]))
     expected, metrics = dropped.run(), in_place.run()
     pd.testing.assert_frame_equal(expected.drop(columns=TIMING), metrics.drop(columns=TIMING))
@@ -435,7 +435,7 @@ def test_a_run_whose_epoch_loss_stays_at_a_uniform_guess_is_marked_diverged(spli
     # each image labelled with the class the untrained model finds least likely (p <= 1/10), and
     # too small a learning rate to change that: the loss stays above ln(10)
     trainer = Trainer(quick(epochs=1, optimizer_kwargs={"lr": 1e-9}), split_data, tmp_path / "r.pt",
-                      log=lambda s: None)
+                      log=lambda s: None, graphs=False)
     with torch.no_grad():
         least_likely = trainer.model.eval()(split_data.train_x).argmin(dim=1)
     trainer.data = dataclasses.replace(split_data, train_y=least_likely)
@@ -455,15 +455,15 @@ def test_a_first_overshoot_is_forgiven_whatever_the_epoch_length(data, tmp_path,
     repeats = math.ceil(32 * batches / len(data.train_y))  # batches of 32, as the sweep and comparison train
     images = dataclasses.replace(data, train_x=data.train_x.repeat(repeats, 1, 1, 1)[:32 * batches],
                                  train_y=data.train_y.repeat(repeats)[:32 * batches])
-    trainer = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "r.pt", log=lambda s: None)
+    trainer = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "r.pt", log=lambda s: None, graphs=False)
     losses = iter(curve)
-    trainer.forward_backward = lambda *inputs: (torch.tensor(next(losses)), torch.tensor(32))
+    trainer.step.backward = lambda *batch: (torch.tensor(next(losses)), torch.tensor(32))
     metrics = trainer.run()
     assert metrics.status.tolist() == ["ok"] and metrics.train_loss.iloc[0] == pytest.approx(np.mean(curve), rel=1e-6)
     # a run that never comes back below a uniform guess is marked at either length
-    never = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "never.pt", log=lambda s: None)
+    never = Trainer(quick(epochs=1, batch_size=32), images, tmp_path / "never.pt", log=lambda s: None, graphs=False)
     losses = iter(ADAM_OVERSHOOT + [2.4] * (batches - len(ADAM_OVERSHOOT)))
-    never.forward_backward = lambda *inputs: (torch.tensor(next(losses)), torch.tensor(0))
+    never.step.backward = lambda *batch: (torch.tensor(next(losses)), torch.tensor(0))
     assert never.run().status.tolist() == ["diverged"]
 
 
@@ -472,7 +472,7 @@ def test_a_run_that_ends_near_chance_on_validation_is_marked_diverged(split_data
 
     # validation labels shifted by one class: a model that learnt the bars scores about 0 there
     shifted = dataclasses.replace(split_data, val_y=(split_data.val_y + 1) % 10)
-    metrics = Trainer(quick(epochs=2), shifted, tmp_path / "r.pt", log=lambda s: None).run()
+    metrics = Trainer(quick(epochs=2), shifted, tmp_path / "r.pt", log=lambda s: None, graphs=False).run()
     assert metrics.train_accuracy.iloc[-1] > 0.3 and metrics.status.tolist() == ["ok", "diverged"]
     assert re.match(r"held-out accuracy 0\.\d+ is near chance \(0.1000\)$", metrics.note.iloc[-1])
     assert near_chance(0.14, 10) and not near_chance(0.15, 10) and near_chance(0.52, 2)
@@ -492,7 +492,7 @@ def record_epoch_streams(monkeypatch) -> list[tuple[int, int]]:
 
 def test_batch_order_and_dropout_draw_from_independent_streams(data, tmp_path, monkeypatch):
     seen = record_epoch_streams(monkeypatch)
-    Trainer(quick(epochs=2), data, tmp_path / "r.pt", log=lambda s: None).run()
+    Trainer(quick(epochs=2), data, tmp_path / "r.pt", log=lambda s: None, graphs=False).run()
     assert len(seen) == 2 and all(order != dropout for order, dropout in seen)
     assert len({seed for pair in seen for seed in pair}) == 4  # and no epoch repeats another's
 
@@ -500,12 +500,12 @@ def test_batch_order_and_dropout_draw_from_independent_streams(data, tmp_path, m
 def test_a_resumed_run_keeps_the_epoch_selected_before_the_kill(split_data, tmp_path, monkeypatch):
     config = quick(epochs=3)
     spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9, 0.7])
-    whole = Trainer(config, split_data, tmp_path / "whole.pt", log=lambda s: None)
+    whole = Trainer(config, split_data, tmp_path / "whole.pt", log=lambda s: None, graphs=False)
     uninterrupted = whole.run()
     spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.5, 0.9])
-    run_killed_in_epoch(Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None), 3, monkeypatch)
+    run_killed_in_epoch(Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None, graphs=False), 3, monkeypatch)
     spy_on_evaluate(monkeypatch, split_data, fake_validation=[0.7])
-    resumed = Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None)
+    resumed = Trainer(config, split_data, tmp_path / "resume.pt", log=lambda s: None, graphs=False)
     metrics = resumed.run()
     assert metrics.selected.tolist() == [False, True, False]  # epoch 2, chosen before the kill
     pd.testing.assert_frame_equal(uninterrupted.drop(columns=TIMING), metrics.drop(columns=TIMING))
@@ -517,6 +517,35 @@ def test_without_a_validation_split_the_last_epoch_is_kept_and_the_test_set_deci
 
     # test labels shifted by one class: the test accuracy is about 0, near chance; the run is fine
     shifted = dataclasses.replace(data, test_y=(data.test_y + 1) % 10)
-    metrics = Trainer(quick(epochs=2), shifted, tmp_path / "r.pt", log=lambda s: None).run()
+    metrics = Trainer(quick(epochs=2), shifted, tmp_path / "r.pt", log=lambda s: None, graphs=False).run()
     assert metrics.selected.tolist() == [False, True] and metrics.test_accuracy.iloc[-1] < 0.1
     assert metrics.status.tolist() == ["ok", "ok"] and metrics.val_accuracy.isna().all()
+
+
+def test_a_training_step_is_forward_loss_backward_update_and_nothing_else(split_data):
+    # the step object hides only the device machinery: on a CPU it is the plain loop of
+    # pytorch/examples' mnist/main.py, to the bit
+    from mnistflow.models import build_model
+    from mnistflow.train import TrainingStep, make_optimizer
+
+    config = quick(optimizer="Adam", optimizer_kwargs={"lr": 0.01})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    plain = build_model(config.model)
+    plain.load_state_dict(model.state_dict())
+    step = TrainingStep(config, model, split_data, graphs=True, log=lambda s: None)  # a CPU: no graph
+    optimizer = make_optimizer(config.optimizer, plain.parameters(), config.optimizer_kwargs)
+    for batch, index in enumerate(torch.arange(96).split(32)):
+        torch.manual_seed(batch)  # the same dropout for both
+        loss, hits = step.backward(index)
+        step.update()
+        torch.manual_seed(batch)
+        optimizer.zero_grad()
+        logits = plain(split_data.train_x[index])
+        expected = torch.nn.functional.cross_entropy(logits, split_data.train_y[index])
+        expected.backward()
+        optimizer.step()
+        assert loss.item() == expected.item() and hits.item() == (logits.argmax(1) == split_data.train_y[index]).sum()
+    for name, value in plain.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0)
+    assert step.graph.replays == 0 and step.lr == 0.01

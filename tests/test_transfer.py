@@ -48,7 +48,7 @@ def pair(tmp_path_factory):
     target = read_synthetic(root / "target-idx", "target", seed=2)
     config = train_recipe(model="best", optimizer="Adam", optimizer_kwargs={"lr": 0.01}, epochs=1,
                          batch_size=32, seed=3)
-    trainer = Trainer(config, TensorData.from_dataset(source), root / "resume.pt", log=lambda m: None)
+    trainer = Trainer(config, TensorData.for_run(source, config), root / "resume.pt", log=lambda m: None, graphs=False)
     checkpoint = root / "model.pt"
     trainer.save(checkpoint, trainer.run())
     return {"root": root, "checkpoint": checkpoint, "target": target,

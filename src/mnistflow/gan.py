@@ -25,7 +25,7 @@ from .checkpoint import load_state, read_resume_file, unit_images
 from .datasets import array_digest
 from .gan_quality import QUALITY_COLUMNS, Scorer, ScoringReference, class_frequencies, class_labels, class_weights
 from .graphs import GraphedStep
-from .train import load_optimizer_state, make_optimizer
+from .train import epoch_progress, load_optimizer_state, make_optimizer
 
 # How samples are scored (gan_quality.ScoringReference): a resume file written under another way
 # holds epoch scores that cannot stand beside new ones.
@@ -224,7 +224,7 @@ class GanTrainer:
     def __init__(self, config: GanConfig, images: np.ndarray, labels: np.ndarray, resume_path: str | Path,
                  scorer: Scorer | None = None, reference: ScoringReference | None = None,
                  device: torch.device | str = "cpu", classes: int = 10, log: Callable[[str], None] = print,
-                 progress_file=None, graphs: bool = True):
+                 progress_file=None, *, graphs: bool):
         """``reference``: what ``scorer`` scores samples against (``gan_quality.scoring_reference``
         for these images); ``graphs``: on a GPU, replay each step as a CUDA graph
         (``graphs.GraphedStep``)."""
@@ -280,22 +280,19 @@ class GanTrainer:
         return out, labels
 
     def train_epoch(self, epoch: int) -> dict:
-        from tqdm import tqdm
-
+        """One pass over the training images; the epoch's mean losses and scores. Its random
+        streams depend only on (seed, epoch): a resumed run sees the same batches, noise and dropout."""
         config = self.config
-        noise = rng.generator(config.seed, "noise", epoch)
         rng.seed_global(config.seed, "dropout", epoch)
-        shuffle = rng.generator(config.seed, "order", epoch)
-        batches = torch.randperm(len(self.labels), generator=shuffle).to(self.device).split(config.batch_size)
+        batches, _ = rng.shuffled_batches(config.seed, epoch, len(self.labels), config.batch_size, self.device)
         noises = rng.per_batch(lambda n, g: torch.randn(n, config.noise_dim, generator=g), [len(b) for b in batches],
-                               noise, self.device)
+                               rng.generator(config.seed, "noise", epoch), self.device)
         self.generator.train()
         self.discriminator.train()
         self.sums.zero_()
         started = time.perf_counter()
-        for step in tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
-                         disable=self.progress_file is None, mininterval=5, ascii=True):
-            self.step(batches[step], noises[step])
+        for index, z in epoch_progress(list(zip(batches, noises)), epoch, self.progress_file):
+            self.step(index, z)
         means = (self.sums / len(self.labels)).tolist()
         return {"epoch": epoch, "discriminator_loss": means[0], "generator_loss": means[1],
                 "discriminator_class_loss": means[2], "generator_class_loss": means[3],

@@ -4,7 +4,7 @@ On a fast GPU a small model's training step is bound by the host, not the device
 launch of its few hundred small kernels take longer than the kernels run. A CUDA graph records
 the step's kernels once and replays them all with one launch: a GAN's whole step (forward,
 backward and both optimizers' updates), a training run's forward and backward pass (its update
-and schedule run after each replay: ``train.Trainer``). bench/README.md, "On a GPU", has the times.
+and schedule run after each replay: ``train.TrainingStep``). bench/README.md, "On a GPU", has the times.
 
 A step can be captured when it reads only its inputs and tensors that stay where they are (the
 weights, gradients zeroed in place, the optimizer's state, running sums it adds into in place),

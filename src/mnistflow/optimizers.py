@@ -194,8 +194,8 @@ def run_sweep(dataset, optimizer: str, settings: dict, device="cpu", log=print) 
     ``sweep_extensions`` more are tried beyond it. One row per rate and seed."""
     from .train import TensorData
 
-    data = TensorData.from_dataset(dataset, device, settings["train_subset"], settings["validation"], test=False,
-                                   scaling=settings["run"]["input_scaling"])
+    data = TensorData.from_dataset(dataset, device, train_subset=settings["train_subset"],
+                                   validation=settings["validation"], scaling=settings["run"]["input_scaling"], test=False)
     rows = []
 
     def score(lr: float) -> None:
@@ -226,7 +226,9 @@ def run_seeds(dataset, optimizer: str, protocol: str, settings: dict, lr: float 
     from .train import TensorData
 
     name, kwargs = optimizer_settings(optimizer, protocol, lr)
-    data = TensorData.from_dataset(dataset, device, settings["train_subset"], scaling=settings["run"]["input_scaling"])
+    # no validation split: each protocol's runs train their fixed epochs (the sweep picked the rate)
+    data = TensorData.from_dataset(dataset, device, train_subset=settings["train_subset"], validation=0,
+                                   scaling=settings["run"]["input_scaling"])
     frames = []
     for seed in settings["seeds"]:
         log(f"{protocol} {optimizer} ({name} {kwargs}), seed {seed}")

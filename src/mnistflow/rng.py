@@ -40,3 +40,12 @@ def per_batch(draw, batch_sizes: list[int], generator: torch.Generator, device) 
     moved to ``device`` in one copy (a GPU then waits once an epoch, not once a batch): one
     tensor per batch."""
     return torch.cat([draw(n, generator) for n in batch_sizes]).to(device).split(batch_sizes)
+
+
+def shuffled_batches(seed: int, epoch: int, n: int, batch_size: int,
+                     device) -> tuple[tuple[torch.Tensor, ...], torch.Generator]:
+    """Epoch ``epoch``'s order of ``n`` examples in batches of ``batch_size`` (the last one
+    smaller), on ``device``, drawn from the epoch's "order" stream; and that stream, which the
+    epoch's augmentation draws on from there."""
+    order = generator(seed, "order", epoch)
+    return torch.randperm(n, generator=order).to(device).split(batch_size), order

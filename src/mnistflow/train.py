@@ -10,7 +10,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -79,10 +79,17 @@ class TensorData:
         return len(self.val_y) > 0
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu",
-                     train_subset: int | None = None, validation: int = 0, test: bool = True,
-                     scaling: str = "standardise") -> "TensorData":
-        """The first ``train_subset`` training images (all by default), of which the last
+    def for_run(cls, dataset: Dataset, run: TrainConfig, device: torch.device | str = "cpu",
+                test: bool = True) -> "TensorData":
+        """The images and labels as training run ``run`` reads them: its training subset,
+        validation split and input scaling; ``test=False`` leaves the test set out (a tuning sweep)."""
+        return cls.from_dataset(dataset, device, train_subset=run.train_subset, validation=run.validation,
+                                scaling=run.input_scaling, test=test)
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, device: torch.device | str = "cpu", *, train_subset: int | None,
+                     validation: int, scaling: str, test: bool = True) -> "TensorData":
+        """The first ``train_subset`` training images (all for None), of which the last
         ``validation`` are held out; ``test=False`` leaves the test set out (a tuning sweep);
         ``scaling`` one of ``INPUT_SCALINGS``."""
         if scaling not in INPUT_SCALINGS:
@@ -269,8 +276,9 @@ class EpochWatch:
 
     SETTLED_IMAGES = 2000
 
-    def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device):
-        self.loss_watch, self.batch_sizes = loss_watch, batch_sizes
+    def __init__(self, loss_watch: LossWatch, batch_sizes: list[int], device: torch.device, check_every: int):
+        """``check_every``: how many batches' losses are computed before the host reads them."""
+        self.loss_watch, self.batch_sizes, self.check_every = loss_watch, batch_sizes, check_every
         self.losses = torch.zeros(len(batch_sizes), device=device)
         self.hits = torch.zeros(len(batch_sizes), dtype=torch.long, device=device)
         self.checked, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
@@ -279,9 +287,16 @@ class EpochWatch:
         self.problem: str | None = None
         self.finite = True  # False: a batch's loss was not finite, and the epoch's means are NaN
 
-    def add(self, step: int, loss: torch.Tensor, hits: torch.Tensor) -> None:
+    def add(self, step: int, loss: torch.Tensor, hits: torch.Tensor, read_now: bool = False) -> bool:
+        """Keeps batch ``step``'s loss and hits; at the end of a block, or ``read_now``, reads
+        those not read yet: whether the run has blown up."""
         self.losses[step] = loss.detach()
         self.hits[step] = hits
+        return (read_now or (step + 1) % self.check_every == 0) and self.check(step + 1)
+
+    def finish(self) -> bool:
+        """Reads the epoch's last block: whether the run has blown up."""
+        return self.check(len(self.batch_sizes))
 
     def check(self, upto: int) -> bool:
         """Reads the losses of the batches before ``upto``; whether the run has blown up."""
@@ -330,6 +345,77 @@ class EpochWatch:
         return self.loss_sum / self.seen, self.correct / self.seen, self.problem
 
 
+def epoch_progress(batches: list, epoch: int, progress_file) -> Iterable:
+    """The epoch's batches, with a progress bar in ``progress_file`` (none when it is None)."""
+    from tqdm import tqdm
+
+    return tqdm(batches, desc=f"epoch {epoch}", file=progress_file, disable=progress_file is None, mininterval=5,
+                ascii=True)
+
+
+class TrainingStep:
+    """One batch's training, the device machinery behind two calls: ``backward`` (forward, loss,
+    backward) and ``update`` (the optimizer's step and a per-batch schedule). On a GPU with
+    ``graphs`` the forward and backward pass replay as one CUDA graph (``graphs.GraphedStep``);
+    the update (a few fused kernels), the schedule and a recorder's reads run after each replay as
+    they do eagerly, so any optimizer and schedule keep their meaning."""
+
+    def __init__(self, config: TrainConfig, model: torch.nn.Module, data: TensorData, graphs: bool,
+                 log: Callable[[str], None]):
+        self.model, self.data = model, data
+        self.mixed_precision = config.mixed_precision
+        self.device = data.train_x.device
+        self.optimizer = make_optimizer(config.optimizer, model.parameters(), config.optimizer_kwargs)
+        self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
+        self.scheduler, self.per_batch = make_schedule(
+            config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
+        self.graph = GraphedStep(self._forward_backward, enabled=graphs and self.device.type == "cuda", log=log)
+        # a replay writes the gradients into the tensors recorded: they are zeroed in place, never
+        # dropped, so that the update reads the same tensors after an eager call (a warm-up, an
+        # epoch's smaller last batch) as after a replay
+        self.gradients_in_place = self.graph.enabled
+
+    def backward(self, index: torch.Tensor, warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gradients (in the weights' ``.grad``) of the batch of training images at ``index``
+        (warped by ``warp``, when augmenting), its loss and how many of it the model classifies
+        right, as tensors on the device. A replay's outputs are overwritten by the next: read them first."""
+        return self.graph(index) if warp is None else self.graph(index, warp)
+
+    def update(self) -> None:
+        self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
+
+    def end_epoch(self) -> None:
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _forward_backward(self, index: torch.Tensor,
+                          warp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=not self.gradients_in_place)
+        x, y = self.data.train_x[index], self.data.train_y[index]
+        if warp is not None:
+            x = augment_batch(x, warp)
+        with bfloat16_autocast(self.device, self.mixed_precision):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+        loss.backward()
+        return loss.detach(), (logits.argmax(dim=1) == y).sum()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        load_optimizer_state(self.optimizer, state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
 class Trainer:
     """One training run. ``run()`` trains epoch by epoch, writing a resume file after each,
     scores every epoch on the validation split, and at the end keeps the epoch that scored best
@@ -340,12 +426,12 @@ class Trainer:
     excepted); also, at the end, when its accuracy is near chance (the validation split's, else
     the training images'; never the test set's)."""
 
-    def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path,
-                 log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None,
-                 graphs: bool = True):
-        """``recording``: Recorder options (``per_epoch``, bin counts) to record weight and gradient
-        statistics during training (``self.recorder``), or None. ``graphs``: on a GPU, replay each
-        batch's forward and backward pass as a CUDA graph (``self.forward_backward``)."""
+    def __init__(self, config: TrainConfig, data: TensorData, resume_path: str | Path, *, graphs: bool,
+                 log: Callable[[str], None] = print, progress_file=None, recording: dict | None = None):
+        """``graphs``: on a GPU, replay each batch's forward and backward pass as a CUDA graph
+        (``graphs.graphs_wanted`` reads ``train.cuda_graphs``); ``recording``: Recorder options
+        (``per_epoch``, bin counts) to record weight and gradient statistics during training
+        (``self.recorder``), or None."""
         self.config, self.data, self.log = config, data, log
         self.resume_path = Path(resume_path)
         self.progress_file = progress_file
@@ -354,23 +440,12 @@ class Trainer:
         self.check_every = 1 if self.device.type == "cpu" else 100
         rng.seed_global(config.seed, "init")
         self.model = build_model(config.model, len(data.classes)).to(self.device)
-        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.optimizer_kwargs)
-        # The graph holds the few hundred kernels of the forward and backward pass; the update (a
-        # few fused kernels), the schedule and a recorder's reads run after each replay as they do
-        # eagerly, so any optimizer and schedule keep their meaning.
-        self.forward_backward = GraphedStep(self._forward_backward, enabled=graphs and self.device.type == "cuda",
-                                            log=log)
-        # a replay writes the gradients into the tensors recorded: they are zeroed in place, never
-        # dropped, so that the update reads the same tensors after an eager call (a warm-up, an
-        # epoch's smaller last batch) as after a replay
-        self.gradients_in_place = self.forward_backward.enabled
-        self.steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
-        self.scheduler, self.per_batch = make_schedule(
-            config.schedule, self.optimizer, config.schedule_kwargs, self.steps_per_epoch, config.epochs)
+        self.step = TrainingStep(config, self.model, data, graphs, log)
         self.metrics: list[dict] = []
         self.loss_watch = LossWatch(len(data.classes))
         self.selected: dict | None = None  # {"epoch", "model"}: the weights the run keeps
-        self.recorder = None if recording is None else Recorder(self.model, self.steps_per_epoch, **recording)
+        self.recorder = (None if recording is None
+                         else Recorder(self.model, self.step.steps_per_epoch, **recording))
         # what a resume file must have been written for: this data, these random streams
         self.inputs = {"data": data.digest, "streams": rng.VERSION}
 
@@ -385,9 +460,7 @@ class Trainer:
         if self.recorder is not None:
             self.recorder.load_state_dict(state["recorder"])
         self.model.load_state_dict(state["model"])
-        load_optimizer_state(self.optimizer, state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        self.step.load_state_dict(state)
         self.metrics = state["metrics"]
         self.loss_watch.load_state_dict(state["loss_watch"])
         self.selected = state["selected"]
@@ -396,8 +469,7 @@ class Trainer:
 
     def _save_resume(self, epoch: int) -> None:
         state = {"epoch": epoch, "config": asdict(self.config), "inputs": self.inputs,
-                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "metrics": self.metrics,
-                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                 "model": self.model.state_dict(), **self.step.state_dict(), "metrics": self.metrics,
                  "recorder": None if self.recorder is None else self.recorder.state_dict(),
                  "loss_watch": self.loss_watch.state_dict(), "selected": self.selected}
         with atomic.atomic_path(self.resume_path) as tmp:
@@ -406,64 +478,42 @@ class Trainer:
     def train_epoch(self, epoch: int) -> tuple[float, float, str | None]:
         """Mean train loss and accuracy over the batches trained, and what went wrong if the run
         blew up (training then stops), else None."""
-        from tqdm import tqdm
-
-        config, data = self.config, self.data
-        # each epoch's streams depend only on (seed, epoch): a resumed run sees the same batches
-        generator = rng.generator(config.seed, "order", epoch)  # shuffling and augmentation
-        rng.seed_global(config.seed, "dropout", epoch)
-        order = torch.randperm(len(data.train_y), generator=generator).to(self.device)
-        batches = order.split(config.batch_size)
-        sizes = [len(b) for b in batches]
-        warps = rng.per_batch(warp_draws, sizes, generator, self.device) if config.augment else None
-        watch = EpochWatch(self.loss_watch, sizes, self.device)
+        batches = self.epoch_batches(epoch)
+        watch = EpochWatch(self.loss_watch, [len(index) for index, _ in batches], self.device, self.check_every)
         self.model.train()
-        steps = tqdm(range(len(batches)), desc=f"epoch {epoch}", file=self.progress_file,
-                     disable=self.progress_file is None, mininterval=5, ascii=True)
-        for step in steps:
-            inputs = (batches[step],) if warps is None else (batches[step], warps[step])
-            watch.add(step, *self.forward_backward(*inputs))
-            # before the update: on a CPU, where every step is checked, a bad batch never updates
-            if (step + 1) % self.check_every == 0 and watch.check(step + 1):
+        for step, (index, warp) in enumerate(epoch_progress(batches, epoch, self.progress_file)):
+            loss, hits = self.step.backward(index, warp)
+            recording = self.recorder is not None and self.recorder.due(step)
+            # read before the update: a bad batch read (every batch, on a CPU) never updates, and
+            # no weights past a blow-up are recorded
+            if watch.add(step, loss, hits, read_now=recording):
                 return watch.result()
-            if self.recorder is not None and self.recorder.due(step):
-                if watch.check(step + 1):  # no record of weights past a blow-up
-                    return watch.result()
+            if recording:
                 self.recorder.record(self.model, epoch, step)
-            self.optimizer.step()
-            if self.per_batch:
-                self.scheduler.step()
-        if watch.check(len(batches)):
+            self.step.update()
+        if watch.finish():
             return watch.result()
-        if self.scheduler is not None and not self.per_batch:
-            self.scheduler.step()
+        self.step.end_epoch()
         train_loss, train_accuracy, _ = watch.result()
         # the first of several epochs starts untrained (and may warm up): judged only when it is the last
-        judged = epoch > 1 or config.epochs == 1
+        judged = epoch > 1 or self.config.epochs == 1
         return train_loss, train_accuracy, watch.settled() if judged else None
 
-    def _forward(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss of the batch of training images at ``index`` (warped by ``draws``, when
-        augmenting), and how many of them the model classifies right."""
-        x, y = self.data.train_x[index], self.data.train_y[index]
-        if draws is not None:
-            x = augment_batch(x, draws)
-        with bfloat16_autocast(self.device, self.config.mixed_precision):
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-        return loss, (logits.argmax(dim=1) == y).sum()
-
-    def _forward_backward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's gradients (in the weights' ``.grad``), loss and hits: what a CUDA graph records."""
-        self.optimizer.zero_grad(set_to_none=not self.gradients_in_place)
-        loss, hits = self._forward(*inputs)
-        loss.backward()
-        return loss.detach(), hits
+    def epoch_batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The epoch's batches, (index, warp draws or None), on the device. Each epoch's random
+        streams depend only on (seed, epoch): a resumed run sees the same batches and dropout."""
+        config = self.config
+        rng.seed_global(config.seed, "dropout", epoch)
+        indices, generator = rng.shuffled_batches(config.seed, epoch, len(self.data.train_y), config.batch_size,
+                                                  self.device)
+        if not config.augment:
+            return [(index, None) for index in indices]
+        return list(zip(indices, rng.per_batch(warp_draws, [len(i) for i in indices], generator, self.device)))
 
     def run(self) -> pd.DataFrame:
         has_validation = self.data.has_validation
         for epoch in range(self._resume(), self.config.epochs + 1):
-            lr = self.optimizer.param_groups[0]["lr"]
+            lr = self.step.lr
             started = time.perf_counter()
             train_loss, train_accuracy, problem = self.train_epoch(epoch)
             seconds = time.perf_counter() - started
@@ -519,7 +569,7 @@ class Trainer:
         """The final checkpoint: the selected epoch's weights, config, normalisation, classes and metrics."""
         state = {"config": asdict(self.config), "model": self.model.state_dict(),
                  "classes": self.data.classes, "mean": self.data.mean, "std": self.data.std,
-                 "metrics": metrics.to_dict("records"), "cuda_graph_replays": self.forward_backward.replays,
+                 "metrics": metrics.to_dict("records"), "cuda_graph_replays": self.step.graph.replays,
                  "status": "diverged" if (metrics.status == "diverged").any() else "ok"}
         with atomic.atomic_path(checkpoint_path) as tmp:
             torch.save(state, tmp)
