@@ -171,14 +171,14 @@ def test_a_trained_gan_gives_its_tables_checkpoint_samples_and_figures(setup, tm
     generator, state = load_generator(tmp_path / "generator.pt")
     assert state["config"]["model"] == "dcgan" and not generator.training
 
-    samples01 = fresh_samples(generator, 10, state["config"]["noise_dim"], per_class=20, seed=0)
+    samples01 = fresh_samples(generator, range(10), state["config"]["noise_dim"], per_class=20, seed=0)
     assert samples01.shape == (10, 20, 28, 28) and samples01.min() >= 0 and samples01.max() <= 1
-    assert np.array_equal(samples01, fresh_samples(generator, 10, state["config"]["noise_dim"], 20, seed=0))
+    assert np.array_equal(samples01, fresh_samples(generator, range(10), state["config"]["noise_dim"], 20, seed=0))
     frames = gan.frame_arrays()
     save_gif(frame_images(frames["frames"], frames["epochs"]), tmp_path / "samples.gif")
     with Image.open(tmp_path / "samples.gif") as gif:
         assert gif.n_frames == 2
-    comparison = pixel_comparison(samples01, dataset.test_images, dataset.test_labels, per_class=20)
+    comparison = pixel_comparison(samples01, range(10), dataset.test_images, dataset.test_labels, per_class=20)
     real_sevens = dataset.test_images[dataset.test_labels == 7][:20].ravel() / 255.0
     assert comparison["real_counts"][7].tolist() == np.histogram(real_sevens, bins=32, range=(0, 1))[0].tolist()
     assert comparison["generated_counts"].sum(axis=1).tolist() == [20 * 28 * 28] * 10
@@ -436,3 +436,20 @@ def test_batch_order_noise_and_dropout_draw_from_independent_streams(setup, tmp_
     seen = record_epoch_streams(monkeypatch)
     trainer(setup, tmp_path / "r.pt").run()
     assert seen and all(order != dropout for order, dropout in seen)
+
+
+def test_a_gan_of_many_classes_shows_twenty_of_them_spread_evenly_and_says_so(tmp_path):
+    from mnistflow.gan import shown_classes
+
+    assert shown_classes(10).tolist() == list(range(10))
+    shown = shown_classes(200)
+    assert len(shown) == 20 and shown[0] == 0 and shown[-1] == 199 and np.all(np.diff(shown) >= 10)
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, (60, 28, 28), dtype=np.uint8), np.arange(60) % 30
+    lines = []
+    gan = GanTrainer(gan_recipe(**dict(SETTINGS, epochs=1)), images, labels, tmp_path / "r.pt", classes=30,
+                     log=lines.append, graphs=False)
+    gan.run()
+    assert lines[0] == ("the sample grid after each epoch shows 20 of the 30 classes, spread evenly (labels "
+                        + ", ".join(map(str, shown_classes(30))) + ")")
+    assert gan.frame_arrays()["frames"].shape == (1, 20 * 28, 10 * 28)

@@ -444,10 +444,15 @@ def test_a_run_trains_until_validation_stops_improving_and_keeps_its_best_weight
     assert capped.stopped == "cap" and capped.steps == 8
 
 
-def test_budgets_train_different_lengths(pair):
-    results = run_strategy("scratch", pair["source"], pair["target"], [2, None], [0],
+def test_budgets_train_different_lengths_and_one_beyond_the_smallest_class_is_skipped_saying_so(pair):
+    lines = []
+    results = run_strategy("scratch", pair["source"], pair["target"], [2, 100000, None], [0],
                            fit_recipe(lr=0.01, batch_size=32, max_steps=200, eval_every=10, patience=2),
-                           SHARE, ONE_RATE, log=lambda m: None)
+                           SHARE, ONE_RATE, log=lines.append)
+    smallest = np.bincount(pair["target"].train_labels).min()
+    assert lines[0] == (f"budget 100000 per class skipped: the smallest class has {smallest} training images "
+                        "(budget full trains on every image)")
+    assert results.budget.tolist() == ["2", "full"]
     # the bars are learnt in a few dozen batches: every budget stops there, not at a fixed count
     assert (results.stopped == "converged").all() and results.steps.between(20, 100).all()
     assert (results.best_step <= results.steps - 2 * 10).all() and results.val_accuracy.between(0, 1).all()

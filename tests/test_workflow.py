@@ -1,4 +1,5 @@
-"""The workflow through the Snakemake CLI, on a tiny synthetic dataset given as a local directory."""
+"""The workflow through the Snakemake CLI, on the tiny run: scikit-learn's real digits as a folder of
+PNGs in class folders, and a synthetic IDX dataset as the transfer source."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PIL import Image
 
 from tiny_workflow import REPO, jobs, snakemake, write_config
 
+from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding, knn_accuracy
 from mnistflow.neighbours import NeighbourGraph
 from mnistflow.optimizers import pick_learning_rate
@@ -73,6 +75,7 @@ STATS_OUTPUTS = [
     "mean_intensity.png",
     "class_counts.png",
     "train_vs_test.png",
+    "conversion.png",
 ]
 
 
@@ -83,8 +86,13 @@ def test_every_stats_output_is_produced(tiny_run):
         if name.endswith(".png"):
             with Image.open(stats / name) as image:
                 assert image.format == "PNG" and min(image.size) > 100
-    assert (tiny_run["workdir"] / "resources/tiny/raw/train-images-idx3-ubyte").is_file()
-    log = (tiny_run["workdir"] / "results/logs/tiny/acquire_raw.log").read_text()
+    # the digits folder goes straight into the cache; the IDX transfer source is acquired
+    assert not (tiny_run["workdir"] / "resources/tiny").exists()
+    log = (tiny_run["workdir"] / "results/logs/tiny/dataset_cache.log").read_text()
+    assert f"{tiny_run['workdir'] / 'digits'}: 1,797 images in 10 classes, a stratified test split drawn" in log
+    assert "train (1438, 28, 28), test (359, 28, 28), 10 classes" in log
+    assert (tiny_run["workdir"] / "resources/other/raw/train-images-idx3-ubyte").is_file()
+    log = (tiny_run["workdir"] / "results/logs/other/acquire_raw.log").read_text()
     assert "[local] trying local directory" in log and "[local] ok" in log
     assert (tiny_run["workdir"] / "results/benchmarks/tiny/stats_summary.tsv").is_file()
 
@@ -326,7 +334,9 @@ def test_one_tsne_backend_by_file_name(tiny_run):
 
 def test_stats_csv_matches_direct_computation(tiny_run):
     table = pd.read_csv(tiny_run["workdir"] / "results/tiny/stats/stats.csv", dtype={"label": str})
-    arrays = tiny_run["arrays"]
+    dataset = load_dataset(tiny_run["workdir"] / "results/tiny/data/dataset.npz")
+    arrays = {f"{split}_{kind}": getattr(dataset, f"{split}_{kind}") for split in ("train", "test")
+              for kind in ("images", "labels")}
     for split in ("train", "test"):
         images = arrays[f"{split}_images"].astype(np.float64) / 255
         labels = arrays[f"{split}_labels"]
@@ -351,6 +361,22 @@ def test_the_default_workflow_profile_applies_unless_turned_off(tiny_run):
 def test_second_run_has_nothing_to_do(tiny_run):
     result = snakemake(tiny_run["workdir"], "--cores", "2", "--configfile", "config.yaml", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_file_moved_to_another_class_reruns_the_dataset_and_everything_after_it_and_only_then(tiny_run):
+    workdir = tiny_run["workdir"]
+    moved = sorted((workdir / "digits/3").iterdir())[0]
+    relabelled = workdir / "digits/5" / moved.name
+    moved.rename(relabelled)
+    try:
+        planned = jobs(snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n"))
+    finally:
+        relabelled.rename(moved)
+    assert planned["dataset_cache"] == 1 and planned["tsne"] == 1 and planned["gan_train"] == 2
+    assert "acquire_raw" not in planned  # the IDX source is untouched
+    # moved back, the content is what the run read: nothing to do
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_changing_one_plots_parameters_reruns_only_that_plot(tiny_run):

@@ -91,14 +91,16 @@ def tiny_run(tmp_path_factory):
     """One full run of the default target on the tiny dataset; later tests reuse its outputs
     (``results_as_run``: a copy of its results/ as the run left them, logs and benchmarks aside)."""
     workdir = tmp_path_factory.mktemp("tiny-run")
-    written = write_dataset(workdir / "idx")
-    # a second dataset, the transfer source; it is not in "datasets", so only trained for that
+    # the dataset every analysis runs on: scikit-learn's real handwritten digits (1,797 of 8 x 8),
+    # a folder of PNGs in class folders without a split, as a user's own images come
+    write_digits_folder(workdir / "digits")
+    # a second dataset, the transfer source, from IDX files; it is not in "datasets", so only
+    # trained for that
     other = write_dataset(workdir / "idx-other", seed=11)
     config = {
         "datasets": ["tiny"],
-        "data": {"sources": ["local"],
-                 "local_dirs": {"tiny": str(workdir / "idx"), "other": str(workdir / "idx-other")}},
-        "custom_datasets": {"tiny": written["entry"], "other": other["entry"]},
+        "data": {"sources": ["local"], "local_dirs": {"other": str(workdir / "idx-other")}},
+        "custom_datasets": {"tiny": {"source": "folder", "path": str(workdir / "digits")}, "other": other["entry"]},
         # seeded UMAP (single-threaded): every result of this run is reproducible but wall times.
         # t-SNE's auto: its job picks openTSNE on this machine, which has no GPU, though the DAG
         # is built with two fake ones (and the later runs without them)
@@ -126,5 +128,16 @@ def tiny_run(tmp_path_factory):
     # the results as the run left them, before any test redraws or reruns something
     as_run = tmp_path_factory.mktemp("tiny-run-results") / "results"
     shutil.copytree(workdir / "results", as_run, ignore=shutil.ignore_patterns(*NOT_COMPARED))
-    return {"workdir": workdir, "config": config, "arrays": written["arrays"], "first": result,
-            "results_as_run": as_run}
+    return {"workdir": workdir, "config": config, "first": result, "results_as_run": as_run}
+
+
+def write_digits_folder(root: Path) -> None:
+    """scikit-learn's real 8 x 8 digits (0..16) as PNGs (0..255), in one folder per class."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(image * 255 / 16).astype(np.uint8)).save(root / str(label) / f"{i:04d}.png")

@@ -27,6 +27,11 @@ def fill_defaults(config: dict, schema: dict) -> None:
             config[key] = copy.deepcopy(sub["default"])
         if isinstance(config.get(key), dict) and sub.get("type") == "object":
             fill_defaults(config[key], sub)
+            entry = sub.get("additionalProperties")
+            if isinstance(entry, dict) and "properties" in entry:  # a mapping of named entries (custom_datasets)
+                for value in config[key].values():
+                    if isinstance(value, dict):
+                        fill_defaults(value, entry)
 
 
 _NULL_WORDS = ("null", "~", "None")
@@ -122,6 +127,8 @@ def _describe(error: "jsonschema.ValidationError") -> str:
         where = _key(error.absolute_path)
         keys = ", ".join(f"{where}.{u}" if error.absolute_path else u for u in unknown)
         return f"unknown config key {keys}; allowed keys here: {', '.join(allowed) or 'none'}"
+    if error.validator == "not" and "description" in error.schema:  # the schema says what is wrong
+        return f"config key {_key(error.absolute_path)}: {error.schema['description']}"
     message = f"config key {_key(error.absolute_path)}: {error.message}"
     if "description" in error.schema:
         message += f" (expected: {error.schema['description']})"
@@ -206,20 +213,43 @@ def transfer_pairs(config: dict) -> list[tuple[str, str, list[str]]]:
     return pairs
 
 
+def check_held_out_splits(config: dict) -> None:
+    """The validation splits the training runs and the optimizer study hold out leave training
+    images, on every dataset of the run whose size the DAG can read (a folder's or an npz's)."""
+    from .datasets import ingested
+    from .ingest import training_count
+
+    runs = training_runs(config)
+    for dataset in config["datasets"]:
+        entry = config["custom_datasets"].get(dataset)
+        count = training_count(entry) if ingested(entry) else None
+        if count is None:
+            continue
+        asked = [(f"train.runs.{run}.validation" if "validation" in (config["train"]["runs"].get(run) or {})
+                  else "train.defaults.validation", settings["train_subset"], settings["validation"])
+                 for run, settings in runs.items()]
+        asked.append(("optimizers.validation", config["optimizers"]["train_subset"], config["optimizers"]["validation"]))
+        for key, subset, validation in asked:
+            used = min(subset or count, count)
+            if validation >= used:
+                raise ConfigError(f"{key}: {validation:,} held out leaves none of the {used:,} training images of "
+                                  f"{dataset} to train on; set it lower, e.g. {max(1, used // 10):,} (a tenth)")
+
+
 def check_config(config: dict) -> None:
     """What the schema cannot check, before any job starts: every dataset and transfer names a
     known dataset, no transfer goes to itself, the runs that other keys name exist, every
     run's optimizer and schedule are ones torch builds and training can step (``recipes``: no
     torch is imported), t-SNE's perplexity suits an ``embed.subset`` and auto is not asked beside a
     backend it may pick."""
-    from .datasets import DataError, get_spec
+    from .datasets import DataError, check_dataset_name
     from .embed import AUTO_TSNE_BACKENDS, check_perplexity
     from .recipes import check_recipe
     from .registry import AUTO_TSNE, IMAGENET_PREFIX
 
     for i, dataset in enumerate(config["datasets"]):
         try:
-            get_spec(dataset, config["custom_datasets"])
+            check_dataset_name(dataset, config["custom_datasets"])
         except DataError as error:
             raise ConfigError(f"datasets[{i}]: {error}") from None
     for source, target, _ in transfer_pairs(config):
@@ -227,7 +257,7 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"transfer.pairs: {source} to itself is not a transfer")
         for dataset in [target] + ([] if source.startswith(IMAGENET_PREFIX) else [source]):
             try:
-                get_spec(dataset, config["custom_datasets"])
+                check_dataset_name(dataset, config["custom_datasets"])
             except DataError as error:
                 raise ConfigError(f"transfer ({source} to {target}): {error}") from None
     runs = training_runs(config)
@@ -244,6 +274,7 @@ def check_config(config: dict) -> None:
     for run, settings in runs.items():
         check_recipe(settings, f"train.runs.{run}" if config["train"]["runs"].get(run) is not None else
                      f"train.search.grid (run {run})")
+    check_held_out_splits(config)
     embed = config["embed"]
     picked_by_auto = [backend for backend in AUTO_TSNE_BACKENDS if backend in embed["tsne"]["backends"]]
     if AUTO_TSNE in embed["tsne"]["backends"] and picked_by_auto:

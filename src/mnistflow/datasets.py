@@ -226,8 +226,28 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# custom_datasets' sources: idx files with known checksums (a DatasetSpec), or a user's own
+# images read by ``ingest``
+CUSTOM_SOURCES = ("idx", "folder", "npz")
+
+
+def ingested(entry: Mapping | None) -> bool:
+    """Whether a custom_datasets entry is read by ``ingest`` (a folder or an npz of the user's)."""
+    return entry is not None and entry.get("source", "idx") != "idx"
+
+
+def check_dataset_name(name: str, custom: Mapping[str, Mapping]) -> None:
+    """DataError unless ``name`` is a built-in dataset or a custom_datasets entry."""
+    if not ingested(custom.get(name)):
+        get_spec(name, custom)
+
+
 def get_spec(name: str, custom: Mapping[str, Mapping] | None = None) -> DatasetSpec:
+    """The IDX files of dataset ``name``: built in, or a custom_datasets entry of source idx."""
     custom = custom or {}
+    if ingested(custom.get(name)):
+        raise DataError(f"dataset {name!r} is read from {custom[name]['path']} (source: {custom[name]['source']}), "
+                        "not from IDX files")
     if name in custom:
         return DatasetSpec.from_config(name, custom[name])
     if name in DATASETS:
@@ -404,9 +424,11 @@ def read_raw(spec: DatasetSpec, raw_dir: str | Path) -> Dataset:
     )
 
 
-def save_dataset(path: str | Path, dataset: Dataset) -> None:
+def save_dataset(path: str | Path, dataset: Dataset, **extra: np.ndarray) -> None:
+    """The npz cache; ``extra``: what else the dataset's source records (``ingest.Ingested.arrays``)."""
     atomic.save_npz(
         path,
+        **extra,
         name=np.array(dataset.name),
         classes=np.array(dataset.classes),
         train_images=dataset.train_images,
@@ -426,3 +448,9 @@ def load_dataset(path: str | Path) -> Dataset:
             test_images=npz["test_images"],
             test_labels=npz["test_labels"],
         )
+
+
+def dataset_classes(path: str | Path) -> tuple[str, ...]:
+    """The class names of a dataset cache, without reading its images."""
+    with atomic.load_npz(path) as npz:
+        return tuple(str(c) for c in npz["classes"])

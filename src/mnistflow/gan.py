@@ -206,6 +206,18 @@ def to_unit_range(samples: torch.Tensor) -> torch.Tensor:
     return (samples.clamp(-1, 1) + 1) / 2
 
 
+# A sample grid has a row per class up to this many classes; of more, this many spread evenly
+# (every figure of a GAN then shows the same classes)
+GRID_CLASSES = 20
+
+
+def shown_classes(classes: int) -> np.ndarray:
+    """The labels a GAN's sample grids show (``GRID_CLASSES``)."""
+    if classes <= GRID_CLASSES:
+        return np.arange(classes)
+    return np.unique(np.linspace(0, classes - 1, GRID_CLASSES).round().astype(np.int64))
+
+
 def sample_grid(samples: torch.Tensor, rows: int) -> np.ndarray:
     """(rows*cols, 1, h, w) samples in [-1, 1] -> one uint8 image, rows x cols tiles."""
     n, _, h, w = samples.shape
@@ -262,8 +274,12 @@ class GanTrainer:
         # an epoch (a GPU never waits for the host mid-epoch); one tensor, which a graph adds into
         self.sums = torch.zeros(6, dtype=torch.float64, device=self.device)
         fixed = rng.generator(config.seed, "fixed_noise")
-        self.fixed_noise = torch.randn(10 * classes, config.noise_dim, generator=fixed).to(self.device)
-        self.fixed_labels = torch.arange(classes).repeat_interleave(10).to(self.device)
+        shown = shown_classes(classes)
+        if len(shown) < classes:
+            log(f"the sample grid after each epoch shows {len(shown)} of the {classes} classes, spread evenly "
+                f"(labels {', '.join(map(str, shown))})")
+        self.fixed_noise = torch.randn(10 * len(shown), config.noise_dim, generator=fixed).to(self.device)
+        self.fixed_labels = torch.from_numpy(shown).repeat_interleave(10).to(self.device)
         self.losses: list[dict] = []
         self.quality: list[dict] = []
         self.frames: list[np.ndarray] = []
@@ -392,7 +408,7 @@ class GanTrainer:
         self.losses.append(row)
         self.sampler.eval()
         with torch.no_grad():
-            self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), self.classes))
+            self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), len(self.fixed_labels) // 10))
         quality = self.score(epoch, self.config.quality_samples)
         if quality is not None:
             self.quality.append(quality)
@@ -437,11 +453,12 @@ def load_generator(path: str | Path, device="cpu") -> tuple[nn.Module, dict]:
 
 
 @torch.no_grad()
-def fresh_samples(generator: nn.Module, classes: int, noise_dim: int, per_class: int, seed: int) -> np.ndarray:
-    """``per_class`` new samples of every class, in [0, 1]: (classes, per_class, h, w) float32."""
+def fresh_samples(generator: nn.Module, classes, noise_dim: int, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` new samples of each of ``classes`` (labels), in [0, 1]: (len(classes), per_class, h, w)
+    float32."""
     noise = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
+    labels = torch.as_tensor(np.asarray(classes), dtype=torch.long).repeat_interleave(per_class)
     z = torch.randn(len(labels), noise_dim, generator=noise)
     samples = torch.cat([generator(z[s:s + 1000], labels[s:s + 1000]) for s in range(0, len(labels), 1000)])
     samples01 = to_unit_range(samples)[:, 0].numpy()
-    return samples01.reshape(classes, per_class, *samples01.shape[1:])
+    return samples01.reshape(len(classes), per_class, *samples01.shape[1:])

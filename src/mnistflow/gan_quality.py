@@ -202,14 +202,14 @@ def scoring_reference(scorer: Scorer, dataset, train_subset: int | None = None) 
                             np.asarray(dataset.test_labels, dtype=np.int64), training_images)
 
 
-def pixel_comparison(samples01: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, per_class: int,
-                     bins: int = 32) -> dict[str, np.ndarray]:
-    """The article's real-against-generated pixel comparison: per class, the counts of pixel
-    intensities of the first ``per_class`` samples (``samples01``: (classes, n, h, w) in [0, 1])
-    and of as many real test images, on ``bins`` equal bins of [0, 1], and how many images each
-    count covers."""
+def pixel_comparison(samples01: np.ndarray, classes, test_images: np.ndarray, test_labels: np.ndarray,
+                     per_class: int, bins: int = 32) -> dict[str, np.ndarray]:
+    """The article's real-against-generated pixel comparison: per class of ``classes`` (labels),
+    the counts of pixel intensities of the first ``per_class`` samples (``samples01``:
+    (len(classes), n, h, w) in [0, 1]) and of as many real test images, on ``bins`` equal bins of
+    [0, 1], and how many images each count covers."""
     edges = np.linspace(0, 1, bins + 1)
-    real = [test_images[test_labels == c][:per_class] / 255.0 for c in range(len(samples01))]
+    real = [test_images[test_labels == c][:per_class] / 255.0 for c in classes]
     fake = [samples01[c, :per_class] for c in range(len(samples01))]
     return {"edges": edges,
             "real_counts": np.stack([np.histogram(images.ravel(), bins=edges)[0] for images in real]),

@@ -160,8 +160,26 @@ def train_vs_test(summary: Summary, bins: int):
     return fig
 
 
-# registry.STATS_FIGURES -> how it is drawn: the samples from the dataset cache, the others from
-# the statistics summary
+def conversion_figure(samples, cols: int = 4):
+    """Each original (as read, a thumbnail) beside its 28 x 28 version, as every analysis sees it."""
+    k = len(samples.originals)
+    rows = math.ceil(k / cols)
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2 * cols * 1.4, rows * 1.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(k):
+        left, right = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
+        left.imshow(samples.originals[i])
+        left.set_title(f"{samples.sizes[i][1]} x {samples.sizes[i][0]}", fontsize=7)
+        right.imshow(samples.converted[i], cmap="gray", vmin=0, vmax=255)
+        right.set_title("28 x 28", fontsize=7)
+    fig.suptitle(f"the first {k} training images as read, and as 28 x 28 grayscale"
+                 + (" (inverted)" if samples.inverted else ""))
+    return fig
+
+
+# registry.STATS_FIGURES -> how it is drawn: the samples and the conversion from the dataset
+# cache, the others from the statistics summary
 FIGURES = {
     "samples": samples_figure,
     "class_means": class_mean_images,
@@ -170,6 +188,7 @@ FIGURES = {
     "mean_intensity": mean_intensity,
     "class_counts": class_counts,
     "train_vs_test": train_vs_test,
+    "conversion": conversion_figure,
 }
 
 

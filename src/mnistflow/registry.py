@@ -22,10 +22,11 @@ STATS_FIGURES = {
     "mean_intensity": "mean intensity per class",
     "class_counts": "class counts",
     "train_vs_test": "train vs test",
+    "conversion": "images as read and as 28 x 28",  # a dataset of the user's own images only
 }
 
 # the statistics figures drawn from the dataset cache; the others from the statistics summary
-STATS_FIGURES_FROM_DATASET = ("samples",)
+STATS_FIGURES_FROM_DATASET = ("samples", "conversion")
 
 # t-SNE implementations (rule tsne, one job per backend), and those that read the shared
 # neighbour graph rather than search their own

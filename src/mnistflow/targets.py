@@ -4,6 +4,7 @@ headline read them."""
 
 from __future__ import annotations
 
+from .datasets import ingested
 from .config import training_runs, transfer_pairs
 from .registry import (ANIMATIONS, EMBEDDING_FIGURES, GAN_ANIMATION_FILES, GAN_FIGURES, GRADIENT_FILES,
                        HIDDEN_LAYER_FIGURES, PCA_FIGURES, STATS_FIGURES, WEIGHT_FILES)
@@ -17,8 +18,11 @@ def compared_methods(config: dict) -> list[str]:
 
 
 def stats_targets(config: dict, dataset: str) -> list[str]:
+    # what the images became is shown where the workflow converted them: a folder's or an npz's
+    converted = ingested(config["custom_datasets"].get(dataset))
     return ([f"results/{dataset}/stats/stats.{ext}" for ext in ("csv", "html")]
-            + [f"results/{dataset}/stats/{figure}.png" for figure in STATS_FIGURES])
+            + [f"results/{dataset}/stats/{figure}.png" for figure in STATS_FIGURES
+               if figure != "conversion" or converted])
 
 
 def embed_targets(config: dict, dataset: str) -> list[str]:

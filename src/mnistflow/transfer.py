@@ -434,6 +434,11 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
         test_images = torch.from_numpy(target.test_images).to(device)
     inputs = train_images if backbone is None else train_features
     rows = []
+    smallest = int(np.bincount(labels, minlength=classes).min())
+    for per_class in [b for b in budgets if b is not None and b > smallest]:
+        log(f"budget {per_class} per class skipped: the smallest class has {smallest} training images (budget "
+            f"full trains on every image)")
+    budgets = [b for b in budgets if b is None or b <= smallest]
     with convolutions_autotuned(device):
         for seed in seeds:
             for per_class in budgets:

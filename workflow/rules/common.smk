@@ -9,7 +9,8 @@ import re
 from mnistflow import registry
 from mnistflow.code_inputs import PACKAGE_DIR, script_modules
 from mnistflow.config import training_runs, transfer_pairs
-from mnistflow.datasets import RAW_FILES, get_spec
+from mnistflow import ingest
+from mnistflow.datasets import RAW_FILES, ingested
 from mnistflow.gpu import jobs_per_gpu, machine_devices
 from mnistflow.targets import (
     all_targets,
@@ -87,11 +88,20 @@ def stats_figure_labels(wildcards):
 
 
 def raw_files(wildcards):
+    if ingested(config["custom_datasets"].get(wildcards.dataset)):
+        return []  # the user's own folder or npz, read by the cache job (source_digest)
     return expand(
         "resources/{dataset}/raw/{name}",
         dataset=wildcards.dataset,
         name=RAW_FILES.values(),
     )
+
+
+def source_digest(wildcards):
+    """The content digest of a folder or npz dataset: a params value, so that any change to the
+    images reruns the dataset's cache (and all after it), and nothing else does."""
+    entry = config["custom_datasets"].get(wildcards.dataset)
+    return ingest.source_digest(entry) if ingested(entry) else ""
 
 
 def embeddings_to_compare(wildcards):

@@ -1,4 +1,5 @@
-# Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads.
+# Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads; a
+# folder or npz of the user's own images goes straight into the cache (mnistflow.ingest).
 # Unlike the analyses, these rules take no script_code() inputs: their outputs are fixed by the
 # checksums, so editing the data code (say, adding a dataset) must not redo every dataset.
 
@@ -36,5 +37,6 @@ rule dataset_cache:
     threads: 1
     params:
         custom_datasets=lambda w: custom_dataset(config, w.dataset),
+        source_digest=source_digest,
     script:
         "../../scripts/dataset_cache.py"

@@ -48,6 +48,7 @@ rule optimizer_seeds:
 rule optimizer_comparison:
     input:
         runs=optimizer_runs,
+        dataset="results/{dataset}/data/dataset.npz",
         code=script_code("optimizer_comparison"),
     output:
         table="results/{dataset}/optimizers/optimizers.csv",
@@ -66,13 +67,6 @@ rule optimizer_comparison:
     conda:
         "../../envs/train.yaml"
     threads: 1
-    params:
-        # a diverged seed counts at chance accuracy, 1 / classes
-        classes=lambda wildcards: len(
-            get_spec(
-                wildcards.dataset, custom_dataset(config, wildcards.dataset)
-            ).classes
-        ),
     script:
         "../../scripts/optimizer_comparison.py"
 
