@@ -154,6 +154,19 @@ def test_fashion_mnist_is_fetched_from_debian_without_root_when_not_installed(tm
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
     assert np.bincount(data.test_labels).tolist() == [1000] * 10
     assert list((tmp_path / "tmp").iterdir()) == []
+    # a slice of the real images written out as 28 x 28 PNGs in class folders reads back through
+    # the folder source as exactly these arrays, each image in the place its file name gives
+    from test_ingest import PAD, in_file_order, write_split_folder
+    from mnistflow.ingest import read_folder
+
+    for split, count in (("train", 600), ("test", 200)):
+        write_split_folder(tmp_path / "png", *(a[:count] for a in data.split(split)), split)
+    ingested = read_folder("fashion", tmp_path / "png", PAD, 0.2, 0, log=lambda s: None)
+    assert not ingested.inverted
+    for split, count in (("train", 600), ("test", 200)):
+        images, labels = in_file_order(ingested, split)
+        np.testing.assert_array_equal(images, data.split(split)[0][:count])
+        np.testing.assert_array_equal(labels, data.split(split)[1][:count])
 
 
 def fake_tool(tmp_path, monkeypatch, name: str, script: str) -> None:

@@ -216,3 +216,16 @@ def test_umap_seeded_is_deterministic(projection, graph):
     assert first.method == "umap" and first.coords.shape == (250, 2) and np.isfinite(first.coords).all()
     np.testing.assert_allclose(first.coords, second.coords)
     assert first.params["n_neighbors"] == 10
+
+
+def test_every_class_has_its_own_colour_the_same_in_figures_and_explorer():
+    import matplotlib.pyplot as plt
+    from bokeh.palettes import Category10_10, Category20_20
+    from matplotlib.colors import to_rgba_array
+
+    from mnistflow.palette import class_colours
+
+    # ten classes (MNIST's) keep tab10 exactly, the colours every figure had
+    np.testing.assert_array_equal(to_rgba_array(class_colours(10)), plt.get_cmap("tab10")(np.arange(10)))
+    assert class_colours(10) == list(Category10_10) and class_colours(20) == list(Category20_20)
+    assert all(len(set(class_colours(n))) == n for n in (2, 11, 26, 200))

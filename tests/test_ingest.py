@@ -11,7 +11,7 @@ from tiny_workflow import write_digits_folder
 
 from mnistflow.datasets import DataError, read_raw
 from mnistflow.ingest import (Conversion, ConversionSamples, grayscale, list_folder, read_custom, read_folder,
-                              read_npz, source_digest, to_size)
+                              read_image, read_npz, source_digest, to_size)
 
 PAD = Conversion("pad", "auto")
 
@@ -112,6 +112,12 @@ def test_transparency_16_bit_and_gif_frames_are_read_as_documented(tmp_path):
     deep.save(tmp_path / "deep.png")
     with Image.open(tmp_path / "deep.png") as image:
         assert grayscale(image).max() == 255
+    # a photo taken sideways: its EXIF orientation (6: turn 90 degrees clockwise) is applied
+    sideways = Image.fromarray(np.zeros((10, 30), np.uint8))
+    exif = sideways.getexif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "sideways.jpg", exif=exif)
+    assert read_image(tmp_path / "sideways.jpg", (tmp_path / "sideways.jpg").read_bytes()).size == (10, 30)
     frames = [Image.fromarray(np.full((28, 28), v, np.uint8)) for v in (40, 200)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     with Image.open(tmp_path / "anim.gif") as image:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .datasets import Dataset
 from .embed import Embedding
+from .palette import class_colours
 from .predictions import Predictions
 
 # A method's name in the switch; a method not listed is shown by its own name.
@@ -31,7 +32,7 @@ METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne-opentsne": "t-SNE (openTSNE)
                 "tsne-torch": "t-SNE (torch)", "tsne-auto": "t-SNE"}
 # t-SNE and UMAP separate the classes best, so the page opens on them
 METHOD_ORDER = ("tsne", "umap", "pca")
-# outside the class palette (Category10, matplotlib's tab10 in the static figures)
+# outside the class palette (palette.class_colours)
 MISTAKE_COLOUR = "black"
 CHOSEN_COLOUR = "#ff00ff"
 FRAME_SIZE = (760, 640)  # the map's pixels, without axes and legend
@@ -166,7 +167,6 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     from bokeh.layouts import column, row
     from bokeh.models import (ColumnDataSource, CustomJS, Div, GroupFilter, CDSView, IndexFilter, Legend,
                               LegendItem, RadioButtonGroup, TextInput)
-    from bokeh.palettes import Category10_10
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
@@ -188,10 +188,11 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     plot.axis.visible = False
     plot.grid.visible = False
     class_renderers, items = [], []
+    colours = class_colours(len(points.classes))
     for label, name in enumerate(points.classes):
         view = CDSView(filter=GroupFilter(column_name="label", group=label))
         renderer = plot.scatter("x", "y", source=source, view=view, size=point_size,
-                                color=Category10_10[label % 10], line_color=None)
+                                color=colours[label], line_color=None)
         class_renderers.append(renderer)
         items.append(LegendItem(label=name, renderers=[renderer]))
     mistakes = np.flatnonzero(points.mistakes)  # explorer.js drops a hidden class's

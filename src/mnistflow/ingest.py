@@ -3,7 +3,8 @@ torchvision's ``ImageFolder``, Keras's ``image_dataset_from_directory`` and Hugg
 ``imagefolder``) or an npz in the layout of Keras's ``mnist.npz``.
 
 What every image turns into, in this order (README, "Your own images"):
-1. the first frame (GIF, TIFF); a transparent background is laid over white;
+1. the first frame (GIF, TIFF), turned upright by its EXIF orientation; a transparent background
+   is laid over white;
 2. grayscale by Pillow's luminance, L = (299 R + 587 G + 114 B) / 1000; 16-bit images are scaled
    by 255 / 65535;
 3. 28 x 28: an image of that size is kept as it is; otherwise (``fit: pad``) its longer side is
@@ -73,8 +74,7 @@ class Ingested:
     content_digest: str
     inverted: bool
     split_drawn: bool  # False: the folder's own train/ and test/
-    originals: list[np.ndarray]  # RGB, as read (up to ``samples``), for the conversion figure
-    original_index: np.ndarray  # their place in the training images
+    originals: list[np.ndarray]  # the first training images (up to ``samples``), RGB as read
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What ``dataset.npz`` records beside the images: the files, the digest, the conversion,
@@ -303,12 +303,12 @@ def to_size(pixels: np.ndarray, fit: str) -> np.ndarray:
 
 def read_image(path: Path, data: bytes):
     """The image in ``data`` (the bytes of ``path``), decoded whole (a truncated file fails here)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            return image.copy()
+            return ImageOps.exif_transpose(image)  # a camera's or scanner's orientation tag applied
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow reads (PNG, JPEG, BMP, GIF, TIFF, ...); remove it from "
                         f"the folder") from None
@@ -434,7 +434,7 @@ def finish(name, classes, files, converted, backgrounds, conversion, digest, dra
     log(f"train {len(dataset.train_labels):,} images, test {len(dataset.test_labels):,}; the smallest class in "
         f"train: {classes[int(counts.argmin())]} with {int(counts.min())}")
     return Ingested(dataset, {s: [f.path for f in files if f.split == s] for s in SPLITS}, digest, inverted,
-                    drawn, originals, np.arange(len(originals)))
+                    drawn, originals)
 
 
 def warn_sizes(sizes: list[tuple[int, int]], files: list[ImageFile], log: Log) -> None:

@@ -12,18 +12,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .embed import Embedding, PCAResult  # noqa: E402
+from .palette import class_colours  # noqa: E402
 
-CMAP = plt.get_cmap("tab10")
+def _colors(labels: np.ndarray, classes) -> np.ndarray:
+    from matplotlib.colors import to_rgba_array
 
-
-def _colors(labels: np.ndarray) -> np.ndarray:
-    return CMAP(labels % 10)
+    return to_rgba_array(class_colours(len(classes)))[labels]
 
 
 def _scatter(ax, embedding: Embedding, classes, point_size: float, centre_labels: bool = True):
     order = np.random.default_rng(0).permutation(len(embedding.coords))  # no class drawn on top
     xy = embedding.coords[order]
-    ax.scatter(xy[:, 0], xy[:, 1], c=_colors(embedding.labels[order]), s=point_size, linewidths=0,
+    ax.scatter(xy[:, 0], xy[:, 1], c=_colors(embedding.labels[order], classes), s=point_size, linewidths=0,
                rasterized=True)
     if centre_labels:
         for c, name in enumerate(classes):
@@ -39,8 +39,8 @@ def _scatter(ax, embedding: Embedding, classes, point_size: float, centre_labels
 def scatter(embedding: Embedding, classes, point_size: float):
     fig, ax = plt.subplots(figsize=(8, 7))
     _scatter(ax, embedding, classes, point_size)
-    handles = [plt.Line2D([], [], ls="", marker="o", color=CMAP(c % 10), label=name)
-               for c, name in enumerate(classes)]
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colour, label=name)
+               for colour, name in zip(class_colours(len(classes)), classes)]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_title(f"{embedding.method}: {len(embedding.coords):,} points coloured by class")
     return fig
@@ -55,7 +55,7 @@ def class_panels(embedding: Embedding, classes, point_size: float):
     for c, (ax, name) in enumerate(zip(axes.ravel(), classes)):
         ax.scatter(*embedding.coords.T, c="0.88", s=point_size * 0.5, linewidths=0, rasterized=True)
         members = embedding.coords[embedding.labels == c]
-        ax.scatter(*members.T, color=CMAP(c % 10), s=point_size, linewidths=0, rasterized=True)
+        ax.scatter(*members.T, color=class_colours(len(classes))[c], s=point_size, linewidths=0, rasterized=True)
         ax.set_title(f"{name} (n={len(members):,})", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -70,7 +70,8 @@ def axis_histograms(embedding: Embedding, classes, bins: int = 100):
         values = embedding.coords[:, axis]
         edges = np.histogram_bin_edges(values, bins=bins)
         for c, name in enumerate(classes):
-            ax.hist(values[embedding.labels == c], bins=edges, histtype="step", color=CMAP(c % 10), label=name)
+            ax.hist(values[embedding.labels == c], bins=edges, histtype="step", color=class_colours(len(classes))[c],
+                    label=name)
         ax.hist(values, bins=edges, color="0.8", zorder=0, label="all")
         ax.set_xlabel(f"embedding axis {axis}")
         ax.set_ylabel("points")
@@ -102,12 +103,12 @@ def pca_3d(result: PCAResult, classes, max_points: int = 10000):
     xyz = result.projection[chosen, :3]
     fig = plt.figure(figsize=(8, 7))
     ax = fig.add_subplot(projection="3d")
-    ax.scatter(*xyz.T, c=_colors(result.labels[chosen]), s=2, linewidths=0, rasterized=True)
+    ax.scatter(*xyz.T, c=_colors(result.labels[chosen], classes), s=2, linewidths=0, rasterized=True)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_zlabel("PC 3")
-    handles = [plt.Line2D([], [], ls="", marker="o", color=CMAP(c % 10), label=name)
-               for c, name in enumerate(classes)]
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colour, label=name)
+               for colour, name in zip(class_colours(len(classes)), classes)]
     ax.legend(handles=handles, loc="upper left", fontsize=7)
     ax.set_title(f"PCA, first three components ({len(chosen):,} random points)")
     return fig
