@@ -26,7 +26,8 @@ sys.path[:0] = [str(ROOT / "src")]
 
 from bench_common import machine  # noqa: E402
 from mnistflow.datasets import load_dataset  # noqa: E402
-from mnistflow.ingest import Conversion, read_folder, source_digest  # noqa: E402
+from mnistflow.config import validate_config  # noqa: E402
+from mnistflow.ingest import read_custom, source_digest  # noqa: E402
 
 TARGET_SECONDS = 30.0
 
@@ -54,12 +55,13 @@ def main() -> None:
         started = time.perf_counter()
         write_pngs(dataset, root)
         written = time.perf_counter() - started
-        entry = {"source": "folder", "path": str(root), "test_fraction": 0.2, "seed": 0, "fit": "pad",
-                 "invert": "auto"}
+        # the entry a user writes, filled with the schema's defaults
+        config = {"datasets": ["images"], "custom_datasets": {"images": {"source": "folder", "path": str(root)}}}
+        entry = validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")["custom_datasets"]["images"]
         read, digest = [], []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            ingested = read_folder(args.dataset, root, Conversion("pad", "auto"), 0.2, 0, log=lambda line: None)
+            ingested = read_custom(args.dataset, entry, log=lambda line: None)
             read.append(time.perf_counter() - started)
             started = time.perf_counter()
             digested = source_digest(entry)

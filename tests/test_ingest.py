@@ -1,5 +1,6 @@
 """Your own images: a class folder or a Keras-layout npz read into a dataset (mnistflow.ingest)."""
 
+import copy
 import os
 import re
 import shutil
@@ -166,6 +167,7 @@ def make_classes(root, counts, size=(28, 28)):
     ("not an image", r"{root}/a/notes.txt: not an image Pillow reads"),
     ("truncated", r"{root}/a/0.png: unreadable image \(.*\); the file may be truncated"),
     ("loose file", r"{root}/x.png: a file beside the class folders of {root}"),
+    ("train and val", r"{root}: holds train/, val/ but not both train/ and test/"),
 ])
 def test_bad_folders_are_refused_naming_the_file(tmp_path, case, message):
     root = tmp_path / "imgs"
@@ -181,6 +183,9 @@ def test_bad_folders_are_refused_naming_the_file(tmp_path, case, message):
         make_classes(root / "test", {"a": 3, "b": 3})
     if case in ("not an image", "truncated", "loose file"):
         make_classes(root, {"a": 3, "b": 3})
+    if case == "train and val":
+        make_classes(root / "train", {"a": 3, "b": 3})
+        make_classes(root / "val", {"a": 3, "b": 3})
     if case == "not an image":
         (root / "a/notes.txt").write_text("hello")
     if case == "truncated":
@@ -228,6 +233,33 @@ def test_the_npz_source_reads_keras_mnist_layout(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.full((2, 28, 28), 300), "y_train": np.array([0, 1]), "x_test": np.zeros((1, 28, 28)),
+      "y_test": np.array([0])}, r"x_train holds values from 300 to 300; images are 0 .. 255"),
+    ({"x_train": np.full((2, 28, 28), np.nan), "y_train": np.array([0, 1]), "x_test": np.zeros((1, 28, 28)),
+      "y_test": np.array([0])}, r"x_train holds NaN or infinite values"),
+    ({"x_train": np.zeros((2, 28, 28)), "y_train": np.array([0, 1]), "x_test": np.zeros((0, 28, 28)),
+      "y_test": np.array([], np.int64)}, r"x_test holds no image"),
+    ({"x_train": np.zeros((2, 28, 28)), "y_train": np.array([0, 2]), "x_test": np.zeros((1, 28, 28)),
+      "y_test": np.array([1])}, r"class 1 has no training image \(y_train\)"),
+])
+def test_npz_values_out_of_range_and_empty_splits_are_refused(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=re.escape(str(path)) + ": " + message):
+        read_npz("bad", path, PAD, log=lambda s: None)
+
+
+def test_a_16_bit_npz_is_scaled_and_a_single_array_file_is_named(tmp_path):
+    path = tmp_path / "deep.npz"
+    np.savez(path, x_train=np.full((2, 28, 28), 65535, np.uint16), y_train=np.array([0, 1]),
+             x_test=np.zeros((1, 28, 28), np.uint16), y_test=np.array([0]))
+    assert read_npz("deep", path, Conversion("pad", False), log=lambda s: None).dataset.train_images.max() == 255
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(DataError, match=r"one.npy: a single array \(.npy\), not an npz"):
+        read_npz("one", tmp_path / "one.npy", PAD, log=lambda s: None)
+
+
+@pytest.mark.parametrize("arrays, message", [
     ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.arange(4)}, r"no x_test, y_test \(it holds x_train, y_train\)"),
     ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.array([0, 1, 2, 3]), "x_test": np.zeros((1, 28, 28)),
       "y_test": np.array([0]), "class_names": np.array(["a", "b"])}, r"y_train holds 2, out of range for 2 classes"),
@@ -271,3 +303,29 @@ def test_a_validation_split_larger_than_a_folder_stops_the_workflow_before_any_j
         check_config(config)
     config["optimizers"]["validation"] = 4
     check_config(config)
+
+
+def test_the_schema_tells_the_sources_apart_and_an_idx_entry_keeps_the_params_it_had(tiny, tmp_path):
+    import yaml
+
+    from conftest import REPO
+
+    from mnistflow.config import ConfigError, validate_config
+    from mnistflow.settings import custom_dataset
+
+    def validated(entry):
+        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        config["custom_datasets"] = {"mine": copy.deepcopy(entry)}
+        return validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+
+    with pytest.raises(ConfigError, match="custom_datasets.mine: classes, sha256 and torchvision belong to source idx"):
+        validated({"source": "folder", "path": str(tmp_path), "classes": ["a", "b"]})
+    with pytest.raises(ConfigError, match="custom_datasets.mine: path belongs to source folder or npz"):
+        validated({**tiny["entry"], "path": str(tmp_path)})
+    with pytest.raises(ConfigError, match="custom_datasets.mine: 'path' is a required property"):
+        validated({"source": "npz"})
+    filled = validated({"source": "folder", "path": str(tmp_path)})["custom_datasets"]["mine"]
+    assert filled == {"source": "folder", "path": str(tmp_path), "test_fraction": 0.2, "seed": 0, "fit": "pad",
+                      "invert": "auto"}
+    # an IDX entry's jobs see the keys they read, as before the other sources came: nothing reruns
+    assert custom_dataset(validated(tiny["entry"]), "mine") == {"mine": tiny["entry"]}

@@ -88,9 +88,9 @@ def test_every_stats_output_is_produced(tiny_run):
                 assert image.format == "PNG" and min(image.size) > 100
     # the digits folder goes straight into the cache; the IDX transfer source is acquired
     assert not (tiny_run["workdir"] / "resources/tiny").exists()
-    log = (tiny_run["workdir"] / "results/logs/tiny/dataset_cache.log").read_text()
+    log = (tiny_run["workdir"] / "results/logs/tiny/ingest_cache.log").read_text()
     assert f"{tiny_run['workdir'] / 'digits'}: 1,797 images in 10 classes, a stratified test split drawn" in log
-    assert "train (1438, 28, 28), test (359, 28, 28), 10 classes" in log
+    assert "train (1438, 28, 28), test (359, 28, 28), 10 classes; content digest " in log
     assert (tiny_run["workdir"] / "resources/other/raw/train-images-idx3-ubyte").is_file()
     log = (tiny_run["workdir"] / "results/logs/other/acquire_raw.log").read_text()
     assert "[local] trying local directory" in log and "[local] ok" in log
@@ -372,8 +372,8 @@ def test_a_file_moved_to_another_class_reruns_the_dataset_and_everything_after_i
         planned = jobs(snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n"))
     finally:
         relabelled.rename(moved)
-    assert planned["dataset_cache"] == 1 and planned["tsne"] == 1 and planned["gan_train"] == 2
-    assert "acquire_raw" not in planned  # the IDX source is untouched
+    assert planned["ingest_cache"] == 1 and planned["tsne"] == 1 and planned["gan_train"] == 2
+    assert "acquire_raw" not in planned and "dataset_cache" not in planned  # the IDX source is untouched
     # moved back, the content is what the run read: nothing to do
     result = snakemake(workdir, "--cores", "2", "--configfile", "config.yaml", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -219,8 +219,11 @@ def check_held_out_splits(config: dict) -> None:
     from .datasets import ingested
     from .ingest import training_count
 
+    from .registry import IMAGENET_PREFIX
+
     runs = training_runs(config)
-    for dataset in config["datasets"]:
+    sources = [source for source, _, _ in transfer_pairs(config) if not source.startswith(IMAGENET_PREFIX)]
+    for dataset in dict.fromkeys(config["datasets"] + sources):  # a transfer source trains its runs too
         entry = config["custom_datasets"].get(dataset)
         count = training_count(entry) if ingested(entry) else None
         if count is None:

@@ -226,14 +226,15 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-# custom_datasets' sources: idx files with known checksums (a DatasetSpec), or a user's own
-# images read by ``ingest``
-CUSTOM_SOURCES = ("idx", "folder", "npz")
+# custom_datasets' sources read by ``ingest``: a user's own images (the other, idx, is a DatasetSpec)
+INGESTED_SOURCES = ("folder", "npz")
+# what an idx entry's DatasetSpec is made of
+IDX_ENTRY_KEYS = ("classes", "sha256", "torchvision")
 
 
 def ingested(entry: Mapping | None) -> bool:
     """Whether a custom_datasets entry is read by ``ingest`` (a folder or an npz of the user's)."""
-    return entry is not None and entry.get("source", "idx") != "idx"
+    return entry is not None and entry.get("source") in INGESTED_SOURCES
 
 
 def check_dataset_name(name: str, custom: Mapping[str, Mapping]) -> None:

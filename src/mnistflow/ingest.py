@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .datasets import DataError, Dataset
+from .datasets import DataError, Dataset, array_digest
 
 SIZE = 28
 SPLITS = ("train", "test")
+# folder names that mean a split, never a class
+SPLIT_FOLDER_NAMES = {"train", "test", "val", "valid", "validation"}
 FITS = ("pad", "stretch")
 # above it, the images differ "wildly" in size: the largest has this many times the pixels of the smallest
 SIZE_SPREAD_WARNING = 16
@@ -74,7 +77,7 @@ class Ingested:
     content_digest: str
     inverted: bool
     split_drawn: bool  # False: the folder's own train/ and test/
-    originals: list[np.ndarray]  # the first training images (up to ``samples``), RGB as read
+    originals: list[np.ndarray]  # the first CONVERSION_SAMPLES training images, RGB as read
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What ``dataset.npz`` records beside the images: the files, the digest, the conversion,
@@ -86,7 +89,8 @@ class Ingested:
                 "original_sizes": np.array([o.shape[:2] for o in self.originals])}
 
 
-# the originals the conversion figure shows are kept at this size (longest side), on white
+# the originals the conversion figure shows: the first training images, at this size (longest side)
+CONVERSION_SAMPLES = 16
 THUMBNAIL = 112
 
 
@@ -131,9 +135,8 @@ def training_count(entry: dict) -> int | None:
         if entry["source"] == "folder":
             _, files, _ = list_folder(entry["path"], entry["test_fraction"], entry["seed"])
             return sum(f.split == "train" for f in files)
-        with np.load(entry["path"], allow_pickle=False) as npz:
-            return len(npz["y_train"])
-    except (DataError, OSError, KeyError, ValueError):
+        return len(load_npz_arrays(Path(entry["path"]))[0]["y_train"])
+    except (DataError, OSError, TypeError):
         return None
 
 
@@ -150,11 +153,14 @@ def source_digest(entry: dict) -> str:
     the npz file's SHA-256), computed where the DAG is built so that a change reruns the dataset."""
     if entry["source"] == "folder":
         return folder_digest(entry["path"], entry["test_fraction"], entry["seed"])
-    return file_digest(entry["path"])
+    try:
+        return npz_digest(entry["path"])
+    except DataError as error:
+        return f"unread: {error}"
 
 
 def order_key(seed: int, path: str) -> str:
-    return hashlib.sha256(f"{seed}/{path}".encode()).hexdigest()
+    return hashlib.sha256(f"{seed}/".encode() + os.fsencode(path)).hexdigest()
 
 
 def stratified_split(paths_by_class: dict[int, list[str]], test_fraction: float, seed: int) -> set[str]:
@@ -200,6 +206,10 @@ def list_folder(path: str | Path, test_fraction: float, seed: int) -> tuple[tupl
                         f"source: npz for an npz file)")
     names = {e.name for e in visible(folder.iterdir())}
     split_given = set(SPLITS) <= names
+    if not split_given and names & SPLIT_FOLDER_NAMES:
+        raise DataError(f"{folder}: holds {', '.join(f'{n}/' for n in sorted(names & SPLIT_FOLDER_NAMES))} but not "
+                        f"both train/ and test/; a split given is train/<class>/ and test/<class>/ (the workflow "
+                        f"holds its validation images out of train/): rename or merge the folders")
     if split_given:
         if names - set(SPLITS):
             raise DataError(f"{folder}: beside train/ and test/ it holds {', '.join(sorted(names - set(SPLITS)))}; "
@@ -231,7 +241,7 @@ def list_folder(path: str | Path, test_fraction: float, seed: int) -> tuple[tupl
 
 
 def add_to_digest(digest, f: ImageFile, data: bytes) -> None:
-    digest.update(f"{f.path}\0{f.split}\0{len(data)}\0".encode())
+    digest.update(os.fsencode(f.path) + f"\0{f.split}\0{len(data)}\0".encode())
     digest.update(data)
 
 
@@ -254,26 +264,37 @@ def folder_digest(path: str | Path, test_fraction: float, seed: int) -> str:
         return f"unlisted: {error}"
 
 
-def file_digest(path: str | Path) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError as error:
-        return f"unread: {error}"
-
-
 # --- one image to 28 x 28 ------------------------------------------------------------------
 
 
-def grayscale(image) -> np.ndarray:
-    """A Pillow image's first frame as uint8 luminance (steps 1 and 2 of the module's docstring)."""
+def over_white(image):
+    """A Pillow image with its transparency (an alpha channel, or a transparent colour) laid over
+    white, in RGB or L; 16-bit and 32-bit grayscale scaled to 8 bits (by 255 / 65535, floats
+    in [0, 1] by 255). Any other image as it is."""
     from PIL import Image
 
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.round(np.asarray(image, dtype=np.float64) * 255 / 65535).astype(np.uint8)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 1 if values.max(initial=0) <= 255 else 255 / 65535
+        return Image.fromarray(np.clip(np.round(values * scale), 0, 255).astype(np.uint8))
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255 if values.max(initial=0) <= 1 else 1
+        return Image.fromarray(np.clip(np.round(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8))
+    if "A" in image.getbands() or "transparency" in image.info:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image.convert("RGBA"))
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image
+
+
+def grayscale(image) -> np.ndarray:
+    """A Pillow image as uint8 luminance (step 2 of the module's docstring)."""
+    return np.asarray(over_white(image).convert("L"), dtype=np.uint8)
+
+
+def shown_rgb(image) -> np.ndarray:
+    """An original as the conversion figure shows it: in colour, with its transparency over white."""
+    return np.asarray(over_white(image).convert("RGB"))
 
 
 def background(pixels: np.ndarray) -> int:
@@ -309,6 +330,8 @@ def read_image(path: Path, data: bytes):
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             return ImageOps.exif_transpose(image)  # a camera's or scanner's orientation tag applied
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path}: {error}") from None
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow reads (PNG, JPEG, BMP, GIF, TIFF, ...); remove it from "
                         f"the folder") from None
@@ -327,13 +350,13 @@ def decide_inversion(backgrounds: np.ndarray, invert: str | bool) -> bool:
 
 
 def read_folder(name: str, path: str | Path, conversion: Conversion, test_fraction: float, seed: int,
-                samples: int = 16, log: Log = print) -> Ingested:
+                log: Log = print) -> Ingested:
     """The folder dataset ``name`` at ``path`` (the module's docstring)."""
     folder = Path(path)
     classes, files, drawn = list_folder(folder, test_fraction, seed)
     log(f"{folder}: {len(files):,} images in {len(classes)} classes, "
         + ("a stratified test split drawn" if drawn else "split by its train/ and test/ folders"))
-    shown = [f.path for f in files if f.split == "train"][:samples]  # the first training images, in order
+    shown = [f.path for f in files if f.split == "train"][:CONVERSION_SAMPLES]  # the first, in order
     digest, by_bytes, read, kept = hashlib.sha256(), {}, {}, {}
     for f in sorted(files, key=lambda f: f.path):  # the digest's order, content_digest's
         data = (folder / f.path).read_bytes()
@@ -343,7 +366,7 @@ def read_folder(name: str, path: str | Path, conversion: Conversion, test_fracti
         pixels = grayscale(image)  # kept as 28 x 28 at once: the originals may be large
         read[f.path] = (pixels.shape, background(pixels), to_size(pixels, conversion.fit))
         if f.path in shown:
-            kept[f.path] = np.asarray(image.convert("RGB"))
+            kept[f.path] = shown_rgb(image)
     sizes, backgrounds, converted = zip(*(read[f.path] for f in files))
     originals = [kept[path] for path in shown]
     warn_sizes(list(sizes), files, log)
@@ -352,26 +375,60 @@ def read_folder(name: str, path: str | Path, conversion: Conversion, test_fracti
                   originals, log)
 
 
-def read_npz(name: str, path: str | Path, conversion: Conversion, samples: int = 16, log: Log = print) -> Ingested:
-    """An npz of ``x_train, y_train, x_test, y_test`` (Keras's ``mnist.npz``), images uint8 or
-    float (in [0, 1] when none is above 1, else [0, 255]) of shape (n, h, w), (n, h, w, 1) or
-    (n, h, w, 3), with optional ``class_names``."""
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...] | None]:
+    """The four arrays of a Keras-layout npz and its class names (None without), or DataError
+    naming the file and what is wrong."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable npz file ({error})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: a single array (.npy), not an npz of {', '.join(NPZ_ARRAYS)}")
+    with npz:
+        missing = [k for k in NPZ_ARRAYS if k not in npz.files]
+        if missing:
+            raise DataError(f"{path}: no {', '.join(missing)} (it holds {', '.join(npz.files) or 'nothing'}); "
+                            f"the npz source reads Keras's mnist.npz layout: {', '.join(NPZ_ARRAYS)}")
+        try:
+            arrays = {k: npz[k] for k in NPZ_ARRAYS}
+            names = tuple(str(c) for c in npz["class_names"]) if "class_names" in npz.files else None
+        except (ValueError, OSError) as error:  # an object array (a pickle), a damaged member
+            raise DataError(f"{path}: unreadable arrays ({error}); save numbers and strings, not objects") from None
+    return arrays, names
+
+
+def npz_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """An npz's images as uint8: uint8 as they are, uint16 scaled by 255 / 65535, other integers
+    and floats in [0, 255] as they are (floats rounded), floats in [0, 1] (none above 1) times 255."""
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype == np.uint16:
+        return np.round(x * (255 / 65535)).astype(np.uint8)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{path}: {key} is {x.dtype}; images are integers or floats")
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise DataError(f"{path}: {key} holds NaN or infinite values")
+        x = x * 255 if x.max(initial=0) <= 1 else x
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise DataError(f"{path}: {key} holds values from {x.min()} to {x.max()}; images are 0 .. 255 (or floats "
+                        f"in [0, 1], or uint16)")
+    return np.round(x).astype(np.uint8)
+
+
+def read_npz(name: str, path: str | Path, conversion: Conversion, log: Log = print) -> Ingested:
+    """An npz of ``x_train, y_train, x_test, y_test`` (Keras's ``mnist.npz``), images of shape
+    (n, h, w), (n, h, w, 1) or (n, h, w, 3) as ``npz_images`` reads them, with optional
+    ``class_names``."""
     from PIL import Image
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (custom_datasets path, source: npz)")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: not a readable npz file ({error})") from None
-    with npz:
-        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in npz.files]
-        if missing:
-            raise DataError(f"{path}: no {', '.join(missing)} (it holds {', '.join(npz.files) or 'nothing'}); "
-                            "the npz source reads Keras's mnist.npz layout: x_train, y_train, x_test, y_test")
-        arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-        names = tuple(str(c) for c in npz["class_names"]) if "class_names" in npz.files else None
+    arrays, names = load_npz_arrays(path)
     labels = {}
     for split in SPLITS:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -381,25 +438,24 @@ def read_npz(name: str, path: str | Path, conversion: Conversion, samples: int =
             raise DataError(f"{path}: x_{split} holds {len(x)} images but y_{split} has shape {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: y_{split} is {y.dtype}; labels are integers 0 .. classes - 1")
+        if len(y) == 0:
+            raise DataError(f"{path}: x_{split} holds no image")
         labels[split] = y.astype(np.int64)
-    count = len(names) if names is not None else int(max(labels["train"].max(initial=-1),
-                                                         labels["test"].max(initial=-1))) + 1
+    count = len(names) if names is not None else int(max(labels["train"].max(), labels["test"].max())) + 1
     for split in SPLITS:
         bad = labels[split][(labels[split] < 0) | (labels[split] >= count)]
         if len(bad):
             raise DataError(f"{path}: y_{split} holds {bad[0]}, out of range for {count} classes"
                             + (f" (class_names has {count})" if names is not None else ""))
-    if len(labels["train"]) == 0:
-        raise DataError(f"{path}: x_train holds no image")
     if count < 2:
         raise DataError(f"{path}: a single class; classifying needs at least two")
+    absent = np.flatnonzero(np.bincount(labels["train"], minlength=count) == 0)
+    if len(absent):
+        raise DataError(f"{path}: class {absent[0]} has no training image (y_train); every class needs one")
     classes = names or tuple(str(i) for i in range(count))
     files, converted, backgrounds, sizes, originals = [], [], [], [], []
     for split in SPLITS:
-        x = arrays[f"x_{split}"]
-        if np.issubdtype(x.dtype, np.floating):
-            x = np.round(np.clip(x * (255 if x.max(initial=0) <= 1 else 1), 0, 255))
-        x = x.astype(np.uint8)
+        x = npz_images(arrays[f"x_{split}"], path, f"x_{split}")
         for i, (image, label) in enumerate(zip(x, labels[split])):
             files.append(ImageFile(f"{split}[{i}]", int(label), split))
             pil = Image.fromarray(image if image.ndim == 2 or image.shape[-1] == 3 else image[..., 0])
@@ -407,15 +463,21 @@ def read_npz(name: str, path: str | Path, conversion: Conversion, samples: int =
             sizes.append(pixels.shape)
             backgrounds.append(background(pixels))
             converted.append(to_size(pixels, conversion.fit))
-            if split == "train" and len(originals) < samples:
-                originals.append(np.asarray(pil.convert("RGB")))
+            if split == "train" and len(originals) < CONVERSION_SAMPLES:
+                originals.append(shown_rgb(pil))
     by_bytes: dict[bytes, list[ImageFile]] = {}
     for f, image in zip(files, converted):
         by_bytes.setdefault(hashlib.sha256(image.tobytes()).digest(), []).append(f)
     warn_duplicates([group for group in by_bytes.values() if len({f.split for f in group}) > 1], log)
     warn_sizes(sizes, files, log)
-    return finish(name, classes, files, converted, np.array(backgrounds), conversion, file_digest(path), False,
+    return finish(name, classes, files, converted, np.array(backgrounds), conversion, npz_digest(path), False,
                   originals, log)
+
+
+def npz_digest(path: str | Path) -> str:
+    """SHA-256 of an npz's arrays (not of the file: saving the same arrays again changes nothing)."""
+    arrays, names = load_npz_arrays(Path(path))
+    return array_digest(*(arrays[k] for k in NPZ_ARRAYS), np.array(names if names is not None else []))
 
 
 def finish(name, classes, files, converted, backgrounds, conversion, digest, drawn, originals, log) -> Ingested:

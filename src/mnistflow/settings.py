@@ -8,6 +8,7 @@ reruns only its own jobs. No torch: the DAG is built from these.
 
 from __future__ import annotations
 
+from .datasets import IDX_ENTRY_KEYS, ingested
 from .config import training_runs
 from .neighbours import tsne_neighbours
 from .embed import AUTO_TSNE_BACKENDS
@@ -21,10 +22,18 @@ TRANSFER_FIT = ("max_steps", "eval_every", "patience", "batch_size", "weight_dec
 
 
 def custom_dataset(config: dict, dataset: str) -> dict:
-    """The custom_datasets entry of this dataset alone (empty for a built-in one), so that editing
-    another dataset's entry does not rerun this one."""
+    """The custom_datasets entry of this IDX dataset alone, its IDX keys alone (empty for a
+    built-in one), so that editing another dataset's entry does not rerun this one."""
     entries = config["custom_datasets"]
-    return {name: entries[name] for name in entries if name == dataset}
+    return {name: {key: value for key, value in entries[name].items() if key in IDX_ENTRY_KEYS}
+            for name in entries if name == dataset and not ingested(entries[name])}
+
+
+def ingested_dataset(config: dict, dataset: str) -> dict:
+    """The custom_datasets entry of a dataset read from the user's own folder or npz."""
+    entry = config["custom_datasets"][dataset]
+    assert ingested(entry), f"{dataset} is not a folder or npz dataset"
+    return entry
 
 
 def local_dir(config: dict, dataset: str) -> str:

@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from . import atomic, rng
 from .atomic import BrokenFileError, describe
+from .errors import ConfigValueError
 from .registry import IMAGENET_PREFIX, STRATEGIES
 from .models import build_model
 from .checkpoint import InputPipeline, load_checkpoint, load_state
@@ -439,6 +440,9 @@ def run_strategy(strategy: str, source: Source, target, budgets: list[int | None
         log(f"budget {per_class} per class skipped: the smallest class has {smallest} training images (budget "
             f"full trains on every image)")
     budgets = [b for b in budgets if b is None or b <= smallest]
+    if not budgets:
+        raise ConfigValueError(f"transfer.budgets: every budget is larger than the smallest class of the target "
+                               f"({smallest} training images); add full, or a budget of at most {smallest}")
     with convolutions_autotuned(device):
         for seed in seeds:
             for per_class in budgets:

@@ -21,6 +21,7 @@ from mnistflow.targets import (
 from mnistflow.settings import (
     optimizer_study,
     custom_dataset,
+    ingested_dataset,
     local_dir,
     stats_figure_options,
     gan_settings,
@@ -88,8 +89,6 @@ def stats_figure_labels(wildcards):
 
 
 def raw_files(wildcards):
-    if ingested(config["custom_datasets"].get(wildcards.dataset)):
-        return []  # the user's own folder or npz, read by the cache job (source_digest)
     return expand(
         "resources/{dataset}/raw/{name}",
         dataset=wildcards.dataset,
@@ -100,8 +99,17 @@ def raw_files(wildcards):
 def source_digest(wildcards):
     """The content digest of a folder or npz dataset: a params value, so that any change to the
     images reruns the dataset's cache (and all after it), and nothing else does."""
-    entry = config["custom_datasets"].get(wildcards.dataset)
-    return ingest.source_digest(entry) if ingested(entry) else ""
+    return ingest.source_digest(ingested_dataset(config, wildcards.dataset))
+
+
+# the datasets read from the user's own folder or npz (rule ingest_cache); a pattern matching
+# none where there are none
+INGESTED_DATASETS = (
+    "|".join(
+        name for name, entry in config["custom_datasets"].items() if ingested(entry)
+    )
+    or "(?!)"
+)
 
 
 def embeddings_to_compare(wildcards):

@@ -1,5 +1,5 @@
-# Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads; a
-# folder or npz of the user's own images goes straight into the cache (mnistflow.ingest).
+# Raw IDX files (verified by SHA-256) and the per-dataset npz cache every analysis reads, or the
+# cache of a folder or npz of the user's own images (mnistflow.ingest).
 # Unlike the analyses, these rules take no script_code() inputs: their outputs are fixed by the
 # checksums, so editing the data code (say, adding a dataset) must not redo every dataset.
 
@@ -37,6 +37,29 @@ rule dataset_cache:
     threads: 1
     params:
         custom_datasets=lambda w: custom_dataset(config, w.dataset),
-        source_digest=source_digest,
     script:
         "../../scripts/dataset_cache.py"
+
+
+# Your own images: a folder or an npz read straight into the cache. Its content digest is a
+# param, so any change to the images reruns it and everything after it.
+rule ingest_cache:
+    output:
+        "results/{dataset}/data/dataset.npz",
+    log:
+        "results/logs/{dataset}/ingest_cache.log",
+    benchmark:
+        "results/benchmarks/{dataset}/ingest_cache.tsv"
+    wildcard_constraints:
+        dataset=INGESTED_DATASETS,
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    params:
+        entry=lambda w: ingested_dataset(config, w.dataset),
+        source_digest=source_digest,
+    script:
+        "../../scripts/ingest_cache.py"
+
+
+ruleorder: ingest_cache > dataset_cache
