@@ -168,6 +168,7 @@ def make_classes(root, counts, size=(28, 28)):
     ("truncated", r"{root}/a/0.png: unreadable image \(.*\); the file may be truncated"),
     ("loose file", r"{root}/x.png: a file beside the class folders of {root}"),
     ("train and val", r"{root}: holds train/, val/ but not both train/ and test/"),
+    ("Training and Testing", r"{root}: holds Testing/, Training/ but not both train/ and test/"),
 ])
 def test_bad_folders_are_refused_naming_the_file(tmp_path, case, message):
     root = tmp_path / "imgs"
@@ -186,6 +187,9 @@ def test_bad_folders_are_refused_naming_the_file(tmp_path, case, message):
     if case == "train and val":
         make_classes(root / "train", {"a": 3, "b": 3})
         make_classes(root / "val", {"a": 3, "b": 3})
+    if case == "Training and Testing":  # mnist_png's layout
+        make_classes(root / "Training", {"a": 3, "b": 3})
+        make_classes(root / "Testing", {"a": 3, "b": 3})
     if case == "not an image":
         (root / "a/notes.txt").write_text("hello")
     if case == "truncated":
@@ -254,6 +258,9 @@ def test_a_16_bit_npz_is_scaled_and_a_single_array_file_is_named(tmp_path):
     np.savez(path, x_train=np.full((2, 28, 28), 65535, np.uint16), y_train=np.array([0, 1]),
              x_test=np.zeros((1, 28, 28), np.uint16), y_test=np.array([0]))
     assert read_npz("deep", path, Conversion("pad", False), log=lambda s: None).dataset.train_images.max() == 255
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:300])  # a copy cut short
+    with pytest.raises(DataError, match=r"cut.npz: not a readable npz file"):
+        read_npz("cut", tmp_path / "cut.npz", PAD, log=lambda s: None)
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(DataError, match=r"one.npy: a single array \(.npy\), not an npz"):
         read_npz("one", tmp_path / "one.npy", PAD, log=lambda s: None)
@@ -303,6 +310,15 @@ def test_a_validation_split_larger_than_a_folder_stops_the_workflow_before_any_j
         check_config(config)
     config["optimizers"]["validation"] = 4
     check_config(config)
+    # a folder that is only a transfer source trains train.best_run alone: the optimizer study's
+    # split does not apply to it
+    config["datasets"] = ["mnist"]
+    config["optimizers"]["validation"] = 1000
+    config["transfer"]["pairs"] = [{"source": "mine", "target": "mnist"}]
+    check_config(config)
+    config["train"]["defaults"]["validation"] = 5000
+    with pytest.raises(ConfigError, match=r"^train.defaults.validation: 5,000 held out leaves none of the 40 "):
+        check_config(config)
 
 
 def test_the_schema_tells_the_sources_apart_and_an_idx_entry_keeps_the_params_it_had(tiny, tmp_path):

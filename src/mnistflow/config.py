@@ -223,15 +223,21 @@ def check_held_out_splits(config: dict) -> None:
 
     runs = training_runs(config)
     sources = [source for source, _, _ in transfer_pairs(config) if not source.startswith(IMAGENET_PREFIX)]
-    for dataset in dict.fromkeys(config["datasets"] + sources):  # a transfer source trains its runs too
+    for dataset in dict.fromkeys(config["datasets"] + sources):
         entry = config["custom_datasets"].get(dataset)
         count = training_count(entry) if ingested(entry) else None
         if count is None:
             continue
+        # a dataset of the run trains every run and the optimizer study; a transfer source alone
+        # trains train.best_run
+        analysed = dataset in config["datasets"]
+        trained = runs if analysed else {config["train"]["best_run"]: runs[config["train"]["best_run"]]}
         asked = [(f"train.runs.{run}.validation" if "validation" in (config["train"]["runs"].get(run) or {})
                   else "train.defaults.validation", settings["train_subset"], settings["validation"])
-                 for run, settings in runs.items()]
-        asked.append(("optimizers.validation", config["optimizers"]["train_subset"], config["optimizers"]["validation"]))
+                 for run, settings in trained.items()]
+        if analysed:
+            asked.append(("optimizers.validation", config["optimizers"]["train_subset"],
+                          config["optimizers"]["validation"]))
         for key, subset, validation in asked:
             used = min(subset or count, count)
             if validation >= used:

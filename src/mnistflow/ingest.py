@@ -38,7 +38,7 @@ from .datasets import DataError, Dataset, array_digest
 SIZE = 28
 SPLITS = ("train", "test")
 # folder names that mean a split, never a class
-SPLIT_FOLDER_NAMES = {"train", "test", "val", "valid", "validation"}
+SPLIT_FOLDER_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation"}
 FITS = ("pad", "stretch")
 # above it, the images differ "wildly" in size: the largest has this many times the pixels of the smallest
 SIZE_SPREAD_WARNING = 16
@@ -206,8 +206,9 @@ def list_folder(path: str | Path, test_fraction: float, seed: int) -> tuple[tupl
                         f"source: npz for an npz file)")
     names = {e.name for e in visible(folder.iterdir())}
     split_given = set(SPLITS) <= names
-    if not split_given and names & SPLIT_FOLDER_NAMES:
-        raise DataError(f"{folder}: holds {', '.join(f'{n}/' for n in sorted(names & SPLIT_FOLDER_NAMES))} but not "
+    split_like = sorted(n for n in names if n.lower() in SPLIT_FOLDER_NAMES)
+    if not split_given and split_like:
+        raise DataError(f"{folder}: holds {', '.join(f'{n}/' for n in split_like)} but not "
                         f"both train/ and test/; a split given is train/<class>/ and test/<class>/ (the workflow "
                         f"holds its validation images out of train/): rename or merge the folders")
     if split_given:
@@ -275,7 +276,9 @@ def over_white(image):
 
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
-        scale = 1 if values.max(initial=0) <= 255 else 255 / 65535
+        # 16-bit always; a 32-bit integer image (mode I) by its range: Pillow also reads some
+        # 8-bit files as I
+        scale = 1 if image.mode == "I" and values.max(initial=0) <= 255 else 255 / 65535
         return Image.fromarray(np.clip(np.round(values * scale), 0, 255).astype(np.uint8))
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
@@ -381,9 +384,12 @@ NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 def load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...] | None]:
     """The four arrays of a Keras-layout npz and its class names (None without), or DataError
     naming the file and what is wrong."""
+    import zipfile
+    import zlib
+
     try:
         npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: not a readable npz file ({error})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: a single array (.npy), not an npz of {', '.join(NPZ_ARRAYS)}")
@@ -395,7 +401,8 @@ def load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...] 
         try:
             arrays = {k: npz[k] for k in NPZ_ARRAYS}
             names = tuple(str(c) for c in npz["class_names"]) if "class_names" in npz.files else None
-        except (ValueError, OSError) as error:  # an object array (a pickle), a damaged member
+        except (ValueError, OSError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            # an object array (a pickle), a 0-d class_names, a damaged or truncated member
             raise DataError(f"{path}: unreadable arrays ({error}); save numbers and strings, not objects") from None
     return arrays, names
 

@@ -106,7 +106,9 @@ def source_digest(wildcards):
 # none where there are none
 INGESTED_DATASETS = (
     "|".join(
-        name for name, entry in config["custom_datasets"].items() if ingested(entry)
+        re.escape(name)
+        for name, entry in config["custom_datasets"].items()
+        if ingested(entry)
     )
     or "(?!)"
 )

@@ -42,8 +42,11 @@ rule dataset_cache:
 
 
 # Your own images: a folder or an npz read straight into the cache. Its content digest is a
-# param, so any change to the images reruns it and everything after it.
+# param, so any change to the images reruns it and everything after it; unlike the IDX rules, a
+# change to the conversion code (its code input) does too.
 rule ingest_cache:
+    input:
+        code=script_code("ingest_cache"),
     output:
         "results/{dataset}/data/dataset.npz",
     log:
