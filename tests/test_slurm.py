@@ -86,8 +86,9 @@ def same_result(a: Path, b: Path) -> bool:
     if a.name in FIGURES_SHOWING_TIMES:
         from PIL import Image
 
+        # a printed time ("12 s" against "9 s") can widen the tight bounding box by a few pixels
         with Image.open(a) as x, Image.open(b) as y:
-            return x.size == y.size
+            return x.height == y.height and abs(x.width - y.width) <= 30
     return False
 
 
