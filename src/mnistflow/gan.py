@@ -278,7 +278,8 @@ class GanTrainer:
         if len(shown) < classes:
             log(f"the sample grid after each epoch shows {len(shown)} of the {classes} classes, spread evenly "
                 f"(labels {', '.join(map(str, shown))})")
-        self.fixed_noise = torch.randn(10 * len(shown), config.noise_dim, generator=fixed).to(self.device)
+        self.grid_rows = len(shown)  # a row of 10 samples per class shown
+        self.fixed_noise = torch.randn(10 * self.grid_rows, config.noise_dim, generator=fixed).to(self.device)
         self.fixed_labels = torch.from_numpy(shown).repeat_interleave(10).to(self.device)
         self.losses: list[dict] = []
         self.quality: list[dict] = []
@@ -408,7 +409,7 @@ class GanTrainer:
         self.losses.append(row)
         self.sampler.eval()
         with torch.no_grad():
-            self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), len(self.fixed_labels) // 10))
+            self.frames.append(sample_grid(self.sampler(self.fixed_noise, self.fixed_labels), self.grid_rows))
         quality = self.score(epoch, self.config.quality_samples)
         if quality is not None:
             self.quality.append(quality)

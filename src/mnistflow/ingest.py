@@ -29,7 +29,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -150,7 +150,8 @@ def read_custom(name: str, entry: dict, log: Log = print) -> Ingested:
 
 def source_digest(entry: dict) -> str:
     """What changes when the images of a folder or npz entry change (the folder's content digest,
-    the npz file's SHA-256), computed where the DAG is built so that a change reruns the dataset."""
+    the digest of the npz's arrays), computed where the DAG is built so that a change reruns the
+    dataset."""
     if entry["source"] == "folder":
         return folder_digest(entry["path"], entry["test_fraction"], entry["seed"])
     try:
@@ -345,7 +346,7 @@ def read_image(path: Path, data: bytes):
 
 def decide_inversion(backgrounds: np.ndarray, invert: str | bool) -> bool:
     if invert == "auto":
-        return bool(np.median(backgrounds) > 127) if len(backgrounds) else False
+        return bool(np.median(backgrounds) > 127)
     return bool(invert)
 
 
@@ -373,7 +374,7 @@ def read_folder(name: str, path: str | Path, conversion: Conversion, test_fracti
     sizes, backgrounds, converted = zip(*(read[f.path] for f in files))
     originals = [kept[path] for path in shown]
     warn_sizes(list(sizes), files, log)
-    warn_duplicates([group for group in by_bytes.values() if len({f.split for f in group}) > 1], log)
+    warn_duplicates(by_bytes.values(), log)
     return finish(name, classes, files, list(converted), np.array(backgrounds), conversion, digest.hexdigest(), drawn,
                   originals, log)
 
@@ -475,16 +476,19 @@ def read_npz(name: str, path: str | Path, conversion: Conversion, log: Log = pri
     by_bytes: dict[bytes, list[ImageFile]] = {}
     for f, image in zip(files, converted):
         by_bytes.setdefault(hashlib.sha256(image.tobytes()).digest(), []).append(f)
-    warn_duplicates([group for group in by_bytes.values() if len({f.split for f in group}) > 1], log)
+    warn_duplicates(by_bytes.values(), log)
     warn_sizes(sizes, files, log)
-    return finish(name, classes, files, converted, np.array(backgrounds), conversion, npz_digest(path), False,
-                  originals, log)
+    return finish(name, classes, files, converted, np.array(backgrounds), conversion, arrays_digest(arrays, names),
+                  False, originals, log)
+
+
+def arrays_digest(arrays: dict[str, np.ndarray], names: tuple[str, ...] | None) -> str:
+    """SHA-256 of an npz's arrays (not of the file: saving the same arrays again changes nothing)."""
+    return array_digest(*(arrays[k] for k in NPZ_ARRAYS), np.array(names if names is not None else []))
 
 
 def npz_digest(path: str | Path) -> str:
-    """SHA-256 of an npz's arrays (not of the file: saving the same arrays again changes nothing)."""
-    arrays, names = load_npz_arrays(Path(path))
-    return array_digest(*(arrays[k] for k in NPZ_ARRAYS), np.array(names if names is not None else []))
+    return arrays_digest(*load_npz_arrays(Path(path)))
 
 
 def finish(name, classes, files, converted, backgrounds, conversion, digest, drawn, originals, log) -> Ingested:
@@ -492,7 +496,7 @@ def finish(name, classes, files, converted, backgrounds, conversion, digest, dra
     log(f"background: median {int(np.median(backgrounds))} of 255 over the images; "
         + ("inverted (255 - value), so that it is dark as MNIST's" if inverted else "kept as it is")
         + f" (invert: {conversion.invert})")
-    images = np.stack(converted) if converted else np.zeros((0, SIZE, SIZE), np.uint8)
+    images = np.stack(converted)  # both sources refuse a set without images
     if inverted:
         images = 255 - images
     split_of = np.array([f.split for f in files])
@@ -514,8 +518,10 @@ def warn_sizes(sizes: list[tuple[int, int]], files: list[ImageFile], log: Log) -
             f"to {sizes[large][1]} x {sizes[large][0]} ({files[large].path}); all become {SIZE} x {SIZE}")
 
 
-def warn_duplicates(groups: list[list[ImageFile]], log: Log, shown: int = 20) -> None:
-    """Identical images in both train and test: test images the model has trained on."""
+def warn_duplicates(identical: Iterable[list[ImageFile]], log: Log, shown: int = 20) -> None:
+    """Of ``identical``, groups of images with the same bytes, those in both train and test: test
+    images the model has trained on."""
+    groups = [group for group in identical if len({f.split for f in group}) > 1]
     if not groups:
         return
     leaked = sum(f.split == "test" for group in groups for f in group)

@@ -52,10 +52,11 @@ def class_panels(embedding: Embedding, classes, point_size: float):
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.6, rows * 2.6), squeeze=False)
     for ax in axes.ravel()[len(classes):]:
         ax.set_visible(False)
+    colours = class_colours(len(classes))
     for c, (ax, name) in enumerate(zip(axes.ravel(), classes)):
         ax.scatter(*embedding.coords.T, c="0.88", s=point_size * 0.5, linewidths=0, rasterized=True)
         members = embedding.coords[embedding.labels == c]
-        ax.scatter(*members.T, color=class_colours(len(classes))[c], s=point_size, linewidths=0, rasterized=True)
+        ax.scatter(*members.T, color=colours[c], s=point_size, linewidths=0, rasterized=True)
         ax.set_title(f"{name} (n={len(members):,})", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -66,12 +67,12 @@ def class_panels(embedding: Embedding, classes, point_size: float):
 
 def axis_histograms(embedding: Embedding, classes, bins: int = 100):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    colours = class_colours(len(classes))
     for axis, ax in enumerate(axes):
         values = embedding.coords[:, axis]
         edges = np.histogram_bin_edges(values, bins=bins)
         for c, name in enumerate(classes):
-            ax.hist(values[embedding.labels == c], bins=edges, histtype="step", color=class_colours(len(classes))[c],
-                    label=name)
+            ax.hist(values[embedding.labels == c], bins=edges, histtype="step", color=colours[c], label=name)
         ax.hist(values, bins=edges, color="0.8", zorder=0, label="all")
         ax.set_xlabel(f"embedding axis {axis}")
         ax.set_ylabel("points")
