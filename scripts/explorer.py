@@ -8,10 +8,11 @@ from mnistflow.predictions import Predictions
 with rule_context(snakemake) as log:
     dataset = load_dataset(snakemake.input.dataset)
     predictions = Predictions.load(snakemake.input.predictions)
+    quality = atomic.load_arrays(snakemake.input.quality) if snakemake.input.get("quality") else None
     points = ExplorerPoints.gather([Embedding.load(path) for path in snakemake.input.embeddings], dataset,
-                                   predictions)
+                                   predictions, quality)
     page = explorer_page(points, f"{dataset.name}: every image in its embeddings", run=predictions.run,
                          point_size=snakemake.params.point_size, backend=snakemake.params.backend)
     atomic.write_text(snakemake.output[0], page)
-    log.info("%d points, %d embeddings, %d misclassified test images; %.1f MB", len(points.index),
-             len(points.coords), int(points.mistakes.sum()), len(page) / 1e6)
+    log.info("%d points, %d embeddings; rings: %s; %.1f MB", len(points.index), len(points.coords),
+             ", ".join(f"{len(rows):,} {layer}" for layer, rows in points.rings.items()), len(page) / 1e6)

@@ -179,7 +179,20 @@ def test_a_perplexity_too_large_for_embed_subset_is_refused_before_any_job(confi
     assert str(error.value) == ("embed.tsne.perplexity: 30 is too large for 50 points (embed.subset): t-SNE needs "
                                 "it below (points - 1) / 3 = 16.3333")
     config["embed"]["subset"] = 92
+    config["data_quality"]["enabled"] = False
     check_config(config)  # 91 / 3 = 30.33
+
+
+def test_data_quality_of_an_embedded_sample_is_refused_before_any_job(config):
+    from mnistflow.config import check_config
+
+    config["embed"]["subset"] = 5000
+    validate_config(config, SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert str(error.value) == ("embed.subset: 5000 embeds a sample, but data_quality reads every image's PCA "
+                                "projection and neighbours: set embed.subset to null, or data_quality.enabled to "
+                                "false")
 
 
 def test_an_unknown_dataset_is_refused_naming_its_entry(config):

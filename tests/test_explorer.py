@@ -13,6 +13,7 @@ import pytest
 
 from browser import Explorer, browser_unavailable, chromium_page
 from synthetic import explorer_set, sparse_images
+from mnistflow import atomic
 from mnistflow.datasets import load_dataset
 from mnistflow.embed import Embedding
 from mnistflow.explorer import ExplorerPoints, compressed_images, explorer_page, fitted_ranges
@@ -127,14 +128,37 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
             assert "predicted" not in tooltip.rows
         latencies.append(tooltip.latency_ms)
 
+    # data quality's layers: each ringed where it says, and its findings in the hover
+    rings = points.rings
+    assert explorer.js("window.mnistExplorer.ringRenderers.length") == len(rings)
+    for layer, (name, rows) in enumerate(rings.items()):
+        drawn = explorer.js(f"[...window.mnistExplorer.ringRenderers[{layer}].view.filter.indices]")
+        assert sorted(drawn) == rows.tolist(), name
+        if name == "mistakes" or not len(rows):
+            continue
+        row = int(rows[0])
+        tooltip = explorer.hover(int(points.index[row]))
+        assert tooltip is not None and tooltip.index == points.index[row], name
+        quality = points.quality
+        if name == "label_issue":
+            assert tooltip.rows["class"] == points.classes[points.labels[row]]  # the given label
+            assert tooltip.rows["suggested"] == points.classes[quality["suggested"][row]]
+            assert float(tooltip.rows["label quality"]) == pytest.approx(float(quality["label_quality"][row]),
+                                                                         rel=0.05)
+        if name == "duplicate":
+            assert tooltip.rows["copy of"].startswith(f"{quality['duplicate_of'][row]} (distance ")
+        if name == "outlier":
+            assert tooltip.rows["outlier score"] == f"{quality['outlier_score'][row]:.1f}"
+
     # a class hidden from the legend: none of its points is drawn, ringed or hovered, the others
     # are (its colour counted with the mistakes' rings hidden: their antialiased edges are grey)
     hidden = int(points.labels[train_row])
     colours = explorer.js("window.mnistExplorer.classRenderers.map(r => r.glyph.fill_color.value)")
-    ringed = lambda: set(explorer.js("[...window.mnistExplorer.mistakeRenderer.view.filter.indices]"))  # noqa: E731
+    ringed = lambda: set(explorer.js("[...window.mnistExplorer.ringRenderers[0].view.filter.indices]"))  # noqa: E731
     assert ringed() == set(mistakes.tolist())
-    if len(mistakes):
-        explorer.toggle_class(explorer.js("window.mnistExplorer.legendLabels.at(-1)"))
+    ring_labels = explorer.js("window.mnistExplorer.ringLabels")
+    for label in ring_labels:
+        explorer.toggle_class(label)
     before = explorer.screenshot()
     explorer.toggle_class(points.classes[hidden])
     explorer.document.wait_for_function(f"!window.mnistExplorer.classRenderers[{hidden}].visible")
@@ -151,8 +175,8 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
     explorer.toggle_class(points.classes[hidden])
     explorer.document.wait_for_function(f"window.mnistExplorer.classRenderers[{hidden}].visible")
     assert ringed() == set(mistakes.tolist())
-    if len(mistakes):
-        explorer.toggle_class(explorer.js("window.mnistExplorer.legendLabels.at(-1)"))
+    for label in ring_labels:
+        explorer.toggle_class(label)
 
     # look-up: the point is chosen, ringed and centred; switching keeps it ringed
     chosen = int(points.index[test_row])
@@ -225,8 +249,11 @@ def test_explorer_of_the_tiny_run_in_a_browser(tiny_run):
     methods = ("tsne-auto", "umap", "pca")
     [predictions_file] = (results / "train").glob("*/test_predictions.npz")  # train.best_run's alone
     predictions = Predictions.load(predictions_file)
+    quality = atomic.load_arrays(results / "quality" / "scores.npz")
     points = ExplorerPoints.gather([Embedding.load(results / "embed" / f"{m}.npz") for m in methods],
-                                   load_dataset(results / "data" / "dataset.npz"), predictions)
+                                   load_dataset(results / "data" / "dataset.npz"), predictions, quality)
+    # the real digits hold suspected label errors and outliers (a layer with none would test nothing)
+    assert len(points.rings["label_issue"]) and len(points.rings["outlier"])
     with chromium_page() as (page, log):
         check_explorer(Explorer.open(page, path), log, points)
     assert page_requests(log, path) == []

@@ -250,7 +250,7 @@ def check_config(config: dict) -> None:
     known dataset, no transfer goes to itself, the runs that other keys name exist, every
     run's optimizer and schedule are ones torch builds and training can step (``recipes``: no
     torch is imported), t-SNE's perplexity suits an ``embed.subset`` and auto is not asked beside a
-    backend it may pick."""
+    backend it may pick, and data quality is not asked of an embedded sample."""
     from .datasets import DataError, check_dataset_name
     from .embed import AUTO_TSNE_BACKENDS, check_perplexity
     from .recipes import check_recipe
@@ -291,3 +291,7 @@ def check_config(config: dict) -> None:
                           f"{', '.join(picked_by_auto)} it may build the same twice: name the backends without auto")
     if embed["subset"] is not None:  # no more points than that; the job checks the dataset's count
         check_perplexity(embed["tsne"]["perplexity"], embed["subset"], ConfigError, " (embed.subset)")
+        if config["data_quality"]["enabled"]:
+            raise ConfigError(f"embed.subset: {embed['subset']} embeds a sample, but data_quality reads every image's "
+                              "PCA projection and neighbours: set embed.subset to null, or data_quality.enabled to "
+                              "false")

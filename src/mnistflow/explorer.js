@@ -2,8 +2,9 @@
 // the points, pans, zooms and toggles classes from the legend; this file adds what Bokeh's
 // HoverTool cannot do for 70,000 points drawn by ten renderers over one source: one tooltip, for
 // the point nearest the pointer, showing the image itself (HoverTool shows one tooltip per
-// renderer, and its template cannot draw pixels). It also switches embeddings, finds an index and
-// highlights the chosen point. The images arrive zlib-compressed in #explorer-pixels and are
+// renderer, and its template cannot draw pixels). It also switches embeddings, finds an index,
+// highlights the chosen point and keeps the rings (mistakes, suspected label errors, duplicates,
+// outliers) to the classes shown. The images arrive zlib-compressed in #explorer-pixels and are
 // inflated by the browser's own DecompressionStream: no request leaves the page.
 (() => {
   "use strict";
@@ -105,7 +106,7 @@
       this.method = this.methods[this.buttons.active];
       this.grid(this.method);
       performance.mark("explorer-shown");
-      this.mistakeRows = Array.from(this.mistakeRenderer.view.filter.indices ?? []);
+      this.ringRows = this.ringRenderers.map((renderer) => Array.from(renderer.view.filter.indices ?? []));
       for (const renderer of this.classRenderers) {
         renderer.connect(renderer.properties.visible.change, () => this.classesChanged());
       }
@@ -171,10 +172,12 @@
 
     classVisible(label) { return this.classRenderers[label].visible; }
 
-    // A hidden class takes its mistakes' rings, its chosen point's ring and its tooltip along.
+    // A hidden class takes its rings, its chosen point's ring and its tooltip along.
     classesChanged() {
       this.hide();
-      this.mistakeRenderer.view.filter.indices = this.mistakeRows.filter((row) => this.classVisible(this.data.label[row]));
+      this.ringRenderers.forEach((renderer, layer) => {
+        renderer.view.filter.indices = this.ringRows[layer].filter((row) => this.classVisible(this.data.label[row]));
+      });
       this.highlight();
     }
 
@@ -237,6 +240,15 @@
         lines.push(["predicted", this.classes[d.predicted[row]]],
           ["confidence", `${(100 * d.confidence[row]).toFixed(1)}%`]);
       }
+      // data quality's findings, where the page has them
+      if (d.label_issue?.[row]) {
+        lines.push(["suggested", this.classes[d.suggested[row]]],
+          ["label quality", d.label_quality[row].toPrecision(2)]);
+      }
+      if (d.duplicate?.[row]) {
+        lines.push(["copy of", `${d.duplicate_of[row]} (distance ${d.duplicate_distance[row].toFixed(2)})`]);
+      }
+      if (d.outlier?.[row]) lines.push(["outlier score", d.outlier_score[row].toFixed(1)]);
       return lines;
     }
 
@@ -271,7 +283,9 @@
         for (const text of [key, value]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
         return tr;
       }));
-      this.tooltip.classList.toggle("mistake", Boolean(this.data.mistake[row]));
+      const flagged = this.data.mistake[row] || this.data.label_issue?.[row] || this.data.duplicate?.[row] ||
+        this.data.outlier?.[row];
+      this.tooltip.classList.toggle("mistake", Boolean(flagged));
       this.tooltip.dataset.index = String(this.data.index[row]);
       this.tooltip.hidden = false;
       // beside the pointer, on the side where it fits

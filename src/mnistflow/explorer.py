@@ -35,6 +35,10 @@ METHOD_ORDER = ("tsne", "umap", "pca")
 # outside the class palette (palette.class_colours)
 MISTAKE_COLOUR = "black"
 CHOSEN_COLOUR = "#ff00ff"
+# the layers of rings, in the legend's order: ExplorerPoints' flag -> its marker (black outlines,
+# told apart by shape) and what its legend entry says
+RINGS = {"mistakes": ("circle", "misclassified by {run}"), "label_issue": ("diamond", "suspected label error"),
+         "duplicate": ("square", "duplicate (exact or near)"), "outlier": ("triangle", "far from its class")}
 FRAME_SIZE = (760, 640)  # the map's pixels, without axes and legend
 
 
@@ -73,10 +77,22 @@ class ExplorerPoints:
     confidence: np.ndarray  # (n,) its probability, NaN for none
     mistakes: np.ndarray  # (n,) bool: a test image the run classifies wrongly
     classes: tuple[str, ...]
+    # what data quality found (quality.DataQuality.scores), None without it
+    quality: dict[str, np.ndarray] | None = None
+
+    @property
+    def rings(self) -> dict[str, np.ndarray]:
+        """Each layer of rings (RINGS) this page has: its rows."""
+        layers = {"mistakes": np.flatnonzero(self.mistakes)}
+        if self.quality is not None:
+            layers |= {name: np.flatnonzero(self.quality[name]) for name in ("label_issue", "duplicate", "outlier")}
+        return layers
 
     @classmethod
-    def gather(cls, embeddings: Sequence[Embedding], dataset: Dataset,
-               predictions: Predictions | None = None) -> "ExplorerPoints":
+    def gather(cls, embeddings: Sequence[Embedding], dataset: Dataset, predictions: Predictions | None = None,
+               quality: dict[str, np.ndarray] | None = None) -> "ExplorerPoints":
+        """``quality``: the per-image scores of data quality (``quality.DataQuality.scores``), of
+        every image of ``dataset``."""
         if not embeddings:
             raise ValueError("the explorer needs at least one embedding")
         first = embeddings[0]
@@ -102,14 +118,40 @@ class ExplorerPoints:
             predicted[is_test] = predictions.predicted[index[is_test] - n_train]
             confidence[is_test] = predictions.confidence[index[is_test] - n_train]
             mistakes[is_test] = np.isin(index[is_test] - n_train, predictions.wrong)
+        if quality is not None:
+            if not np.array_equal(quality["labels"], np.concatenate([dataset.train_labels, dataset.test_labels])):
+                raise ValueError(f"the data-quality scores are for other images than dataset {dataset.name!r}'s: "
+                                 "rebuild them")
+            quality = quality_columns(quality, index)
         return cls(coords={e.method: np.asarray(e.coords, dtype=np.float32) for e in embeddings},
                    images=images, labels=labels.astype(np.int16), is_test=is_test, index=index,
-                   predicted=predicted, confidence=confidence, mistakes=mistakes, classes=tuple(dataset.classes))
+                   predicted=predicted, confidence=confidence, mistakes=mistakes, classes=tuple(dataset.classes),
+                   quality=quality)
 
     def methods(self) -> list[str]:
         """The embeddings in the switch's order."""
         rank = {prefix: i for i, prefix in enumerate(METHOD_ORDER)}
         return sorted(self.coords, key=lambda m: rank.get(m.split("-")[0], len(rank)))
+
+
+def quality_columns(scores: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    """What the page shows of data quality at the images ``index``: three flags, the suggested
+    label and its label quality for a suspected error, the nearest copy (its index, distance)
+    and the outlier score."""
+    issue = scores["label_issue"][index]
+    partner = scores["duplicate_of"][index]
+    distance = np.full(len(index), np.nan, dtype=np.float32)
+    pairs = {(int(a), int(b)): d for a, b, d in zip(scores["pair_first"], scores["pair_second"],
+                                                    scores["pair_distance"])}
+    for row in np.flatnonzero(partner >= 0):
+        a, b = int(index[row]), int(partner[row])
+        distance[row] = pairs.get((a, b), pairs.get((b, a), np.nan))
+    return {"label_issue": issue, "suggested": np.where(issue, scores["suggested"][index], -1).astype(np.int16),
+            "label_quality": np.where(issue, scores["label_quality"][index], np.nan).astype(np.float32),
+            "duplicate": partner >= 0, "duplicate_of": partner.astype(np.int32), "duplicate_distance": distance,
+            "outlier": scores["outlier"][index],
+            "outlier_score": np.where(scores["outlier"][index], scores["outlier_score"][index], np.nan).astype(
+                np.float32)}
 
 
 def compressed_images(images: np.ndarray) -> str:
@@ -177,6 +219,8 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                "mistake": points.mistakes.astype(np.int8),
                "confidence": points.confidence,
                "x": points.coords[first][:, 0], "y": points.coords[first][:, 1]}
+    for name, values in (points.quality or {}).items():
+        columns[name] = values.astype(np.int8) if values.dtype == bool else values
     for method in methods:
         columns[f"x_{method}"] = points.coords[method][:, 0]
         columns[f"y_{method}"] = points.coords[method][:, 1]
@@ -195,14 +239,17 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
                                 color=colours[label], line_color=None)
         class_renderers.append(renderer)
         items.append(LegendItem(label=name, renderers=[renderer]))
-    mistakes = np.flatnonzero(points.mistakes)  # explorer.js drops a hidden class's
-    mistake_renderer = plot.scatter("x", "y", source=source, view=CDSView(filter=IndexFilter(mistakes.tolist())),
-                                    marker="circle", size=point_size + 5, fill_color=None,
-                                    line_color=MISTAKE_COLOUR, line_width=1.5)
-    if run is not None:
-        items.append(LegendItem(label=f"misclassified by {run} ({len(mistakes):,})", renderers=[mistake_renderer]))
-    else:
-        mistake_renderer.visible = False
+    ring_renderers = []
+    for layer, rows in points.rings.items():  # explorer.js drops a hidden class's rings
+        marker, label = RINGS[layer]
+        renderer = plot.scatter("x", "y", source=source, view=CDSView(filter=IndexFilter(rows.tolist())),
+                                marker=marker, size=point_size + 5, fill_color=None, line_color=MISTAKE_COLOUR,
+                                line_width=1.5)
+        ring_renderers.append(renderer)
+        if layer == "mistakes" and run is None:
+            renderer.visible = False
+        else:
+            items.append(LegendItem(label=f"{label.format(run=run)} ({len(rows):,})", renderers=[renderer]))
     highlight_source = ColumnDataSource({"x": [], "y": [], "index": []})
     plot.scatter("x", "y", source=highlight_source, size=point_size + 16, fill_color=None, line_color=CHOSEN_COLOUR,
                  line_width=3)
@@ -229,10 +276,11 @@ def explorer_page(points: ExplorerPoints, title: str, run: str | None = None, po
     document.add_root(layout)
     document.js_on_event(DocumentReady, CustomJS(args={
         "models": {"source": source, "plot": plot, "classRenderers": class_renderers,
-                   "mistakeRenderer": mistake_renderer, "highlightSource": highlight_source, "buttons": buttons,
+                   "ringRenderers": ring_renderers, "highlightSource": highlight_source, "buttons": buttons,
                    "lookUpBox": look_up,
                    "status": status, "methods": methods, "classes": list(points.classes),
                    "legendLabels": [item.label.value for item in items],
+                   "ringLabels": [item.label.value for item in items[len(points.classes):]],
                    "imageShape": list(points.images.shape[1:])}},
         code=f"{explorer}.attach(models)"))
     with repeatable_ids():

@@ -67,6 +67,14 @@ GAN_FIGURES = {
     "pixel_histograms": "pixel histograms, real vs generated",
 }
 
+# what is wrong with the data (rule plot_quality): figure -> its label in the report
+QUALITY_FIGURES = {
+    "label_issues": "suspected label errors",
+    "label_matrix": "given vs suggested labels",
+    "duplicates": "duplicates and leaks",
+    "outliers": "outliers",
+}
+
 # transfer learning: how the target is trained, and the prefix of an ImageNet source's name
 STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_PREFIX = "imagenet_"

@@ -46,6 +46,20 @@ def stats_figure_options(config: dict, figure: str) -> dict:
     return config["stats"].get(figure, {})
 
 
+def quality_folds(config: dict) -> dict:
+    """What the cross-validation job reads: the folds, their seed and the fold model."""
+    quality = config["data_quality"]
+    return {"folds": quality["folds"], "seed": quality["seed"], "model": quality["model"]}
+
+
+def quality_checks(config: dict) -> dict:
+    """What finding the label issues, duplicates and outliers reads, as ``quality.assess`` takes it."""
+    quality = config["data_quality"]
+    return {"near_duplicate_distance": quality["near_duplicate_distance"],
+            "outlier_neighbours": quality["outliers"]["neighbours"],
+            "outlier_threshold": quality["outliers"]["threshold"]}
+
+
 def neighbour_count(config: dict) -> int:
     """Neighbours a point in the shared graph: as many as its most demanding reader takes (t-SNE
     ``tsne_neighbours``, UMAP n_neighbors - 1 besides the point, the quality table's knn_k)."""

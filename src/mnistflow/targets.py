@@ -7,7 +7,12 @@ from __future__ import annotations
 from .datasets import ingested
 from .config import training_runs, transfer_pairs
 from .registry import (ANIMATIONS, EMBEDDING_FIGURES, GAN_ANIMATION_FILES, GAN_FIGURES, GRADIENT_FILES,
-                       HIDDEN_LAYER_FIGURES, PCA_FIGURES, STATS_FIGURES, WEIGHT_FILES)
+                       HIDDEN_LAYER_FIGURES, PCA_FIGURES, QUALITY_FIGURES, STATS_FIGURES, WEIGHT_FILES)
+
+
+# what rule data_quality writes besides its per-image scores
+QUALITY_TABLES = ("label_issues.csv", "label_joint.csv", "duplicates.csv", "outliers.csv", "classes.csv",
+                  "summary.csv")
 
 
 def compared_methods(config: dict) -> list[str]:
@@ -31,6 +36,14 @@ def embed_targets(config: dict, dataset: str) -> list[str]:
             + [f"{prefix}/pca-{figure}.png" for figure in PCA_FIGURES]
             + [f"{prefix}/{method}-{figure}.png" for method in compared_methods(config) for figure in EMBEDDING_FIGURES]
             + ([f"{prefix}/explorer.html"] if config["embed"]["explorer"]["enabled"] else []))
+
+
+def quality_targets(config: dict, dataset: str) -> list[str]:
+    if not config["data_quality"]["enabled"]:
+        return []
+    prefix = f"results/{dataset}/quality"
+    return ([f"{prefix}/{name}" for name in QUALITY_TABLES + ("label_issues.html",)]
+            + [f"{prefix}/{figure}.png" for figure in QUALITY_FIGURES])
 
 
 def train_targets(config: dict, dataset: str) -> list[str]:
@@ -72,6 +85,8 @@ def report_headline_tables(config: dict) -> dict:
         "optimizer_tables": {d: f"results/{d}/optimizers/optimizers.csv" for d in datasets},
         "gan_qualities": {d: {m: f"results/{d}/gan/{m}/gan_quality.csv" for m in config["gan"]["models"]}
                           for d in datasets},
+        "quality_summaries": ({d: f"results/{d}/quality/summary.csv" for d in datasets}
+                              if config["data_quality"]["enabled"] else {}),
         "transfer_results": {f"{source} → {target}": f"results/transfer/{source}_to_{target}/transfer.csv"
                              for source, target, _ in transfer_pairs(config)},
     }
@@ -88,6 +103,6 @@ def report_headline_inputs(config: dict) -> list[str]:
 def all_targets(config: dict) -> list[str]:
     targets = []
     for dataset in config["datasets"]:
-        for part in (stats_targets, embed_targets, train_targets, optimizer_targets, introspect_targets, gan_targets):
+        for part in (stats_targets, quality_targets, embed_targets, train_targets, optimizer_targets, introspect_targets, gan_targets):
             targets += part(config, dataset)
     return targets + transfer_targets(config) + ["results/report/headline.rst"]

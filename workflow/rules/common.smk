@@ -20,6 +20,8 @@ from mnistflow.targets import (
 )
 from mnistflow.settings import (
     optimizer_study,
+    quality_checks,
+    quality_folds,
     custom_dataset,
     ingested_dataset,
     local_dir,
@@ -88,6 +90,13 @@ def stats_figure_labels(wildcards):
     }
 
 
+def quality_figure_labels(wildcards):
+    return {
+        "dataset": wildcards.dataset,
+        "item": registry.QUALITY_FIGURES[wildcards.figure],
+    }
+
+
 def raw_files(wildcards):
     return expand(
         "resources/{dataset}/raw/{name}",
@@ -124,6 +133,13 @@ def best_run_predictions(wildcards):
     """train.best_run's predictions for the test images of this dataset."""
     run = config["train"]["best_run"]
     return f"results/{wildcards.dataset}/train/{run}/test_predictions.npz"
+
+
+def quality_scores(wildcards):
+    """Data quality's per-image scores, which the explorer rings, where the part is on."""
+    if not config["data_quality"]["enabled"]:
+        return []
+    return f"results/{wildcards.dataset}/quality/scores.npz"
 
 
 def tsne_graph(wildcards):

@@ -213,13 +213,14 @@ rule plot_embed_quality:
 
 
 # Every point of every embedding above on one offline page: hover shows the image, the switch
-# keeps a point's identity, train.best_run's test mistakes are ringed (explorer.js holds the
-# page's own code).
+# keeps a point's identity, train.best_run's test mistakes and what data quality found are ringed
+# (explorer.js holds the page's own code).
 rule explorer:
     input:
         embeddings=embeddings_to_compare,
         dataset="results/{dataset}/data/dataset.npz",
         predictions=best_run_predictions,
+        quality=quality_scores,
         code=script_code("explorer") + [str(PACKAGE_DIR / "explorer.js")],
     output:
         report(
