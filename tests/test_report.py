@@ -116,7 +116,7 @@ def test_gif_page_embeds_the_animation(tmp_path):
 # The report of the tiny-dataset run, built by Snakemake and opened in headless Chromium
 
 CATEGORIES = ["1. Data", "2. Embeddings", "3. Models", "4. Optimizers", "5. Weights & gradients",
-              "6. Hidden layers", "7. GAN", "8. Transfer"]
+              "6. Hidden layers", "7. GAN", "8. Transfer", "9. Data quality"]
 # The item shown (an image, or a page in an iframe), once it is another than ``previous`` and,
 # for an image, decoded: its address, else null.
 SHOWN_ITEM = """previous => {

@@ -94,6 +94,7 @@ def tiny_run(tmp_path_factory):
     # the dataset every analysis runs on: scikit-learn's real handwritten digits (1,797 of 8 x 8),
     # a folder of PNGs in class folders without a split, as a user's own images come
     write_digits_folder(workdir / "digits")
+    planted = plant_label_errors(workdir / "digits")
     # a second dataset, the transfer source, from IDX files; it is not in "datasets", so only
     # trained for that
     other = write_dataset(workdir / "idx-other", seed=11)
@@ -128,7 +129,25 @@ def tiny_run(tmp_path_factory):
     # the results as the run left them, before any test redraws or reruns something
     as_run = tmp_path_factory.mktemp("tiny-run-results") / "results"
     shutil.copytree(workdir / "results", as_run, ignore=shutil.ignore_patterns(*NOT_COMPARED))
-    return {"workdir": workdir, "config": config, "first": result, "results_as_run": as_run}
+    return {"workdir": workdir, "config": config, "first": result, "results_as_run": as_run,
+            "planted_label_errors": planted}
+
+
+# classes whose second image (by file name) trade folders: label errors a user's folder may hold,
+# for data quality to find; every class keeps its count
+SWAPPED_CLASSES = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
+
+
+def plant_label_errors(root: Path) -> dict[str, str]:
+    """Move one image of each class of SWAPPED_CLASSES into the other's folder: each moved file
+    (its new path under ``root``) -> the class it shows."""
+    moved = {}
+    for a, b in SWAPPED_CLASSES:
+        first, second = (sorted((root / str(c)).iterdir())[1] for c in (a, b))
+        for path, target in ((first, b), (second, a)):
+            path.rename(root / str(target) / path.name)
+            moved[f"{target}/{path.name}"] = path.parent.name
+    return moved
 
 
 def write_digits_folder(root: Path) -> None:

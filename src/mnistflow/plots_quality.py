@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 COLS = 10  # images a row of a grid
 SPLITS = ("train", "test")
@@ -72,7 +73,7 @@ def label_matrix(scores: dict):
     size = min(12.0, 2.5 + 0.5 * n)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
     shown = ax.imshow(counts, cmap="Reds", vmin=0)
-    fig.colorbar(shown, ax=ax, shrink=0.8, label="suspected label errors")
+    fig.colorbar(shown, ax=ax, shrink=0.8, label="suspected label errors", ticks=MaxNLocator(integer=True))
     if n <= 20:
         for given, suggested in zip(*np.nonzero(counts)):
             value = counts[given, suggested]

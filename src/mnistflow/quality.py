@@ -23,6 +23,7 @@ for 28 x 28 images, so 0.5 is an RMS difference of 4.6 grey levels.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,13 +69,19 @@ def stratified_folds(labels: np.ndarray, classes: tuple[str, ...], folds: int, s
 
 @dataclass(frozen=True)
 class FoldModel:
-    """The cross-validation model: one hidden ReLU layer on the PCA projection, trained with Adam
-    on cross-entropy. Its settings' defaults are data_quality.model's, in the config schema."""
+    """The cross-validation model: one hidden ReLU layer (none: logistic regression) on the PCA
+    projection, trained with Adam on cross-entropy for ``epochs`` passes, or more where that is
+    fewer than ``min_batches`` batches (a small set's few batches an epoch leave it
+    undertrained). Its settings' defaults are data_quality.model's, in the config schema."""
 
     hidden: int
     epochs: int
     batch_size: int
     lr: float
+    min_batches: int
+
+    def epochs_for(self, images: int) -> int:
+        return max(self.epochs, math.ceil(self.min_batches / math.ceil(images / self.batch_size)))
 
     def fit_predict(self, x: np.ndarray, y: np.ndarray, held_out: np.ndarray, classes: int, seed: int,
                     fold: int) -> np.ndarray:
@@ -85,11 +92,12 @@ class FoldModel:
         from .rng import generator, seed_global
 
         seed_global(seed, "init", fold)
-        model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], self.hidden), torch.nn.ReLU(),
-                                    torch.nn.Linear(self.hidden, classes))
+        model = (torch.nn.Linear(x.shape[1], classes) if self.hidden == 0 else  # logistic regression
+                 torch.nn.Sequential(torch.nn.Linear(x.shape[1], self.hidden), torch.nn.ReLU(),
+                                     torch.nn.Linear(self.hidden, classes)))
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         x, y = torch.from_numpy(x), torch.from_numpy(y)
-        for epoch in range(self.epochs):
+        for epoch in range(self.epochs_for(len(x))):
             for batch in torch.randperm(len(x), generator=generator(seed, "order", fold, epoch)).split(self.batch_size):
                 optimizer.zero_grad()
                 F.cross_entropy(model(x[batch]), y[batch]).backward()
@@ -142,12 +150,12 @@ def out_of_sample_probabilities(features: np.ndarray, labels: np.ndarray, is_tes
                        {"folds": folds, "seed": seed, "features": int(x.shape[1]), **vars(model)})
 
 
-def check_probabilities(probabilities: np.ndarray, labels: np.ndarray, classes: int) -> None:
-    """Refuse probabilities cleanlab would misread: not one row of ``classes`` per label, negative,
-    not finite, or rows that do not sum to one."""
-    if probabilities.shape != (len(labels), classes):
-        raise DataError(f"probabilities of shape {probabilities.shape} for {len(labels)} images of {classes} "
-                        "classes: rebuild them (snakemake --forcerun quality_probabilities)")
+def check_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse probabilities cleanlab would misread: not one row per label with a column for every
+    label, negative, not finite, or rows that do not sum to one."""
+    if probabilities.ndim != 2 or len(probabilities) != len(labels) or probabilities.shape[1] <= labels.max():
+        raise DataError(f"probabilities of shape {probabilities.shape} for {len(labels)} images with labels up to "
+                        f"{labels.max()}: rebuild them (snakemake --forcerun quality_probabilities)")
     sums = probabilities.sum(axis=1)
     bad = np.flatnonzero(~np.isfinite(sums) | (probabilities.min(axis=1) < 0) | (np.abs(sums - 1) > SUM_TOLERANCE))
     if len(bad):
@@ -173,7 +181,7 @@ def label_issues(labels: np.ndarray, probabilities: np.ndarray, threads: int = 1
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
-    check_probabilities(probabilities, labels, probabilities.shape[1])
+    check_probabilities(probabilities, labels)
     ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=threads)
     return LabelIssues(np.asarray(ranked, dtype=np.int64),
                        get_label_quality_scores(labels, probabilities, method="self_confidence").astype(np.float32),
