@@ -31,9 +31,8 @@ from mnistflow.config import load_yaml, validate_config  # noqa: E402
 from mnistflow.datasets import load_dataset  # noqa: E402
 from mnistflow.embed import PCAResult  # noqa: E402
 from mnistflow.neighbours import NeighbourGraph  # noqa: E402
-from mnistflow.registry import QUALITY_FIGURES  # noqa: E402
+from mnistflow.registry import QUALITY_FIGURES, QUALITY_TABLES  # noqa: E402
 from mnistflow.settings import quality_checks, quality_folds  # noqa: E402
-from mnistflow.targets import QUALITY_TABLES  # noqa: E402
 
 TARGET_JOB_SECONDS = 180.0
 QUALITY_RULES = ("quality_probabilities", "data_quality", "plot_quality")

@@ -118,7 +118,7 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
         assert tooltip is not None, f"no tooltip on index {points.index[row]}"
         assert tooltip.index == points.index[row]
         assert np.array_equal(tooltip.image, points.images[row])
-        assert tooltip.rows["class"] == points.classes[points.labels[row]]
+        assert tooltip.rows.get("class", tooltip.rows.get("given")) == points.classes[points.labels[row]]
         assert tooltip.rows["split"] == ("test" if points.is_test[row] else "train")
         assert tooltip.rows["index"] == str(points.index[row])
         if points.mistakes[row]:  # the true and the predicted label, and the confidence
@@ -141,12 +141,13 @@ def check_explorer(explorer: Explorer, log, points: ExplorerPoints) -> dict:
         assert tooltip is not None and tooltip.index == points.index[row], name
         quality = points.quality
         if name == "label_issue":
-            assert tooltip.rows["class"] == points.classes[points.labels[row]]  # the given label
+            assert tooltip.rows["given"] == points.classes[points.labels[row]] and "class" not in tooltip.rows
             assert tooltip.rows["suggested"] == points.classes[quality["suggested"][row]]
             assert float(tooltip.rows["label quality"]) == pytest.approx(float(quality["label_quality"][row]),
                                                                          rel=0.05)
         if name == "duplicate":
-            assert tooltip.rows["copy of"].startswith(f"{quality['duplicate_of'][row]} (distance ")
+            assert tooltip.rows["copy of"] == (f"{quality['duplicate_of'][row]} "
+                                               f"(distance {quality['duplicate_distance'][row]:.2f})")
         if name == "outlier":
             assert tooltip.rows["outlier score"] == f"{quality['outlier_score'][row]:.1f}"
 
@@ -252,8 +253,9 @@ def test_explorer_of_the_tiny_run_in_a_browser(tiny_run):
     quality = atomic.load_arrays(results / "quality" / "scores.npz")
     points = ExplorerPoints.gather([Embedding.load(results / "embed" / f"{m}.npz") for m in methods],
                                    load_dataset(results / "data" / "dataset.npz"), predictions, quality)
-    # the real digits hold suspected label errors and outliers (a layer with none would test nothing)
-    assert len(points.rings["label_issue"]) and len(points.rings["outlier"])
+    # the digits hold suspected label errors (planted), a duplicate (planted) and outliers: a layer with
+    # none would test nothing
+    assert all(len(points.rings[layer]) for layer in ("label_issue", "duplicate", "outlier"))
     with chromium_page() as (page, log):
         check_explorer(Explorer.open(page, path), log, points)
     assert page_requests(log, path) == []

@@ -3,6 +3,8 @@ tables' rows where the images are, and bad input refused."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,15 +63,22 @@ def test_every_image_is_scored_by_a_model_that_never_saw_it():
     for c, n in zip(range(3), (50, 40, 12)):
         assert sorted(np.bincount(fold[labels == c], minlength=4)) == sorted([n // 4 + (i < n % 4) for i in range(4)])
     assert np.array_equal(fold, quality.stratified_folds(labels, ("a", "b", "c"), folds=4, seed=1))
-    # probabilities of identical features: the held-out fold's model saw the others' labels only
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(len(labels), 5)).astype(np.float32)
+    # each fold's model trains on the other folds' rows alone and scores its own (the feature is
+    # the row number, scaled)
+    seen = []
+
+    class Spy(quality.FoldModel):
+        def fit_predict(self, x, y, held_out, classes, seed, fold):
+            seen.append((set(np.rint(x[:, 0] * scale).astype(int)), set(np.rint(held_out[:, 0] * scale).astype(int))))
+            return np.full((len(held_out), classes), 1 / classes, dtype=np.float32)
+
+    features = np.arange(len(labels), dtype=np.float32)[:, None]
+    scale = features.std()
     result = quality.out_of_sample_probabilities(features, labels, np.zeros(len(labels), bool), ("a", "b", "c"),
-                                                 quality.FoldModel(8, 2, 16, 1e-2, 0), folds=4, seed=1)
-    assert np.array_equal(result.fold, fold)
-    assert result.probabilities.shape == (len(labels), 3)
-    assert np.allclose(result.probabilities.sum(axis=1), 1, atol=1e-5)
-    assert len(result.fold_accuracy) == 4
+                                                 Spy(8, 2, 16, 1e-2, 0), folds=4, seed=1)
+    for k, (trained, scored) in enumerate(seen):
+        assert scored == set(np.flatnonzero(fold == k)) and trained == set(np.flatnonzero(fold != k))
+    assert np.array_equal(result.fold, fold) and len(result.fold_accuracy) == 4
 
 
 def test_too_few_images_of_a_class_or_a_single_class_is_refused():
@@ -77,8 +86,11 @@ def test_too_few_images_of_a_class_or_a_single_class_is_refused():
     with pytest.raises(DataError) as error:
         quality.stratified_folds(labels, ("cat", "dog"), folds=5, seed=0)
     assert str(error.value) == ("data_quality.folds is 5, but class(es) 'dog' (3) have fewer images than that: "
-                                "each fold's model must see every class. Lower data_quality.folds to at most 3, "
-                                "or add images")
+                                "each fold's model must see every class. Add images, lower data_quality.folds to 3, "
+                                "or set data_quality.enabled: false")
+    with pytest.raises(DataError) as error:  # one image: no number of folds would do
+        quality.stratified_folds(np.array([0] * 10 + [1]), ("cat", "dog"), folds=2, seed=0)
+    assert str(error.value).endswith("Add images, or set data_quality.enabled: false")
     with pytest.raises(DataError, match="at least two classes.*only 'cat'"):
         quality.stratified_folds(np.zeros(20, dtype=np.int64), ("cat", "dog"), folds=5, seed=0)
 
@@ -170,6 +182,10 @@ def test_a_planted_outlier_is_ranked_first():
 def test_modified_z_scores_follow_iglewicz_and_hoaglin():
     values = np.array([1.0, 2.0, 3.0, 4.0, 100.0])  # median 3, MAD 1
     assert quality.modified_z_scores(values).tolist() == pytest.approx([-1.349, -0.6745, 0, 0.6745, 65.4265])
+    # over half the values equal: the mean absolute deviation (here 97 / 5) stands in for the MAD
+    assert quality.modified_z_scores(np.array([1.0, 1, 1, 1, 98])).tolist() == pytest.approx(
+        [0, 0, 0, 0, 97 / (1.253314 * 97 / 5)])
+    assert quality.modified_z_scores(np.ones(4)).tolist() == [0, 0, 0, 0]
 
 
 def quality_of(dataset: Dataset, pairs=None, own_class_distance=None) -> quality.DataQuality:
@@ -218,3 +234,65 @@ def test_assess_refuses_a_projection_of_a_sample():
         quality.assess(dataset, probabilities, sample, graph_of(images[:25]), 0.5, 3, 3.5)
     assert str(error.value) == ("the PCA projection holds 25 images, dataset 'sampled' 30: data quality needs every "
                                 "image (embed.subset: null); rebuild it")
+
+
+def test_a_pair_near_in_the_projection_but_not_in_pixels_is_not_listed():
+    """The graph proposes, the pixels decide: a projection may put two different images close."""
+    from mnistflow.neighbours import NeighbourGraph
+
+    images, _ = clustered_images(2)
+    indices = np.array([[(i + 1) % 6] for i in range(6)])
+    claimed = np.full((6, 1), 0.1, dtype=np.float32)  # every neighbour claimed within the threshold
+    pairs = quality.duplicate_pairs(images, np.zeros(6, bool), NeighbourGraph(indices, claimed, "exact", 0.0), 0.5)
+    assert len(pairs.first) == 0
+
+
+def test_each_image_names_its_nearest_copy():
+    """An image in two pairs (an exact copy, and a near one where it comes first) is shown with
+    the exact copy."""
+    images, labels = clustered_images(4)
+    dataset = Dataset("copies", CLASSES[:3], images[:8], labels[:8], images[8:], labels[8:])
+    pairs = quality.DuplicatePairs(first=np.array([2, 5]), second=np.array([5, 9]),
+                                   distance=np.array([0.0, 0.3], np.float32), exact=np.array([True, False]))
+    scores = quality_of(dataset, pairs=pairs).scores()
+    assert scores["duplicate_of"].tolist() == [-1, -1, 5, -1, -1, 2, -1, -1, -1, 5, -1, -1]
+    assert scores["index_in_split"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("classes", [3, 25])
+def test_every_figure_draws_with_nothing_found_and_with_many_classes(classes):
+    import matplotlib.pyplot as plt
+
+    from mnistflow.plots_quality import FIGURES, quality_figure
+    from mnistflow.registry import QUALITY_FIGURES
+
+    assert list(FIGURES) == list(QUALITY_FIGURES)
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % classes
+    images = rng.integers(0, 255, size=(60, 28, 28), dtype=np.uint8)
+    dataset = Dataset("many", tuple(f"c{c}" for c in range(classes)), images[:50], labels[:50], images[50:],
+                      labels[50:])
+    nothing = quality_of(dataset).scores()
+    with_findings = quality_of(dataset, pairs=quality.DuplicatePairs(
+        np.array([0]), np.array([55]), np.array([0.0], np.float32), np.array([True])),
+        own_class_distance=np.r_[np.ones(59), 50.0]).scores()
+    with_findings["nearest_distance"][:] = 0.0  # every image with an exact copy: a log axis still draws
+    for scores in (nothing, with_findings):
+        for figure in QUALITY_FIGURES:
+            plt.close(quality_figure(figure, scores, images, shown=10))
+
+
+def test_the_headline_table_reads_each_summary(tmp_path):
+    from docutils.core import publish_parts
+
+    pd.DataFrame([{"images": 70000, "train_images": 60000, "test_images": 10000, "folds": 5,
+                   "fold_accuracy_mean": 0.977386, "fold_accuracy_min": 0.975, "label_issues": 128,
+                   "label_issues_train": 116, "label_issues_test": 12, "exact_duplicate_pairs": 0,
+                   "near_duplicate_pairs": 33, "pairs_across_splits": 8, "test_images_with_a_train_copy": 5,
+                   "near_duplicate_distance": 0.5, "outliers": 100, "outlier_threshold": 3.5}]).to_csv(
+        tmp_path / "summary.csv", index=False)
+    text = quality.headline_table({"mnist": tmp_path / "summary.csv"})
+    body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
+    assert cells == ["mnist", "70,000", "5-fold, 97.74%", "128 (116 train, 12 test)", "0 exact, 33 near", "5", "100"]
+    assert quality.headline_table({}) == ""

@@ -43,12 +43,6 @@ def write_tables(tmp_path):
                   "seed": [0, 1] * 4, "test_accuracy": [0.71, 0.73, 0.86, 0.87, 0.68, 0.69, 0.85, 0.86],
                   "steps": [150, 200, 800, 800] * 2, "stopped": ["converged", "converged", "cap", "cap"] * 2,
                   "seconds": [6.0] * 8}).to_csv(tmp_path / "transfer.csv", index=False)
-    pd.DataFrame([{"images": 70000, "train_images": 60000, "test_images": 10000, "folds": 5,
-                   "fold_accuracy_mean": 0.977386, "fold_accuracy_min": 0.975, "label_issues": 128,
-                   "label_issues_train": 116, "label_issues_test": 12, "exact_duplicate_pairs": 0,
-                   "near_duplicate_pairs": 33, "pairs_across_splits": 8, "test_images_with_a_train_copy": 5,
-                   "near_duplicate_distance": 0.5, "outliers": 100, "outlier_threshold": 3.5}]).to_csv(
-        tmp_path / "summary.csv", index=False)
 
 
 def test_headline_names_a_winner_only_where_its_paired_lead_excludes_zero(tmp_path):
@@ -79,7 +73,7 @@ def test_headline_reads_each_table(tmp_path):
     write_tables(tmp_path)
     text = headline({"mnist": tmp_path / "leaderboard.csv"}, {"mnist": tmp_path / "embed_quality.csv"},
                     {"mnist": tmp_path / "optimizers.csv"}, {"mnist": {"dcgan": tmp_path / "gan_quality.csv"}},
-                    {"mnist → fashion_mnist": tmp_path / "transfer.csv"}, {"mnist": tmp_path / "summary.csv"})
+                    {"mnist → fashion_mnist": tmp_path / "transfer.csv"})
     body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2})["html_body"]
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
     # best run: the top row of the leaderboard (ranked on validation; a diverged run has no accuracy)
@@ -96,11 +90,8 @@ def test_headline_reads_each_table(tmp_path):
     # GANs: the final row, scored on the most samples, beside the real-data floor
     assert cells[30:37] == ["mnist", "dcgan", "55.7", "1.9", "55.60%", "3.12", "10,000"]
     # transfer: means over seeds by budget
-    assert cells[37:45] == ["mnist → fashion_mnist", "scratch", "72.00%", "86.50%",
-                            "mnist → fashion_mnist", "frozen", "68.50%", "85.50%"]
-    # data quality: the summary's headline numbers
-    assert cells[45:] == ["mnist", "70,000", "5-fold, 97.74%", "128 (116 train, 12 test)", "0 exact, 33 near", "5",
-                          "100"]
+    assert cells[37:] == ["mnist → fashion_mnist", "scratch", "72.00%", "86.50%",
+                          "mnist → fashion_mnist", "frozen", "68.50%", "85.50%"]
 
 
 def test_gif_page_embeds_the_animation(tmp_path):

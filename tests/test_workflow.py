@@ -164,6 +164,14 @@ def test_data_quality_of_every_image(tiny_run):
     assert len(caught) >= 8, f"found {sorted(caught)} of {sorted(planted)}"
     assert all(suggested == planted[path] for path, suggested in caught.items())
     assert len(caught) / len(issues) >= 0.5  # precision, where the set's own suspects count against it
+    # the planted copy, the one exact pair: named by split and index, found whichever split each is in
+    pairs = pd.read_csv(quality / "duplicates.csv")
+    exact = pairs[pairs.exact]
+    assert len(exact) == summary.exact_duplicate_pairs == 1
+    pair = exact.iloc[0]
+    named = {str(files[f"{pair.split_a}_files"][pair.index_a]), str(files[f"{pair.split_b}_files"][pair.index_b])}
+    assert named == set(tiny_run["planted_duplicate"]) and pair.distance == 0
+    assert pair.across_splits == (pair.split_a != pair.split_b)
     outliers = pd.read_csv(quality / "outliers.csv")
     assert len(outliers) == summary.outliers and (outliers.score >= 3.5).all()
     assert pd.read_csv(quality / "classes.csv").images.sum() == 1797

@@ -95,6 +95,7 @@ def tiny_run(tmp_path_factory):
     # a folder of PNGs in class folders without a split, as a user's own images come
     write_digits_folder(workdir / "digits")
     planted = plant_label_errors(workdir / "digits")
+    duplicate = plant_duplicate(workdir / "digits")
     # a second dataset, the transfer source, from IDX files; it is not in "datasets", so only
     # trained for that
     other = write_dataset(workdir / "idx-other", seed=11)
@@ -130,7 +131,7 @@ def tiny_run(tmp_path_factory):
     as_run = tmp_path_factory.mktemp("tiny-run-results") / "results"
     shutil.copytree(workdir / "results", as_run, ignore=shutil.ignore_patterns(*NOT_COMPARED))
     return {"workdir": workdir, "config": config, "first": result, "results_as_run": as_run,
-            "planted_label_errors": planted}
+            "planted_label_errors": planted, "planted_duplicate": duplicate}
 
 
 # classes whose second image (by file name) trade folders: label errors a user's folder may hold,
@@ -148,6 +149,14 @@ def plant_label_errors(root: Path) -> dict[str, str]:
             path.rename(root / str(target) / path.name)
             moved[f"{target}/{path.name}"] = path.parent.name
     return moved
+
+
+def plant_duplicate(root: Path) -> tuple[str, str]:
+    """Overwrite class 5's last file with its second-to-last: an exact duplicate (the paths
+    under ``root``), the counts unchanged."""
+    original, copy = sorted((root / "5").iterdir())[-2:]
+    copy.write_bytes(original.read_bytes())
+    return f"5/{original.name}", f"5/{copy.name}"
 
 
 def write_digits_folder(root: Path) -> None:

@@ -234,7 +234,9 @@
 
     describe(row) {
       const d = this.data;
-      const lines = [["index", String(d.index[row])], ["class", this.classes[d.label[row]]],
+      // a suspected label error's class is the label it was given, beside the one suggested
+      const classKey = d.label_issue?.[row] ? "given" : "class";
+      const lines = [["index", String(d.index[row])], [classKey, this.classes[d.label[row]]],
         ["split", d.is_test[row] ? "test" : "train"]];
       if (d.mistake[row]) {
         lines.push(["predicted", this.classes[d.predicted[row]]],

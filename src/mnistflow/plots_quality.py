@@ -18,8 +18,7 @@ SPLITS = ("train", "test")
 
 def _where(scores: dict, row: int) -> str:
     """'train 123' or 'test 45': the split and the index within it."""
-    n_train = int(np.sum(~scores["is_test"]))
-    return f"test {row - n_train}" if scores["is_test"][row] else f"train {row}"
+    return f"{SPLITS[int(scores['is_test'][row])]} {scores['index_in_split'][row]}"
 
 
 def _image_grid(fig, images: np.ndarray, titles: list[str], cols: int = COLS, colours: list[str] | None = None):
@@ -57,13 +56,13 @@ def label_issues(scores: dict, images: np.ndarray, shown: int):
     if not len(rows):
         return _nothing(fig, "no suspected label errors")
     _image_grid(fig, images[rows], [f"{_where(scores, r)}\n{classes[scores['labels'][r]]} → "
-                                    f"{classes[scores['suggested'][r]]} ({scores['label_quality'][r]:.1g})"
+                                    f"{classes[scores['suggested'][r]]} ({scores['label_quality'][r]:.2g})"
                                     for r in rows])
     fig.suptitle(title, fontsize=10)
     return fig
 
 
-def label_matrix(scores: dict):
+def label_matrix(scores: dict, images: np.ndarray, shown: int):
     """Given against suggested labels of the suspected errors, as counts."""
     classes = scores["classes"]
     n = len(classes)
@@ -99,12 +98,14 @@ def duplicates(scores: dict, images: np.ndarray, shown: int):
     fig = _grid_figure(2 * len(order), extra_width=5.0, min_height=4.5)
     left, right = fig.subfigures(1, 2, width_ratios=[5.0, COLS * 1.15])
     ax = left.subplots()
+    # a log axis from a floor: exact copies (0) are drawn in the first bin
     nearest = scores["nearest_distance"]
-    bins = np.geomspace(max(min(nearest.min(), threshold) / 1.5, 1e-3), nearest.max() * 1.05, 60)
-    ax.hist(np.maximum(nearest, bins[0]), bins=bins, color="tab:blue")
+    low = max(min(nearest.min(), threshold or np.inf) / 1.5, 1e-3)
+    bins = np.geomspace(low, max(nearest.max() * 1.05, low * 10), 60)
+    ax.hist(np.clip(nearest, bins[0], bins[-1]), bins=bins, color="tab:blue")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.axvline(threshold, color="tab:red", ls="--", label=f"near-duplicate threshold {threshold:g}")
+    ax.axvline(max(threshold, bins[0]), color="tab:red", ls="--", label=f"near-duplicate threshold {threshold:g}")
     ax.set_xlabel("distance to the nearest other image")
     ax.set_ylabel("images")
     ax.legend(fontsize=8)
@@ -128,8 +129,8 @@ def duplicates(scores: dict, images: np.ndarray, shown: int):
 def outliers(scores: dict, images: np.ndarray, shown: int):
     """The images farthest from their own class."""
     score, threshold = scores["outlier_score"], float(scores["outlier_threshold"])
-    listed = np.flatnonzero(scores["outlier"])
-    rows = listed[np.argsort(-score[listed], kind="stable")][:shown]
+    listed = np.flatnonzero(scores["outlier_rank"] >= 0)
+    rows = listed[np.argsort(scores["outlier_rank"][listed])][:shown]
     fig = _grid_figure(len(rows))
     if not len(rows):
         return _nothing(fig, f"no image scores {threshold:g} or more")
@@ -146,6 +147,5 @@ FIGURES = {"label_issues": label_issues, "label_matrix": label_matrix, "duplicat
 
 
 def quality_figure(figure: str, scores: dict, images: np.ndarray, shown: int):
-    if figure == "label_matrix":
-        return label_matrix(scores)
+    """Figure ``figure`` of registry.QUALITY_FIGURES; ``shown``: images (or pairs, half as many) at most."""
     return FIGURES[figure](scores, images, shown)

@@ -56,9 +56,11 @@ def stratified_folds(labels: np.ndarray, classes: tuple[str, ...], folds: int, s
                         f"only {', '.join(repr(classes[c]) for c in present) or 'none'}")
     short = [f"{classes[c]!r} ({counts[c]})" for c in present if counts[c] < folds]
     if short:
+        fewest = counts[present].min()
+        lower = f"lower data_quality.folds to {fewest}, " if fewest >= 2 else ""
         raise DataError(f"data_quality.folds is {folds}, but class(es) {', '.join(short)} have fewer images than "
-                        f"that: each fold's model must see every class. Lower data_quality.folds to at most "
-                        f"{counts[present].min()}, or add images")
+                        f"that: each fold's model must see every class. Add images, {lower}or set "
+                        "data_quality.enabled: false")
     rng = np.random.default_rng(seed)
     fold = np.empty(len(labels), dtype=np.int8)
     for c in present:
@@ -208,9 +210,10 @@ def pixel_distance(flat: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
 def duplicate_pairs(images: np.ndarray, is_test: np.ndarray, graph: "NeighbourGraph",
                     distance: float) -> DuplicatePairs:
     """Every exact duplicate (as pairs with its group's first training image, else its first
-    image, so that each test copy of a training image is named with one) and every other pair
-    of the graph's neighbours within ``distance``. The graph finds a near pair unless more than
-    its k images lie closer to one of them."""
+    image, so that each test copy of a training image is named with one: a group of m copies is
+    m - 1 pairs) and every other pair of the graph's neighbours within ``distance``. An exact
+    graph finds every near pair unless more than its k images lie closer to one of them; an
+    approximate one (embed.neighbours.search: annoy) may miss some."""
     flat = images.reshape(len(images), -1)
     _, group = np.unique(flat, axis=0, return_inverse=True)
     group = group.ravel()
@@ -223,7 +226,8 @@ def duplicate_pairs(images: np.ndarray, is_test: np.ndarray, graph: "NeighbourGr
     exact_second = np.flatnonzero(representative[group] != np.arange(len(group)))
     exact_first = representative[group[exact_second]]
 
-    rows, column = np.nonzero(graph.distances <= distance)
+    # a little slack for the graph's float32 rounding: the pixel distance decides
+    rows, column = np.nonzero(graph.distances <= distance * (1 + 1e-4))
     a, b = np.minimum(rows, graph.indices[rows, column]), np.maximum(rows, graph.indices[rows, column])
     near = np.unique(np.stack([a, b], axis=1), axis=0) if len(a) else np.empty((0, 2), dtype=np.int64)
     near = near[group[near[:, 0]] != group[near[:, 1]]]
@@ -267,10 +271,16 @@ def own_class_distances(projection: np.ndarray, labels: np.ndarray, neighbours: 
 
 def modified_z_scores(values: np.ndarray) -> np.ndarray:
     """Iglewicz and Hoaglin's modified z-score, 0.6745 (x - median) / MAD: a z-score that the
-    outliers it looks for do not inflate. They call a score above 3.5 an outlier."""
+    outliers it looks for do not inflate. They call a score above 3.5 an outlier. Where over half
+    the values are equal (MAD 0), the mean absolute deviation stands in, as (x - median) /
+    (1.253314 mean AD); where all are, every score is 0."""
     median = np.nanmedian(values)
-    mad = np.nanmedian(np.abs(values - median))
-    return 0.6745 * (values - median) / max(mad, np.finfo(np.float32).tiny)
+    deviation = np.abs(values - median)
+    mad = np.nanmedian(deviation)
+    if mad > 0:
+        return 0.6745 * (values - median) / mad
+    mean_deviation = np.nanmean(deviation)
+    return (values - median) / (1.253314 * mean_deviation) if mean_deviation > 0 else np.zeros_like(values)
 
 
 @dataclass(frozen=True)
@@ -384,18 +394,23 @@ class DataQuality:
         issue_rank = np.full(n, -1, dtype=np.int32)
         issue_rank[self.issues.ranked] = np.arange(len(self.issues.ranked))
         # each image's nearest partner among the listed pairs, -1 for none
+        p = self.pairs
+        mine, other = np.concatenate([p.first, p.second]), np.concatenate([p.second, p.first])
+        order = np.lexsort((np.concatenate([p.distance, p.distance]), mine))
+        nearest = np.ones(len(order), dtype=bool)
+        nearest[1:] = mine[order][1:] != mine[order][:-1]
         duplicate_of = np.full(n, -1, dtype=np.int32)
-        for mine, other in ((self.pairs.second, self.pairs.first), (self.pairs.first, self.pairs.second)):
-            for a, b in zip(mine[::-1], other[::-1]):  # nearest pair last, so it wins
-                duplicate_of[a] = b
-        outlier = np.zeros(n, dtype=bool)
-        outlier[self.outliers] = True
+        duplicate_of[mine[order][nearest]] = other[order][nearest]
+        outlier_rank = np.full(n, -1, dtype=np.int32)
+        outlier_rank[self.outliers] = np.arange(len(self.outliers))
         return {"labels": self.labels, "is_test": self.is_test, "classes": np.array(self.classes),
+                "index_in_split": self._where(np.arange(n))["index"],
                 "label_quality": self.issues.label_quality, "suggested": self.issues.suggested,
                 "label_issue": label_issue, "issue_rank": issue_rank, "duplicate_of": duplicate_of,
                 "nearest_distance": self.nearest_distance.astype(np.float32),
                 "near_duplicate_distance": np.array(self.near_duplicate_distance),
-                "outlier_score": self.outlier_score.astype(np.float32), "outlier": outlier,
+                "outlier_score": self.outlier_score.astype(np.float32), "outlier": outlier_rank >= 0,
+                "outlier_rank": outlier_rank,
                 "outlier_threshold": np.array(self.outlier_threshold),
                 "pair_first": self.pairs.first, "pair_second": self.pairs.second,
                 "pair_distance": self.pairs.distance, "pair_exact": self.pairs.exact}
@@ -426,3 +441,25 @@ def assess(dataset: Dataset, out_of_sample: OutOfSample, projection: np.ndarray,
         outlier_threshold=outlier_threshold, near_duplicate_distance=near_duplicate_distance,
         fold_accuracy=out_of_sample.fold_accuracy)
 
+
+def headline_table(summaries: dict[str, Path]) -> str:
+    """The report's headline table of data quality (reStructuredText), from each dataset's
+    summary.csv; empty where the part is off."""
+    import pandas as pd
+
+    from .report import percent, rst_table
+
+    rows = []
+    for dataset, path in summaries.items():
+        row = pd.read_csv(path).iloc[0]
+        rows.append([dataset, f"{int(row.images):,}", f"{int(row.folds)}-fold, {percent(row.fold_accuracy_mean)}",
+                     f"{int(row.label_issues):,} ({int(row.label_issues_train):,} train, "
+                     f"{int(row.label_issues_test):,} test)",
+                     f"{int(row.exact_duplicate_pairs):,} exact, {int(row.near_duplicate_pairs):,} near",
+                     f"{int(row.test_images_with_a_train_copy):,}", f"{int(row.outliers):,}"])
+    if not rows:
+        return ""
+    return rst_table("Data quality (quality/summary.csv): every image scored by a cross-validated model that never "
+                     "trained on it; suspected label errors by confident learning (cleanlab)",
+                     ["dataset", "images", "cross-validation accuracy", "suspected label errors", "duplicate pairs",
+                      "test images with a copy in train", "outliers"], rows)

@@ -75,6 +75,10 @@ QUALITY_FIGURES = {
     "outliers": "outliers",
 }
 
+# what rule data_quality writes besides its per-image scores, scores.npz
+QUALITY_TABLES = ("label_issues.csv", "label_joint.csv", "duplicates.csv", "outliers.csv", "classes.csv",
+                  "summary.csv")
+
 # transfer learning: how the target is trained, and the prefix of an ImageNet source's name
 STRATEGIES = ("scratch", "frozen", "finetune")
 IMAGENET_PREFIX = "imagenet_"

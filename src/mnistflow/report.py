@@ -103,29 +103,11 @@ def transfer_table(results: dict[str, Path]) -> str:
                      ["source → target", "strategy", *budgets], rows)
 
 
-def quality_table(summaries: dict[str, Path]) -> str:
-    """``summaries``: dataset -> its data-quality summary.csv."""
-    rows = []
-    for dataset, path in summaries.items():
-        row = pd.read_csv(path).iloc[0]
-        rows.append([dataset, f"{int(row.images):,}", f"{int(row.folds)}-fold, {percent(row.fold_accuracy_mean)}",
-                     f"{int(row.label_issues):,} ({int(row.label_issues_train):,} train, "
-                     f"{int(row.label_issues_test):,} test)",
-                     f"{int(row.exact_duplicate_pairs):,} exact, {int(row.near_duplicate_pairs):,} near",
-                     f"{int(row.test_images_with_a_train_copy):,}", f"{int(row.outliers):,}"])
-    if not rows:
-        return ""
-    return rst_table("Data quality (quality/summary.csv): every image scored by a cross-validated model that never "
-                     "trained on it; suspected label errors by confident learning (cleanlab)",
-                     ["dataset", "images", "cross-validation accuracy", "suspected label errors", "duplicate pairs",
-                      "test images with a copy in train", "outliers"], rows)
-
-
 def headline(leaderboards: dict, embed_qualities: dict, optimizer_tables: dict, gan_qualities: dict,
-             transfer_results: dict, quality_summaries: dict) -> str:
+             transfer_results: dict) -> str:
     """The report's headline (reStructuredText): a table per part, read from the result tables."""
     sections = [models_table(leaderboards), embeddings_table(embed_qualities), optimizers_table(optimizer_tables),
-                gan_table(gan_qualities), transfer_table(transfer_results), quality_table(quality_summaries)]
+                gan_table(gan_qualities), transfer_table(transfer_results)]
     return "\n".join(s for s in sections if s)
 
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 from .datasets import ingested
 from .config import training_runs, transfer_pairs
 from .registry import (ANIMATIONS, EMBEDDING_FIGURES, GAN_ANIMATION_FILES, GAN_FIGURES, GRADIENT_FILES,
-                       HIDDEN_LAYER_FIGURES, PCA_FIGURES, QUALITY_FIGURES, STATS_FIGURES, WEIGHT_FILES)
-
-
-# what rule data_quality writes besides its per-image scores
-QUALITY_TABLES = ("label_issues.csv", "label_joint.csv", "duplicates.csv", "outliers.csv", "classes.csv",
-                  "summary.csv")
+                       HIDDEN_LAYER_FIGURES, PCA_FIGURES, QUALITY_FIGURES, QUALITY_TABLES, STATS_FIGURES,
+                       WEIGHT_FILES)
 
 
 def compared_methods(config: dict) -> list[str]:
@@ -103,6 +99,7 @@ def report_headline_inputs(config: dict) -> list[str]:
 def all_targets(config: dict) -> list[str]:
     targets = []
     for dataset in config["datasets"]:
-        for part in (stats_targets, quality_targets, embed_targets, train_targets, optimizer_targets, introspect_targets, gan_targets):
+        for part in (stats_targets, quality_targets, embed_targets, train_targets, optimizer_targets,
+                     introspect_targets, gan_targets):
             targets += part(config, dataset)
     return targets + transfer_targets(config) + ["results/report/headline.rst"]

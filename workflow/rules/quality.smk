@@ -52,7 +52,7 @@ rule data_quality:
     benchmark:
         "results/benchmarks/{dataset}/data_quality.tsv"
     conda:
-        "../../envs/embed.yaml"
+        "../../envs/quality.yaml"
     threads: config["embed"]["threads"]
     params:
         **quality_checks(config),
@@ -81,7 +81,7 @@ rule plot_quality:
         figure="|".join(registry.QUALITY_FIGURES),
     localrule: True
     conda:
-        "../../envs/embed.yaml"
+        "../../envs/quality.yaml"
     threads: 1
     params:
         shown=config["data_quality"]["shown"],
