@@ -57,7 +57,7 @@ def test_planted_label_errors_are_found_far_above_chance(fraction):
 
 def test_every_image_is_scored_by_a_model_that_never_saw_it():
     """Folds deal each class evenly; an image's probabilities come from its own fold's model,
-    trained without that fold: a label that exists only in one fold is never predicted there."""
+    which trained on every other fold and never on its own."""
     labels = np.repeat(np.arange(3), [50, 40, 12])
     fold = quality.stratified_folds(labels, ("a", "b", "c"), folds=4, seed=1)
     for c, n in zip(range(3), (50, 40, 12)):
@@ -277,6 +277,7 @@ def test_every_figure_draws_with_nothing_found_and_with_many_classes(classes):
         np.array([0]), np.array([55]), np.array([0.0], np.float32), np.array([True])),
         own_class_distance=np.r_[np.ones(59), 50.0]).scores()
     with_findings["nearest_distance"][:] = 0.0  # every image with an exact copy: a log axis still draws
+    with_findings["near_duplicate_distance"] = np.array(0.0)  # exact copies alone
     for scores in (nothing, with_findings):
         for figure in QUALITY_FIGURES:
             plt.close(quality_figure(figure, scores, images, shown=10))

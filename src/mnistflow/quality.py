@@ -226,8 +226,9 @@ def duplicate_pairs(images: np.ndarray, is_test: np.ndarray, graph: "NeighbourGr
     exact_second = np.flatnonzero(representative[group] != np.arange(len(group)))
     exact_first = representative[group[exact_second]]
 
-    # a little slack for the graph's float32 rounding: the pixel distance decides
-    rows, column = np.nonzero(graph.distances <= distance * (1 + 1e-4))
+    # slack for the graph's float32 rounding (faiss's error is in the squared distance, so it
+    # grows as the distance shrinks): the pixel distance decides
+    rows, column = np.nonzero(graph.distances <= distance * (1 + 1e-4) + 1e-3)
     a, b = np.minimum(rows, graph.indices[rows, column]), np.maximum(rows, graph.indices[rows, column])
     near = np.unique(np.stack([a, b], axis=1), axis=0) if len(a) else np.empty((0, 2), dtype=np.int64)
     near = near[group[near[:, 0]] != group[near[:, 1]]]
