@@ -256,6 +256,8 @@ def test_each_image_names_its_nearest_copy():
                                    distance=np.array([0.0, 0.3], np.float32), exact=np.array([True, False]))
     scores = quality_of(dataset, pairs=pairs).scores()
     assert scores["duplicate_of"].tolist() == [-1, -1, 5, -1, -1, 2, -1, -1, -1, 5, -1, -1]
+    np.testing.assert_allclose(scores["duplicate_distance"], [np.nan, np.nan, 0, np.nan, np.nan, 0, np.nan, np.nan,
+                                                              np.nan, 0.3, np.nan, np.nan], rtol=1e-6)
     assert scores["index_in_split"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3]
 
 

@@ -138,20 +138,14 @@ def quality_columns(scores: dict[str, np.ndarray], index: np.ndarray) -> dict[st
     """What the page shows of data quality at the images ``index``: three flags, the suggested
     label and its label quality for a suspected error, the nearest copy (its index, distance)
     and the outlier score."""
-    issue = scores["label_issue"][index]
+    issue = scores["issue_rank"][index] >= 0
     partner = scores["duplicate_of"][index]
-    distance = np.full(len(index), np.nan, dtype=np.float32)
-    pairs = {(int(a), int(b)): d for a, b, d in zip(scores["pair_first"], scores["pair_second"],
-                                                    scores["pair_distance"])}
-    for row in np.flatnonzero(partner >= 0):
-        a, b = int(index[row]), int(partner[row])
-        distance[row] = pairs.get((a, b), pairs.get((b, a), np.nan))
+    outlier = scores["outlier_rank"][index] >= 0
     return {"label_issue": issue, "suggested": np.where(issue, scores["suggested"][index], -1).astype(np.int16),
             "label_quality": np.where(issue, scores["label_quality"][index], np.nan).astype(np.float32),
-            "duplicate": partner >= 0, "duplicate_of": partner.astype(np.int32), "duplicate_distance": distance,
-            "outlier": scores["outlier"][index],
-            "outlier_score": np.where(scores["outlier"][index], scores["outlier_score"][index], np.nan).astype(
-                np.float32)}
+            "duplicate": partner >= 0, "duplicate_of": partner.astype(np.int32),
+            "duplicate_distance": scores["duplicate_distance"][index].astype(np.float32), "outlier": outlier,
+            "outlier_score": np.where(outlier, scores["outlier_score"][index], np.nan).astype(np.float32)}
 
 
 def compressed_images(images: np.ndarray) -> str:

@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .stats import SPLITS  # noqa: E402
+
 COLS = 10  # images a row of a grid
-SPLITS = ("train", "test")
 
 
 def _where(scores: dict, row: int) -> str:

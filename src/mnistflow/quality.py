@@ -34,6 +34,7 @@ import numpy as np
 
 from . import atomic
 from .datasets import DataError, Dataset
+from .stats import SPLITS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 # how far a row of probabilities may stray from summing to one (float32 softmax rounding)
 SUM_TOLERANCE = 1e-3
-SPLIT_NAMES = np.array(["train", "test"])
+SPLIT_NAMES = np.array(SPLITS)
 
 
 def stratified_folds(labels: np.ndarray, classes: tuple[str, ...], folds: int, seed: int) -> np.ndarray:
@@ -201,6 +202,15 @@ class DuplicatePairs:
     exact: np.ndarray  # same bytes
 
 
+def first_of_each(key: np.ndarray, *ties: np.ndarray) -> np.ndarray:
+    """The position of the first element of each distinct ``key``, ties broken by ``ties`` in
+    order (each as ``np.lexsort`` takes a key: smallest first)."""
+    order = np.lexsort((*reversed(ties), key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    return order[first]
+
+
 def pixel_distance(flat: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between rows ``a`` and ``b`` of uint8 images, scaled to [0, 1]."""
     difference = flat[a].astype(np.float32) - flat[b].astype(np.float32)
@@ -218,11 +228,9 @@ def duplicate_pairs(images: np.ndarray, is_test: np.ndarray, graph: "NeighbourGr
     _, group = np.unique(flat, axis=0, return_inverse=True)
     group = group.ravel()
     # a group's representative: its first training image, else its first image
-    order = np.lexsort((np.arange(len(group)), is_test, group))
-    head = np.ones(len(order), dtype=bool)
-    head[1:] = group[order][1:] != group[order][:-1]
+    heads = first_of_each(group, is_test, np.arange(len(group)))
     representative = np.empty(group.max() + 1 if len(group) else 0, dtype=np.int64)
-    representative[group[order][head]] = order[head]
+    representative[group[heads]] = heads
     exact_second = np.flatnonzero(representative[group] != np.arange(len(group)))
     exact_first = representative[group[exact_second]]
 
@@ -388,30 +396,28 @@ class DataQuality:
                              "outliers": np.bincount(self.labels[self.outliers], minlength=n)})
 
     def scores(self) -> dict[str, np.ndarray]:
-        """Per image: what the figures and the explorer draw."""
+        """Per image: what the figures and the explorer draw (a rank of -1: not listed)."""
         n = len(self.labels)
-        label_issue = np.zeros(n, dtype=bool)
-        label_issue[self.issues.ranked] = True
         issue_rank = np.full(n, -1, dtype=np.int32)
         issue_rank[self.issues.ranked] = np.arange(len(self.issues.ranked))
-        # each image's nearest partner among the listed pairs, -1 for none
+        # each image's nearest partner among the listed pairs (-1 for none), and its distance
         p = self.pairs
         mine, other = np.concatenate([p.first, p.second]), np.concatenate([p.second, p.first])
-        order = np.lexsort((np.concatenate([p.distance, p.distance]), mine))
-        nearest = np.ones(len(order), dtype=bool)
-        nearest[1:] = mine[order][1:] != mine[order][:-1]
+        distance = np.concatenate([p.distance, p.distance])
+        nearest = first_of_each(mine, distance)
         duplicate_of = np.full(n, -1, dtype=np.int32)
-        duplicate_of[mine[order][nearest]] = other[order][nearest]
+        duplicate_of[mine[nearest]] = other[nearest]
+        duplicate_distance = np.full(n, np.nan, dtype=np.float32)
+        duplicate_distance[mine[nearest]] = distance[nearest]
         outlier_rank = np.full(n, -1, dtype=np.int32)
         outlier_rank[self.outliers] = np.arange(len(self.outliers))
         return {"labels": self.labels, "is_test": self.is_test, "classes": np.array(self.classes),
                 "index_in_split": self._where(np.arange(n))["index"],
                 "label_quality": self.issues.label_quality, "suggested": self.issues.suggested,
-                "label_issue": label_issue, "issue_rank": issue_rank, "duplicate_of": duplicate_of,
+                "issue_rank": issue_rank, "duplicate_of": duplicate_of, "duplicate_distance": duplicate_distance,
                 "nearest_distance": self.nearest_distance.astype(np.float32),
                 "near_duplicate_distance": np.array(self.near_duplicate_distance),
-                "outlier_score": self.outlier_score.astype(np.float32), "outlier": outlier_rank >= 0,
-                "outlier_rank": outlier_rank,
+                "outlier_score": self.outlier_score.astype(np.float32), "outlier_rank": outlier_rank,
                 "outlier_threshold": np.array(self.outlier_threshold),
                 "pair_first": self.pairs.first, "pair_second": self.pairs.second,
                 "pair_distance": self.pairs.distance, "pair_exact": self.pairs.exact}
